@@ -1,0 +1,5 @@
+import sys
+
+from microattention.cli import main
+
+sys.exit(main())

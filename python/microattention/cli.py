@@ -1,0 +1,88 @@
+"""The single command-line entry point: ``python3 -m microattention <command>``.
+
+Each command lives in its own module, which provides ``add_arguments(parser)``
+and ``run(args) -> int``. Modules are imported only when their command is used,
+so ``--help`` stays fast and a broken optional dependency of one stage does not
+take the others down.
+"""
+import argparse
+import importlib
+import sys
+
+# name -> (module, one-line help). A module of None marks a pipeline stage that
+# is planned but not in this release yet; asking for it fails with a clear
+# message rather than pretending to work.
+COMMANDS = {
+    "index": ("microattention.index",
+              "list the samples of a dataset (apex frames, classes) as a CSV index"),
+    "faces": (None, "locate faces with an AAM and crop them to 240x240 gray"),
+    "lmdb": (None, "balance, augment and write training/test LMDBs"),
+    "folds": (None, "split an index into the folds of HDE, CDE or LOSO"),
+    "train-fold": (None, "train and test one fold with Caffe"),
+    "run": (None, "run every fold of a protocol"),
+    "report": (None, "metrics, confusion matrices and the paper's tables"),
+    "summary": ("microattention.summary",
+                "parameter counts and caffe timings of the three nets (Table 3)"),
+    "weights": ("microattention.weights",
+                "ImageNet-to-gray conversion and weight transfer between nets"),
+    "visualize": (None, "attention-map overlays (Figure 4)"),
+    "demo": ("microattention.demo", "run the pipeline on the embedded demo data"),
+}
+
+
+class CommandError(Exception):
+    """An error the user can fix; printed without a traceback."""
+
+
+def _load(name):
+    module_name, _ = COMMANDS[name]
+    if module_name is None:
+        return None
+    return importlib.import_module(module_name)
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="python3 -m microattention",
+        description="Micro-Attention for Micro-Expression Recognition (Wang et al. 2020), "
+                    "reproduced in Caffe.",
+        epilog="Run 'python3 -m microattention <command> --help' for a command's options.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="<command>")
+    for name, (module_name, help_text) in COMMANDS.items():
+        if module_name is None:
+            help_text += " [not in this release yet]"
+        sub.add_parser(name, help=help_text, add_help=False)
+    return parser
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        build_parser().print_help()
+        return 0 if argv else 2
+    if argv[0] in ("-V", "--version"):
+        from microattention import __version__
+        print(__version__)
+        return 0
+    name = argv[0]
+    if name not in COMMANDS:
+        sys.stderr.write(
+            "microattention: unknown command %r; known commands: %s\n"
+            % (name, ", ".join(COMMANDS)))
+        return 2
+    module = _load(name)
+    if module is None:
+        sys.stderr.write(
+            "microattention: the %r command (%s) is not in this release yet; "
+            "see README.md for what is.\n" % (name, COMMANDS[name][1]))
+        return 2
+    parser = argparse.ArgumentParser(prog="python3 -m microattention " + name,
+                                     description=module.__doc__)
+    module.add_arguments(parser)
+    args = parser.parse_args(argv[1:])
+    try:
+        return int(module.run(args) or 0)
+    except CommandError as exc:
+        sys.stderr.write("microattention %s: error: %s\n" % (name, exc))
+        return 1
