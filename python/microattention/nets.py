@@ -1,0 +1,256 @@
+"""The three networks: where their committed prototxt live, and rendering them
+with a given class count, batch size, input size/channels or LMDB sources.
+
+The committed files under prototxt/<net>/ are parsed with caffe_pb2 and
+google.protobuf.text_format and only the named fields are changed, so layer
+names, wiring and fillers always stay those of the committed files. Needs
+Caffe's Python protobuf module (python3-caffe) but not a Caffe Net.
+"""
+import os
+import tempfile
+
+NETS = ("resnet10", "micro_attention", "complex_attention")
+BASELINE = "resnet10"
+CLASSIFIER = "classifier-Expressions"
+STAGES = (64, 128, 256, 512)
+DEFAULT_TRAIN_SOURCE = "/workspace/lmdb/train"
+DEFAULT_TEST_SOURCE = "/workspace/lmdb/test"
+# Layers that exist only in one of train_val / deploy.
+DATA_TYPES = ("Data", "Input", "ImageData", "DummyData")
+HEAD_TYPES = ("SoftmaxWithLoss", "Accuracy", "Softmax")
+
+
+def project_root():
+    """The directory holding prototxt/ (the checkout or /opt/micro-attention)."""
+    env = os.environ.get("MICROATTENTION_ROOT")
+    if env:
+        return env
+    here = os.path.dirname(os.path.abspath(__file__))
+    return os.path.dirname(os.path.dirname(here))
+
+
+def prototxt_path(net, kind="deploy"):
+    if net not in NETS:
+        raise ValueError("unknown net %r; known: %s" % (net, ", ".join(NETS)))
+    if kind not in ("deploy", "train_val"):
+        raise ValueError("kind must be deploy or train_val, not %r" % kind)
+    return os.path.join(project_root(), "prototxt", net, kind + ".prototxt")
+
+
+def _pb():
+    from caffe.proto import caffe_pb2
+    return caffe_pb2
+
+
+def read_prototxt(path):
+    from google.protobuf import text_format
+    param = _pb().NetParameter()
+    with open(path) as f:
+        text_format.Merge(f.read(), param)
+    return param
+
+
+def to_text(param):
+    from google.protobuf import text_format
+    return text_format.MessageToString(param)
+
+
+def load(net_or_path, kind="deploy"):
+    """NetParameter of one of NETS (committed file) or of a prototxt path."""
+    if net_or_path in NETS:
+        return read_prototxt(prototxt_path(net_or_path, kind))
+    return read_prototxt(net_or_path)
+
+
+def find_layer(param, name):
+    for layer in param.layer:
+        if layer.name == name:
+            return layer
+    raise KeyError("no layer %r in net %r" % (name, param.name))
+
+
+def _phase_of(layer):
+    pb = _pb()
+    for rule in layer.include:
+        if rule.HasField("phase"):
+            return "TRAIN" if rule.phase == pb.TRAIN else "TEST"
+    return None
+
+
+def set_num_output(param, num_output):
+    find_layer(param, CLASSIFIER).inner_product_param.num_output = int(num_output)
+    return param
+
+
+def set_input(param, batch=None, channels=None, size=None):
+    """Change the deploy Input layer's shape (N, C, H, W)."""
+    for layer in param.layer:
+        if layer.type == "Input" and "data" in layer.top:
+            dims = layer.input_param.shape[0].dim
+            if batch is not None:
+                dims[0] = int(batch)
+            if channels is not None:
+                dims[1] = int(channels)
+            if size is not None:
+                dims[2] = dims[3] = int(size)
+            return param
+    raise KeyError("net %r has no Input layer for 'data'" % param.name)
+
+
+def set_data(param, phase, source=None, batch_size=None, crop_size=None):
+    """Change the Data layer of one phase ('TRAIN' or 'TEST')."""
+    for layer in param.layer:
+        if layer.type == "Data" and _phase_of(layer) == phase:
+            if source is not None:
+                layer.data_param.source = str(source)
+            if batch_size is not None:
+                layer.data_param.batch_size = int(batch_size)
+            if crop_size is not None:
+                if crop_size:
+                    layer.transform_param.crop_size = int(crop_size)
+                else:
+                    layer.transform_param.ClearField("crop_size")
+            return param
+    raise KeyError("net %r has no %s Data layer" % (param.name, phase))
+
+
+def render_train_val(net, num_output=5, train_source=None, test_source=None,
+                     train_batch=None, test_batch=None, crop_size=None):
+    """NetParameter of a net's train_val with the given fields changed."""
+    param = load(net, "train_val")
+    set_num_output(param, num_output)
+    set_data(param, "TRAIN", train_source, train_batch, crop_size)
+    set_data(param, "TEST", test_source, test_batch)
+    return param
+
+
+def render_deploy(net, num_output=5, batch=1, channels=1, size=224):
+    param = load(net, "deploy")
+    set_num_output(param, num_output)
+    set_input(param, batch, channels, size)
+    return param
+
+
+def render_timing(net, num_output=5, batch=10, channels=1, size=224):
+    """The deploy net with an Input 'label' and SoftmaxWithLoss instead of the
+    Softmax, for `caffe time` (forward + backward) and pycaffe solver tests.
+    The Input blobs keep whatever pycaffe writes into them (zeros by default)."""
+    pb = _pb()
+    param = render_deploy(net, num_output, batch, channels, size)
+    keep = [l for l in param.layer if l.type != "Softmax"]
+    del param.layer[:]
+    param.layer.extend(keep)
+    label = pb.LayerParameter(name="label", type="Input", top=["label"])
+    label.input_param.shape.add().dim.extend([int(batch)])
+    param.layer.insert(1, label)
+    param.layer.add(name="loss", type="SoftmaxWithLoss", bottom=[CLASSIFIER, "label"],
+                    top=["loss"])
+    return param
+
+
+def body_layers(param):
+    """Layers other than data and loss/accuracy/softmax, in order."""
+    return [l for l in param.layer if l.type not in DATA_TYPES and l.type not in HEAD_TYPES]
+
+
+def write_atomic(path, data):
+    """Write text or bytes to path via a temporary file and os.replace."""
+    d = os.path.dirname(os.path.abspath(path))
+    os.makedirs(d, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", dir=d)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data.encode() if isinstance(data, str) else data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def write_prototxt(param, path):
+    return write_atomic(path, to_text(param))
+
+
+def import_caffe():
+    """Import pycaffe quietly in CPU mode."""
+    os.environ.setdefault("GLOG_minloglevel", "2")
+    import caffe
+    caffe.set_mode_cpu()
+    return caffe
+
+
+def build(param, phase="TEST", weights=None):
+    """A pycaffe Net from a NetParameter (written to a temporary file)."""
+    caffe = import_caffe()
+    fd, tmp = tempfile.mkstemp(suffix=".prototxt")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(to_text(param))
+        ph = caffe.TRAIN if phase == "TRAIN" else caffe.TEST
+        if weights:
+            return caffe.Net(tmp, ph, weights=weights)
+        return caffe.Net(tmp, ph)
+    finally:
+        os.unlink(tmp)
+
+
+def lr_mults(param):
+    """{layer name: [lr_mult of blob i]} as Caffe applies them (default 1;
+    BatchNorm statistics are never learned)."""
+    out = {}
+    for layer in param.layer:
+        n = {"BatchNorm": 3, "Scale": 2, "Convolution": 2, "InnerProduct": 2}.get(layer.type, 0)
+        mults = [layer.param[i].lr_mult if i < len(layer.param) else 1.0 for i in range(n)]
+        if layer.type == "BatchNorm":
+            mults = [0.0] * n
+        out[layer.name] = mults
+    return out
+
+
+def count_values(net, param):
+    """(stored values, learnable values) of a pycaffe Net built from param.
+    Stored counts every blob Caffe writes to a caffemodel (BatchNorm
+    statistics included); learnable only blobs with lr_mult > 0."""
+    mults = lr_mults(param)
+    stored = learnable = 0
+    for name, blobs in net.params.items():
+        for i, blob in enumerate(blobs):
+            stored += blob.data.size
+            m = mults.get(name, [])
+            if (m[i] if i < len(m) else 1.0) > 0:
+                learnable += blob.data.size
+    return stored, learnable
+
+
+def fill_random(net, rng, keep=(), data_mean=0.0, data_std=1.0):
+    """Give every parameter blob of a pycaffe Net random, well-scaled values
+    (for tests): BatchNorm statistics with factor 1 (mean ~ N(0, 0.1), variance
+    in [0.5, 1.5]; data_bn gets data_mean / data_std**2), Scale gamma in
+    [0.5, 1.5] and small beta, conv/inner-product weights N(0, 2/fan_in) and
+    small biases. Layers named in `keep` are left as their fillers made them."""
+    import numpy as np
+    for name, blobs in net.params.items():
+        if name in keep:
+            continue
+        ltype = net.layer_dict[name].type
+        if ltype == "BatchNorm":
+            c = blobs[0].data.size
+            if name == "data_bn":
+                blobs[0].data[...] = data_mean + rng.normal(0, 0.1 * data_std, c)
+                blobs[1].data[...] = data_std ** 2 * rng.uniform(0.5, 1.5, c)
+            else:
+                blobs[0].data[...] = rng.normal(0, 0.1, c)
+                blobs[1].data[...] = rng.uniform(0.5, 1.5, c)
+            blobs[2].data[...] = 1.0
+        elif ltype == "Scale":
+            blobs[0].data[...] = rng.uniform(0.5, 1.5, blobs[0].data.shape)
+            if len(blobs) > 1:
+                blobs[1].data[...] = rng.normal(0, 0.1, blobs[1].data.shape)
+        else:
+            w = blobs[0].data
+            fan_in = w[0].size
+            w[...] = rng.normal(0, np.sqrt(2.0 / fan_in), w.shape)
+            if len(blobs) > 1:
+                blobs[1].data[...] = rng.normal(0, 0.1, blobs[1].data.shape)
