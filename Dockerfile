@@ -51,6 +51,7 @@ ENV PYTHONPATH=/opt/micro-attention/python \
     PATH=/opt/micro-attention/tools:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     MPLBACKEND=Agg \
+    MPLCONFIGDIR=/tmp/matplotlib \
     GLOG_logtostderr=1
 
 RUN useradd --create-home --uid 1000 --shell /bin/bash researcher \

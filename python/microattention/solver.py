@@ -11,7 +11,8 @@ the committed files.
 import math
 import os
 import pathlib
-import tempfile
+
+from microattention import files
 
 PROJECT = pathlib.Path(os.environ.get("MA_HOME") or pathlib.Path(__file__).resolve().parents[2])
 SOLVERS_DIR = PROJECT / "solvers"
@@ -101,9 +102,5 @@ def render(template, out_path, net=None, train_images=None, batch=None, step_epo
     if (flavour or caffe_flavour()) == "nvcaffe" and NVCAFFE_FIELD not in text:
         text += "%s: true\n" % NVCAFFE_FIELD
     out_path = pathlib.Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=str(out_path.parent), prefix=out_path.name + ".")
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.replace(tmp, str(out_path))
+    files.atomic_write_text(files.output_dir(out_path.parent) / out_path.name, text)
     return text

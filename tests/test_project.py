@@ -1,0 +1,65 @@
+"""The project's entry points agree with each other and with the README."""
+import os
+import re
+import subprocess
+
+import pytest
+import yaml
+
+from microattention import files
+from microattention.cli import CommandError
+
+
+def test_compose_and_ci_run_the_same_test_command(project_root):
+    compose = yaml.safe_load((project_root / "compose.yaml").read_text())
+    services = compose["services"]
+    assert services["test"]["command"] == ["run-tests"]
+    assert services["demo"]["command"] == ["python3", "-m", "microattention", "demo"]
+    ci = (project_root / ".ci" / "run").read_text()
+    assert re.search(r"^\.ci/in-image run-tests\b", ci, re.M)
+    # run-tests is on PATH in the image (tools/ is added to PATH by the Dockerfile).
+    assert os.access(str(project_root / "tools" / "run-tests"), os.X_OK)
+    assert "/opt/micro-attention/tools" in (project_root / "Dockerfile").read_text()
+
+
+def test_readme_gives_exactly_the_two_commands(project_root):
+    readme = (project_root / "README.md").read_text()
+    blocks = re.findall(r"```sh\n(.*?)```", readme, re.S)
+    first = [line.split("#")[0].strip() for line in blocks[0].splitlines() if line.strip()]
+    assert first == ["docker compose run --rm demo", "docker compose run --rm test"]
+
+
+def test_output_dir_refuses_unwritable_folder(tmp_path):
+    if os.getuid() == 0:
+        pytest.skip("root may write anywhere")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    try:
+        with pytest.raises(CommandError, match="cannot write to .*locked.*MA_UID"):
+            files.output_dir(locked / "demo")
+    finally:
+        locked.chmod(0o755)
+
+
+def test_atomic_write_leaves_no_partial_file(tmp_path, monkeypatch):
+    target = tmp_path / "out.txt"
+    files.atomic_write_text(target, "first\n")
+
+    class Boom(Exception):
+        pass
+
+    # A failure while writing keeps the previous complete file and no temporaries.
+    real_fdopen = os.fdopen
+
+    def failing_fdopen(fd, mode):
+        handle = real_fdopen(fd, mode)
+        handle.write = lambda data: (_ for _ in ()).throw(Boom())
+        return handle
+
+    monkeypatch.setattr(os, "fdopen", failing_fdopen)
+    with pytest.raises(Boom):
+        files.atomic_write_text(target, "second\n")
+    monkeypatch.undo()
+    assert target.read_text() == "first\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.txt"]
