@@ -1,0 +1,239 @@
+"""What every dataset reader shares: the index row, the collector of samples,
+exclusions and warnings, frame listing and image checks.
+
+A reader never drops a clip silently: every clip it sees ends up either as
+index rows or as an exclusion with a reason. Problems a user could fix in their
+copy (missing folder, apex outside the stored frames, unreadable image) are
+errors unless --skip-bad turns them into exclusions.
+"""
+import os
+import re
+from collections import Counter, OrderedDict
+
+from microattention.cli import CommandError
+
+# Fixed column order of the index CSV.
+COLUMNS = [
+    "dataset", "subject", "clip", "label", "objective_class", "frame",
+    "apex_source", "onset", "offset", "frame_path", "class_source", "au",
+    "emotion", "source", "root",
+]
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".pgm", ".ppm")
+
+_DIGITS = re.compile(r"(\d+)")
+
+
+def natural_key(text):
+    """Sort 's2' before 's10' and 'img9' before 'img10'."""
+    return [int(part) if part.isdigit() else part
+            for part in _DIGITS.split(str(text))]
+
+
+def frame_number(filename):
+    """The frame number of an image file: the last run of digits of its stem."""
+    stem = os.path.splitext(filename)[0]
+    found = _DIGITS.findall(stem)
+    return int(found[-1]) if found else None
+
+
+def is_image(filename):
+    return filename.lower().endswith(IMAGE_EXTENSIONS) and not filename.startswith(".")
+
+
+def list_frames(folder):
+    """Map frame number -> file name for the images in a clip folder.
+
+    Frame numbers come from the file names, not from the position in the
+    listing, because the coding sheets refer to those numbers (CASME II's
+    img46.jpg is frame 46, SAMM's 006_05562.jpg is frame 5562).
+    """
+    frames = {}
+    for name in sorted(os.listdir(folder)):
+        if not is_image(name):
+            continue
+        number = frame_number(name)
+        if number is not None and number not in frames:
+            frames[number] = name
+    return frames
+
+
+def sorted_images(folder):
+    """Image file names of a folder in frame order (for sets without numbers in
+    a sheet: SMIC, CK+, Oulu-CASIA, MUG)."""
+    names = [n for n in os.listdir(folder) if is_image(n)]
+    return sorted(names, key=lambda n: (frame_number(n) is None, frame_number(n) or 0,
+                                        natural_key(n)))
+
+
+def image_readable(path):
+    """True when OpenCV decodes the file to a non-empty image."""
+    import cv2  # imported late: only the image check needs it
+    try:
+        image = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+    except cv2.error:
+        return False
+    return image is not None and image.size > 0
+
+
+def cell_text(value):
+    """A sheet cell as text: integral floats lose their '.0', None is ''."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        if value != value:  # NaN
+            return ""
+        if value.is_integer():
+            return str(int(value))
+        return repr(value)
+    return str(value).strip()
+
+
+def parse_int(value):
+    """An integer from a sheet cell, or None when it is not a whole number."""
+    text = cell_text(value)
+    if re.fullmatch(r"[+-]?\d+", text):
+        return int(text)
+    return None
+
+
+def find_dir(root, names, depth=2):
+    """The first directory below root (breadth first, up to depth levels,
+    root itself not included) whose name is one of names (case-insensitive)."""
+    wanted = {n.lower() for n in names}
+    level = [root]
+    for _ in range(depth):
+        nxt = []
+        for folder in level:
+            try:
+                entries = sorted(os.listdir(folder))
+            except OSError:
+                continue
+            for entry in entries:
+                path = os.path.join(folder, entry)
+                if os.path.isdir(path):
+                    if entry.lower() in wanted:
+                        return path
+                    nxt.append(path)
+        level = nxt
+    return None
+
+
+class Collector:
+    """Index rows, exclusions (with reasons), warnings and errors of one dataset."""
+
+    def __init__(self, dataset, display_name, root, class_order, skip_bad=False,
+                 check_images=True):
+        self.dataset = dataset
+        self.display_name = display_name
+        self.root = os.path.abspath(root)
+        self.class_order = list(class_order)  # (key, printed name) pairs
+        self.skip_bad = skip_bad
+        self.check_images = check_images
+        self.rows = []
+        self.excluded = []     # dicts: dataset, subject, clip, reason, detail
+        self.warnings = []
+        self.errors = []
+        self.notes = []        # lines printed once under the summary
+        self.clip_classes = Counter()   # class key -> clips seen (Table 1)
+        self.subjects_seen = set()
+
+    # -- recording -------------------------------------------------------
+    def saw_clip(self, subject, class_key):
+        """Count a clip of the database for the Table 1 summary."""
+        self.subjects_seen.add(subject)
+        if class_key is not None:
+            self.clip_classes[class_key] += 1
+
+    def warn(self, message):
+        self.warnings.append(message)
+
+    def note(self, message):
+        if message not in self.notes:
+            self.notes.append(message)
+
+    def exclude(self, subject, clip, reason, detail=""):
+        """A sample the paper does not use (class VI/VII, contempt, ...)."""
+        self.excluded.append(OrderedDict([
+            ("dataset", self.dataset), ("subject", subject), ("clip", clip),
+            ("reason", reason), ("detail", detail)]))
+
+    def bad(self, subject, clip, reason, detail):
+        """A sample that cannot be used because the copy differs from the
+        official layout: an error, or an exclusion with --skip-bad."""
+        if self.skip_bad:
+            self.exclude(subject, clip, reason, detail)
+        else:
+            self.errors.append("%s: %s" % (reason, detail))
+
+    def relpath(self, path):
+        return os.path.relpath(path, self.root).replace(os.sep, "/")
+
+    def add_row(self, **values):
+        row = OrderedDict((column, "") for column in COLUMNS)
+        row["dataset"] = self.dataset
+        row["root"] = self.root
+        for key, value in values.items():
+            if key not in row:
+                raise KeyError(key)
+            row[key] = "" if value is None else str(value)
+        self.rows.append(row)
+
+    def usable_image(self, subject, clip, path):
+        """Check one selected frame; record the problem when it is unusable."""
+        if not os.path.isfile(path):
+            self.bad(subject, clip, "missing image", path)
+            return False
+        if self.check_images and not image_readable(path):
+            self.bad(subject, clip, "unreadable image", path)
+            return False
+        return True
+
+    def finish(self):
+        """Raise the collected errors, all of them, as one CommandError."""
+        if self.errors:
+            shown = self.errors[:20]
+            more = len(self.errors) - len(shown)
+            text = "%s: %d problem(s) in %s:\n  %s" % (
+                self.display_name, len(self.errors), self.root, "\n  ".join(shown))
+            if more:
+                text += "\n  ... and %d more" % more
+            text += ("\nFix the copy, or rerun with --skip-bad to exclude these "
+                     "samples (they are listed and counted).")
+            raise CommandError(text)
+
+
+def require_dir(path, what, hint):
+    if path is None or not os.path.isdir(path):
+        raise CommandError("%s not found%s; %s" % (
+            what, "" if path is None else " at %s" % path, hint))
+    return path
+
+
+def find_file(root, patterns, depth=2):
+    """Files below root (up to depth levels) whose names match one of the
+    glob patterns (case-insensitive), in pattern order then path order."""
+    import fnmatch
+    found = []
+    level = [root]
+    candidates = []
+    for _ in range(depth + 1):
+        nxt = []
+        for folder in level:
+            try:
+                entries = sorted(os.listdir(folder))
+            except OSError:
+                continue
+            for entry in entries:
+                path = os.path.join(folder, entry)
+                if os.path.isdir(path):
+                    nxt.append(path)
+                else:
+                    candidates.append(path)
+        level = nxt
+    for pattern in patterns:
+        for path in candidates:
+            if fnmatch.fnmatch(os.path.basename(path).lower(), pattern.lower()) \
+                    and path not in found:
+                found.append(path)
+    return found

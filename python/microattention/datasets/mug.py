@@ -1,0 +1,120 @@
+"""MUG: clips go neutral -> apex -> neutral and the apex is not annotated;
+the paper takes 6 to 10 frames around the apex (4.1: 8228 images).
+
+Expected tree (ROOT = --root):
+  ROOT/subjects3/001/happiness/take000/img_0001.jpg
+  (ROOT may also hold the subject folders directly; a release without take
+  folders, 001/happiness/img_0001.jpg, is read as one take.)
+Apex: the middle frame of the clip, or the frame given by --mug-apex FILE (a
+csv with columns subject, expression, take, apex).
+Frames per clip (project choice, the paper gives only the range): with
+--mug-frames LO-HI (default 6-10), n = clip length // 10 clamped to LO..HI,
+centred on the apex; --mug-frames N takes N frames from every clip.
+"""
+import csv
+import os
+import re
+
+from microattention.cli import CommandError
+from microattention.datasets.common import find_dir, frame_number, natural_key, sorted_images
+from microattention.datasets.macro import add_frames, class_order
+
+NAME = "mug"
+DISPLAY = "MUG"
+EXPRESSIONS = ["anger", "disgust", "fear", "happiness", "neutral", "sadness", "surprise"]
+DROPPED = ["fear", "neutral"]
+CLASSES = class_order(DROPPED)
+DEFAULT_FRAMES = "6-10"
+
+
+def frame_range(text):
+    match = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", text or DEFAULT_FRAMES)
+    if not match:
+        raise CommandError("--mug-frames must be N or LO-HI (got %r)" % text)
+    low = int(match.group(1))
+    high = int(match.group(2) or low)
+    if low < 1 or high < low:
+        raise CommandError("--mug-frames: bad range %r" % text)
+    return low, high
+
+
+def frames_for(length, low, high):
+    """How many frames to take from a clip of `length` frames."""
+    return min(high, max(low, length // 10))
+
+
+def read_apex(path):
+    apex = {}
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle)
+        needed = {"subject", "expression", "take", "apex"}
+        if not needed.issubset({(f or "").strip().lower() for f in reader.fieldnames or []}):
+            raise CommandError("%s: needs the columns subject, expression, take, apex" % path)
+        for line, row in enumerate(reader, start=2):
+            row = {k.strip().lower(): (v or "").strip() for k, v in row.items() if k}
+            try:
+                apex[(row["subject"], row["expression"].lower(), row["take"])] = int(row["apex"])
+            except ValueError:
+                raise CommandError("%s, row %d: apex %r is not a frame number"
+                                   % (path, line, row["apex"]))
+    return apex
+
+
+def index(root, opts, col):
+    low, high = frame_range(opts.mug_frames)
+    apex_table = read_apex(opts.mug_apex) if opts.mug_apex else None
+    base = find_dir(root, ["subjects3", "subjects"], depth=1)
+    if base is None:
+        base = root
+    subjects = sorted((d for d in os.listdir(base)
+                       if re.fullmatch(r"\d+", d) and os.path.isdir(os.path.join(base, d))),
+                      key=natural_key)
+    if not subjects:
+        raise CommandError("MUG: no subject folders (001, 002, ...) in %s; expected "
+                           "subjects3/001/happiness/take000/img_0001.jpg" % base)
+    col.note("%s; %s frames per clip around the %s" % (
+        col.relpath(base), "%d-%d" % (low, high) if high > low else str(low),
+        "apex of %s" % os.path.basename(opts.mug_apex) if apex_table else "middle frame"))
+    for subject in subjects:
+        subject_dir = os.path.join(base, subject)
+        for expression in sorted(os.listdir(subject_dir)):
+            expression_dir = os.path.join(subject_dir, expression)
+            if not os.path.isdir(expression_dir):
+                continue
+            takes = sorted((d for d in os.listdir(expression_dir)
+                            if os.path.isdir(os.path.join(expression_dir, d))), key=natural_key)
+            if not takes:
+                takes = [""]
+            for take in takes:
+                clip = "_".join(p for p in (subject, expression, take) if p)
+                folder = os.path.join(expression_dir, take) if take else expression_dir
+                label = expression.lower() if expression.lower() in EXPRESSIONS else None
+                col.saw_clip(subject, label)
+                if label is None:
+                    col.bad(subject, clip, "unknown expression folder", folder)
+                elif label in DROPPED:
+                    col.exclude(subject, clip, label, col.relpath(folder))
+                else:
+                    apex = apex_table.get((subject, label, take)) if apex_table else None
+                    _clip(col, subject, clip, label, folder, low, high, apex)
+
+
+def _clip(col, subject, clip, label, folder, low, high, apex):
+    names = sorted_images(folder)
+    if len(names) < low:
+        col.bad(subject, clip, "too few frames", "%s holds %d image(s), %d needed"
+                % (folder, len(names), low))
+        return
+    if apex is None:
+        centre, source = (len(names) - 1) // 2, "middle-frame"
+    else:
+        numbers = [frame_number(n) for n in names]
+        if apex not in numbers:
+            col.bad(subject, clip, "apex outside stored frames", "apex %d not among the "
+                    "frames of %s" % (apex, folder))
+            return
+        centre, source = numbers.index(apex), "annotated"
+    count = frames_for(len(names), low, high)
+    start = min(max(0, centre - (count - 1) // 2), len(names) - count)
+    add_frames(col, subject, clip, label, folder, names[start:start + count], source, None,
+               onset=frame_number(names[0]), offset=frame_number(names[-1]))

@@ -1,0 +1,105 @@
+"""The objective classes of Davison et al. (2018), used by MEGC 2018 and by the
+paper (4.1) to regroup CASME II and SAMM into five emotions.
+
+The shipped class of each clip (CASME2-ObjectiveClasses.xlsx, SAMM's
+'Objective Classes' column) is preferred. Deriving the class from the AU
+string through TABLE is a fallback, and the index says so (class_source).
+
+AU string parsing (fallback only):
+- terms are joined by '+'; a term may be 'X or Y' (SAMM: 'A12 or A14');
+- a term is an AU number with an optional prefix 'AU', 'R', 'L', 'A' or 'B'
+  (side / asymmetry marks) and an optional intensity letter A-E after it;
+- text in parentheses is a coder's remark and is ignored ('14(unclear)');
+- codes 41 and above (eyelid, eye and head positions) are not part of any
+  combination and are ignored;
+- the AU set must equal one of the combinations exactly, otherwise class VII;
+- with 'or' terms every alternative set is classified: when they all agree
+  that class is used, otherwise the clip is class VII (others) and a warning
+  is printed, since the coder did not commit to one reading.
+"""
+import itertools
+import re
+
+# class number -> name used by the paper (5 kept classes, 2 dropped).
+NAMES = {1: "happiness", 2: "surprise", 3: "anger", 4: "disgust", 5: "sadness",
+         6: "fear", 7: "others"}
+ROMAN = {1: "I", 2: "II", 3: "III", 4: "IV", 5: "V", 6: "VI", 7: "VII"}
+KEPT = (1, 2, 3, 4, 5)
+
+# Table 9 of Merghani, Davison, Yap (arXiv 1805.02397).
+TABLE = {
+    1: ["6", "12", "6+12", "6+7+12", "7+12"],
+    2: ["1+2", "5", "25", "1+2+25", "25+26", "5+24"],
+    3: ["23", "4", "4+7", "4+5", "4+5+7", "17+24", "4+6+7", "4+38"],
+    4: ["10", "9", "4+9", "4+40", "4+5+40", "4+7+9", "4+9+17", "4+7+10",
+        "4+5+7+9", "7+10"],
+    5: ["1", "15", "1+4", "6+15", "15+17"],
+    6: ["1+2+4", "20"],
+}
+COMBINATIONS = {}
+for _number, _combos in TABLE.items():
+    for _combo in _combos:
+        COMBINATIONS[frozenset(int(a) for a in _combo.split("+"))] = _number
+
+# AUs from 41 up code eyelids, gaze and head movement.
+FIRST_IGNORED_AU = 41
+
+_TERM = re.compile(r"^(?:AU|[RLAB])?(\d+)[A-E]?$")
+_ROMAN_VALUES = {v: k for k, v in ROMAN.items()}
+
+
+def parse_class(value):
+    """An objective class from a sheet cell: 1..7, '3', '3.0', 'III',
+    'Class III'. Raises ValueError otherwise."""
+    text = str(value if value is not None else "").strip()
+    if isinstance(value, float) and value.is_integer():
+        text = str(int(value))
+    text = re.sub(r"(?i)^class\s*", "", text).strip()
+    if re.fullmatch(r"\d+(\.0+)?", text):
+        number = int(float(text))
+    else:
+        number = _ROMAN_VALUES.get(text.upper())
+    if number not in NAMES:
+        raise ValueError("not an objective class (1-7 or I-VII)")
+    return number
+
+
+def parse_aus(text):
+    """The alternative AU sets an AU string can mean (usually one).
+    Raises ValueError naming the term that is not an AU code."""
+    cleaned = re.sub(r"\([^)]*\)", "", str(text or ""))
+    terms = [t for t in cleaned.split("+")]
+    if not cleaned.strip():
+        raise ValueError("no action units")
+    choices = []
+    for term in terms:
+        options = []
+        for alternative in re.split(r"(?i)\s+or\s+|/", term):
+            code = re.sub(r"\s+", "", alternative).upper()
+            if not code:
+                continue
+            match = _TERM.match(code)
+            if not match:
+                raise ValueError("%r is not an AU code" % alternative.strip())
+            options.append(int(match.group(1)))
+        if not options:
+            raise ValueError("empty term in %r" % text)
+        choices.append(options)
+    sets = []
+    for combo in itertools.product(*choices):
+        aus = frozenset(a for a in combo if a < FIRST_IGNORED_AU)
+        if aus not in sets:
+            sets.append(aus)
+    return sets
+
+
+def classify(text):
+    """(class number, warning or None) for an AU string; ValueError when it
+    cannot be parsed."""
+    sets = parse_aus(text)
+    classes = sorted({COMBINATIONS.get(aus, 7) for aus in sets})
+    if len(classes) == 1:
+        return classes[0], None
+    readings = " / ".join("+".join(str(a) for a in sorted(s)) or "-" for s in sets)
+    return 7, ("alternatives %s map to classes %s; treated as VII (others)"
+               % (readings, ", ".join(ROMAN[c] for c in classes)))

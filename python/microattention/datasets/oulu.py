@@ -1,0 +1,63 @@
+"""Oulu-CASIA NIR&VIS: VIS camera, strong (normal) illumination, the last 3
+frames of each sequence (paper 4.1: 1200 images).
+
+Expected tree (ROOT = --root):
+  ROOT/OriginalImg/VL/Strong/P001/Anger/000.jpeg
+  (VL = visible light, NI = near infrared; Strong, Weak, Dark illumination;
+  ROOT may also be the OriginalImg folder itself.)
+"""
+import os
+import re
+
+from microattention.cli import CommandError
+from microattention.datasets.common import find_dir, natural_key, sorted_images
+from microattention.datasets.macro import add_frames, class_order
+
+NAME = "oulu"
+DISPLAY = "Oulu-CASIA"
+EXPRESSIONS = {"anger": "anger", "disgust": "disgust", "fear": "fear",
+               "happiness": "happiness", "happy": "happiness", "sadness": "sadness",
+               "sad": "sadness", "surprise": "surprise"}
+DROPPED = ["fear"]
+CLASSES = class_order(DROPPED)
+CAMERAS = {"vis": ["VL", "VIS"], "nir": ["NI", "NIR"]}
+LAST_FRAMES = 3
+
+
+def index(root, opts, col):
+    camera = opts.camera or "vis"
+    if camera not in CAMERAS:
+        raise CommandError("Oulu-CASIA: --camera must be vis or nir (got %r)" % camera)
+    illumination = opts.illumination
+    camera_dir = find_dir(root, CAMERAS[camera], depth=2)
+    if camera_dir is None:
+        raise CommandError("Oulu-CASIA: no %s folder below %s; expected "
+                           "OriginalImg/VL/Strong/P001/Anger/000.jpeg" % (CAMERAS[camera][0], root))
+    base = find_dir(camera_dir, [illumination], depth=1)
+    if base is None:
+        raise CommandError("Oulu-CASIA: no %s folder in %s" % (illumination.capitalize(), camera_dir))
+    col.note("%s, last %d frames of each sequence" % (col.relpath(base), LAST_FRAMES))
+    subjects = sorted((d for d in os.listdir(base) if re.fullmatch(r"(?i)p\d+", d)),
+                      key=natural_key)
+    if not subjects:
+        raise CommandError("Oulu-CASIA: no subject folders (P001, ...) in %s" % base)
+    for subject in subjects:
+        for expression in sorted(os.listdir(os.path.join(base, subject))):
+            folder = os.path.join(base, subject, expression)
+            if not os.path.isdir(folder):
+                continue
+            clip = "%s_%s" % (subject, expression)
+            label = EXPRESSIONS.get(expression.lower())
+            col.saw_clip(subject, label)
+            if label is None:
+                col.bad(subject, clip, "unknown expression folder", folder)
+            elif label in DROPPED:
+                col.exclude(subject, clip, label, col.relpath(folder))
+            else:
+                names = sorted_images(folder)
+                if len(names) < LAST_FRAMES:
+                    col.bad(subject, clip, "too few frames", "%s holds %d image(s), %d needed"
+                            % (folder, len(names), LAST_FRAMES))
+                    continue
+                add_frames(col, subject, clip, label, folder, names[-LAST_FRAMES:],
+                           "last-frames", None)
