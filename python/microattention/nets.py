@@ -37,9 +37,27 @@ def prototxt_path(net, kind="deploy"):
     return os.path.join(project_root(), "prototxt", net, kind + ".prototxt")
 
 
+def _quiet_import(module):
+    """Import a caffe module with glog's INFO/WARNING output off. glog reads
+    GLOG_minloglevel when libcaffe is loaded, so the variable is set only for
+    the first import and then restored: child processes (caffe train/time)
+    still log normally."""
+    import importlib
+    import sys
+    if "caffe" in sys.modules:
+        return importlib.import_module(module)
+    old = os.environ.get("GLOG_minloglevel")
+    if old is None:
+        os.environ["GLOG_minloglevel"] = "2"
+    try:
+        return importlib.import_module(module)
+    finally:
+        if old is None:
+            os.environ.pop("GLOG_minloglevel", None)
+
+
 def _pb():
-    from caffe.proto import caffe_pb2
-    return caffe_pb2
+    return _quiet_import("caffe.proto.caffe_pb2")
 
 
 def read_prototxt(path):
@@ -175,8 +193,7 @@ def write_prototxt(param, path):
 
 def import_caffe():
     """Import pycaffe quietly in CPU mode."""
-    os.environ.setdefault("GLOG_minloglevel", "2")
-    import caffe
+    caffe = _quiet_import("caffe")
     caffe.set_mode_cpu()
     return caffe
 

@@ -1,0 +1,330 @@
+"""Weights for the transfer-learning chain ImageNet -> macro-expressions ->
+micro-expressions (paper 3.3):
+
+  fetch             download resnet10_cvgj_iter_320000.caffemodel (cvjena model zoo)
+                    and verify its sha256; a mismatching download is deleted
+  imagenet-to-gray  turn that 3-channel BGR model into a 1-channel model for our nets
+                    (net surgery on data_bn, data_scale, conv1; exact for a gray image
+                    replicated to 3 channels, away from conv1's zero-padded border)
+  transfer          copy weights by layer name into one of our nets (e.g. the
+                    pre-trained ResNet-10 into the micro-attention net)
+
+The output caffemodels hold only the layers that received weights; every other
+layer of the target net starts from its filler when `caffe train -weights`
+loads the file (that is how Caffe initialises layers it finds no weights for).
+"""
+import collections
+import hashlib
+import os
+import shutil
+import urllib.parse
+import urllib.request
+
+import numpy as np
+
+from microattention import nets
+from microattention.cli import CommandError
+
+RESNET10_FILE = "resnet10_cvgj_iter_320000.caffemodel"
+RESNET10_SHA256 = "7291cda37d486d442f05f80784d11e1b53d923a6da512038fee5308158b359e7"
+# Listed in cvjena/cnn-models ResNet_preact/ResNet10_cvgj/model_download_link.txt
+# (a Google Drive and a Baidu link are listed there too; they need a browser).
+RESNET10_URL = ("https://upload.uni-jena.de/data/58493041de6f79.63214979/"
+                "resnet10_cvgj_iter_320000.caffemodel")
+URL_ENV = "MA_RESNET10_URL"
+SURGERY_LAYERS = ("data_bn", "data_scale", "conv1")
+
+
+# ------------------------------------------------------------------ caffemodel I/O
+
+class Model(collections.OrderedDict):
+    """layer name -> (layer type, [numpy float32 arrays]) of a caffemodel,
+    only layers that store blobs."""
+
+
+def _blob_shape(blob):
+    if blob.HasField("shape"):
+        return tuple(int(d) for d in blob.shape.dim), False
+    # legacy 4-D blob (num, channels, height, width)
+    return (int(blob.num), int(blob.channels), int(blob.height), int(blob.width)), True
+
+
+def read_caffemodel(path):
+    pb = nets._pb()
+    param = pb.NetParameter()
+    try:
+        with open(path, "rb") as f:
+            param.ParseFromString(f.read())
+    except OSError as exc:
+        raise CommandError("cannot read %s: %s" % (path, exc))
+    except Exception as exc:  # protobuf DecodeError
+        raise CommandError("%s is not a caffemodel (NetParameter): %s" % (path, exc))
+    if not len(param.layer) and len(param.layers):
+        raise CommandError("%s uses the V1 'layers' format; upgrade it with Caffe's "
+                           "upgrade_net_proto_binary first" % path)
+    model = Model()
+    model.eps = {}
+    for layer in param.layer:
+        if not len(layer.blobs):
+            continue
+        arrays = []
+        for blob in layer.blobs:
+            shape, _ = _blob_shape(blob)
+            data = blob.double_data if len(blob.double_data) else blob.data
+            arr = np.array(data, dtype=np.float32)
+            if arr.size != int(np.prod(shape)):
+                raise CommandError("layer %s of %s: blob has %d values for shape %s"
+                                   % (layer.name, path, arr.size, shape))
+            arr = arr.reshape(shape)
+            arrays.append(arr)
+        model[layer.name] = (layer.type, arrays)
+        if layer.type == "BatchNorm":
+            model.eps[layer.name] = layer.batch_norm_param.eps
+    return model
+
+
+def write_caffemodel(model, path, name=""):
+    pb = nets._pb()
+    param = pb.NetParameter(name=name)
+    for lname, (ltype, arrays) in model.items():
+        layer = param.layer.add(name=lname, type=ltype)
+        for arr in arrays:
+            blob = layer.blobs.add()
+            blob.shape.dim.extend(int(d) for d in arr.shape)
+            blob.data.extend(np.asarray(arr, dtype=np.float32).ravel().tolist())
+    nets.write_atomic(path, param.SerializeToString())
+    return path
+
+
+def _shapes_match(src, dst_shape):
+    """Caffe's rule: exact shape, or a legacy 4-D blob equal to the target
+    shape padded with leading 1s."""
+    if tuple(src.shape) == tuple(dst_shape):
+        return True
+    if src.ndim == 4 and len(dst_shape) <= 4:
+        padded = (1,) * (4 - len(dst_shape)) + tuple(dst_shape)
+        return tuple(src.shape) == padded
+    return False
+
+
+def target_shapes(net_name, num_output, prototxt=None):
+    """{layer: (type, [blob shapes])} of a net, from a pycaffe Net built fresh."""
+    if prototxt:
+        param = nets.read_prototxt(prototxt)
+        for layer in param.layer:
+            if layer.name == nets.CLASSIFIER:
+                nets.set_num_output(param, num_output)
+    else:
+        param = nets.render_deploy(net_name, num_output=num_output)
+    net = nets.build(param, "TEST")
+    return collections.OrderedDict(
+        (name, (net.layer_dict[name].type, [tuple(b.data.shape) for b in blobs]))
+        for name, blobs in net.params.items())
+
+
+def match(model, shapes, reinit=()):
+    """Split the target's layers into copied / fresh and list source layers not
+    used. Raises CommandError on a shape mismatch (unless the layer is in reinit)."""
+    copied, fresh, errors = Model(), [], []
+    for name, (ltype, dshapes) in shapes.items():
+        if name in reinit or name not in model:
+            fresh.append(name)
+            continue
+        stype, arrays = model[name]
+        if len(arrays) != len(dshapes) or not all(_shapes_match(a, s) for a, s in zip(arrays, dshapes)):
+            errors.append("  %s: source %s, target %s" % (
+                name, [tuple(a.shape) for a in arrays], dshapes))
+            continue
+        copied[name] = (ltype, [a.reshape(s) for a, s in zip(arrays, dshapes)])
+    if errors:
+        hint = ""
+        if any(e.strip().startswith(nets.CLASSIFIER + ":") for e in errors):
+            hint = "\n(the class count differs: use --reinit-classifier to start %s from its filler)" \
+                   % nets.CLASSIFIER
+        raise CommandError("blob shapes differ between source and target for:\n%s%s"
+                           % ("\n".join(errors), hint))
+    unused = [n for n in model if n not in shapes]
+    return copied, fresh, unused
+
+
+def report(copied, fresh, unused, out):
+    print("copied (%d layers, %d values): %s" % (
+        len(copied), sum(a.size for _, arrs in copied.values() for a in arrs),
+        ", ".join(copied) or "-"))
+    print("initialised fresh from fillers (%d): %s" % (len(fresh), ", ".join(fresh) or "-"))
+    print("source layers not in the target (%d): %s" % (len(unused), ", ".join(unused) or "-"))
+    print("wrote %s" % out)
+
+
+# ------------------------------------------------------------ imagenet-to-gray
+
+def _bn_stats(arrays, eps):
+    mean, var, factor = (np.asarray(a, dtype=np.float64).ravel() for a in arrays)
+    s = 0.0 if factor[0] == 0 else 1.0 / factor[0]
+    return mean * s, var * s, eps
+
+
+def to_gray(model, target_eps=1e-5):
+    """Fold the 3-channel input normalisation of the cvjena ResNet into a
+    1-channel data_bn / data_scale / conv1. Returns a new Model (other layers
+    unchanged).
+
+    Source, per input channel c (BGR), in TEST semantics:
+        data_bn:    n_c = (x_c - m_c) / sqrt(v_c + eps)      (m, v = stored sums / factor)
+        data_scale: z_c = g_c * n_c + h_c  =  a_c * x_c + d_c
+                    with a_c = g_c / sqrt(v_c + eps),  d_c = h_c - a_c * m_c
+        conv1:      y_o(p) = B_o + sum_c sum_k W[o,c,k] * z_c(p+k)
+    For a gray image replicated to the three channels (x_c = x) and a window
+    that lies inside the image:
+        y_o(p) = B_o + sum_c d_c * sum_k W[o,c,k] + sum_k (sum_c a_c W[o,c,k]) * x(p+k)
+    Target, one channel: data_bn with mean m_g and variance v_g (factor 1),
+    data_scale gamma 1, beta 0, so n = (x - m_g) / S with S = sqrt(v_g + eps_t), and
+        W'[o,0,k] = S * sum_c a_c W[o,c,k]
+        B'_o      = B_o + sum_c d_c * sum_k W[o,c,k] + m_g * sum_k sum_c a_c W[o,c,k]
+    give y'_o(p) = y_o(p) exactly for every (m_g, v_g). We take m_g, v_g as the
+    means of the three channels' statistics so the normalised input keeps
+    ImageNet's scale (and in TRAIN phase, where data_bn uses the batch's own
+    statistics, conv1 still sees a standardised image, as it did on ImageNet).
+
+    Border: conv1 (7x7, stride 2, pad 3) pads z_c with zeros in the 3-channel
+    net but n with zeros in the gray net, i.e. x = m_g; where the window
+    overlaps the padding the source adds nothing while the target adds
+    W' * (0 - ...) terms of a different value, so the outputs differ there
+    (conv1 output rows/columns 0, 1 and 111 of a 224 input). No per-channel
+    affine fold can be exact there unless d_c / a_c is the same for all c.
+    """
+    for name in SURGERY_LAYERS:
+        if name not in model:
+            raise CommandError("the source model has no layer %r: is it the cvjena ResNet?" % name)
+    out = Model((k, v) for k, v in model.items())
+    m, v, eps = _bn_stats(model["data_bn"][1], model.eps.get("data_bn", 1e-5))
+    g, h = (np.asarray(a, dtype=np.float64).ravel() for a in model["data_scale"][1])
+    w = np.asarray(model["conv1"][1][0], dtype=np.float64)
+    if w.ndim != 4 or w.shape[1] != 3 or m.size != 3 or g.size != 3:
+        raise CommandError("expected a 3-channel data_bn/data_scale/conv1, got shapes %s, %s, %s"
+                           % (m.shape, g.shape, w.shape))
+    if len(model["conv1"][1]) > 1:
+        b = np.asarray(model["conv1"][1][1], dtype=np.float64).ravel()
+    else:
+        b = np.zeros(w.shape[0])
+    a = g / np.sqrt(v + eps)
+    d = h - a * m
+    m_g, v_g = float(m.mean()), float(v.mean())
+    s_g = np.sqrt(v_g + target_eps)
+    folded = np.einsum("c,ocij->oij", a, w)                 # sum_c a_c W[o,c,k]
+    w_new = (s_g * folded)[:, None, :, :]
+    b_new = b + np.einsum("c,oc->o", d, w.sum(axis=(2, 3))) + m_g * folded.sum(axis=(1, 2))
+    f32 = np.float32
+    out["data_bn"] = ("BatchNorm", [np.array([m_g], f32), np.array([v_g], f32), np.array([1.0], f32)])
+    out["data_scale"] = ("Scale", [np.ones(1, f32), np.zeros(1, f32)])
+    out["conv1"] = ("Convolution", [w_new.astype(f32), b_new.astype(f32)])
+    out.eps = dict(model.eps)
+    return out
+
+
+# ------------------------------------------------------------------------ fetch
+
+def sha256_of(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def fetch(url, out, sha256=RESNET10_SHA256, force=False):
+    """Download url (http(s), file:// or a local path) to out, verify sha256.
+    A mismatching download is deleted and CommandError raised."""
+    if os.path.exists(out) and not force:
+        got = sha256_of(out)
+        if got == sha256:
+            print("%s already present, sha256 ok" % out)
+            return out
+        print("%s exists but its sha256 is %s, not %s: downloading again" % (out, got, sha256))
+    if "://" not in url:
+        url = "file://" + urllib.parse.quote(os.path.abspath(url))
+    os.makedirs(os.path.dirname(os.path.abspath(out)) or ".", exist_ok=True)
+    part = out + ".part"
+    print("downloading %s" % url)
+    try:
+        with urllib.request.urlopen(url, timeout=60) as r, open(part, "wb") as f:
+            shutil.copyfileobj(r, f, 1 << 20)
+    except Exception as exc:
+        if os.path.exists(part):
+            os.unlink(part)
+        raise CommandError("download of %s failed: %s" % (url, exc))
+    got = sha256_of(part)
+    if got != sha256:
+        os.unlink(part)
+        raise CommandError("sha256 mismatch for %s: got %s, expected %s; the download was "
+                           "deleted" % (url, got, sha256))
+    os.replace(part, out)
+    print("wrote %s (sha256 %s ok)" % (out, got))
+    return out
+
+
+# ---------------------------------------------------------------------- commands
+
+def add_arguments(parser):
+    sub = parser.add_subparsers(dest="action", metavar="<action>")
+    sub.required = True
+
+    f = sub.add_parser("fetch", help="download %s and verify its sha256" % RESNET10_FILE)
+    f.add_argument("--url", default=os.environ.get(URL_ENV, RESNET10_URL),
+                   help="source URL, file:// URL or local path (default $%s or %s)"
+                        % (URL_ENV, RESNET10_URL))
+    f.add_argument("--out", default=os.path.join(nets.project_root(), "weights", RESNET10_FILE),
+                   help="destination (default weights/%s)" % RESNET10_FILE)
+    f.add_argument("--force", action="store_true", help="download even if a verified file exists")
+
+    g = sub.add_parser("imagenet-to-gray",
+                       help="convert the 3-channel cvjena ImageNet model to 1 gray channel")
+    g.add_argument("--in", dest="src",
+                   default=os.path.join(nets.project_root(), "weights", RESNET10_FILE),
+                   help="source caffemodel (default weights/%s)" % RESNET10_FILE)
+    g.add_argument("--out", required=True, help="output caffemodel")
+    g.add_argument("--net", choices=nets.NETS, default=nets.BASELINE,
+                   help="net whose layers the output is checked against and limited to "
+                        "(default %s)" % nets.BASELINE)
+
+    t = sub.add_parser("transfer", help="copy weights by layer name into one of our nets")
+    t.add_argument("--from", dest="src", required=True, help="source caffemodel")
+    t.add_argument("--to", dest="net", choices=nets.NETS, default="micro_attention",
+                   help="target net (default micro_attention)")
+    t.add_argument("--to-prototxt", help="target prototxt instead of a committed net")
+    t.add_argument("--num-output", type=int, default=5, help="target class count (default 5)")
+    t.add_argument("--reinit-classifier", action="store_true",
+                   help="do not copy %s (e.g. when the class count changes)" % nets.CLASSIFIER)
+    t.add_argument("--out", required=True, help="output caffemodel")
+
+
+def run(args):
+    if args.action == "fetch":
+        fetch(args.url, args.out, force=args.force)
+        return 0
+    if args.action == "imagenet-to-gray":
+        model = read_caffemodel(args.src)
+        gray = to_gray(model, target_eps=_target_eps(args.net))
+        shapes = target_shapes(args.net, 5)
+        copied, fresh, unused = match(gray, shapes, reinit=(nets.CLASSIFIER,))
+        write_caffemodel(copied, args.out, name=args.net + "_imagenet_gray")
+        report(copied, fresh, unused, args.out)
+        return 0
+    if args.action == "transfer":
+        if args.num_output < 1:
+            raise CommandError("--num-output must be positive")
+        model = read_caffemodel(args.src)
+        shapes = target_shapes(args.net, args.num_output, args.to_prototxt)
+        reinit = (nets.CLASSIFIER,) if args.reinit_classifier else ()
+        copied, fresh, unused = match(model, shapes, reinit)
+        if not copied:
+            raise CommandError("no layer of %s matches the target by name" % args.src)
+        write_caffemodel(copied, args.out, name=(args.to_prototxt or args.net) + "_transfer")
+        report(copied, fresh, unused, args.out)
+        return 0
+    raise CommandError("unknown action %r" % args.action)
+
+
+def _target_eps(net):
+    layer = nets.find_layer(nets.load(net, "deploy"), "data_bn")
+    return layer.batch_norm_param.eps
