@@ -1,17 +1,14 @@
 """Weights for the transfer-learning chain ImageNet -> macro-expressions ->
-micro-expressions (paper 3.3):
-
-  fetch             download resnet10_cvgj_iter_320000.caffemodel (cvjena model zoo)
-                    and verify its sha256; a mismatching download is deleted
-  imagenet-to-gray  turn that 3-channel BGR model into a 1-channel model for our nets
-                    (net surgery on data_bn, data_scale, conv1; exact for a gray image
-                    replicated to 3 channels, away from conv1's zero-padded border)
-  transfer          copy weights by layer name into one of our nets (e.g. the
-                    pre-trained ResNet-10 into the micro-attention net)
-
-The output caffemodels hold only the layers that received weights; every other
-layer of the target net starts from its filler when `caffe train -weights`
-loads the file (that is how Caffe initialises layers it finds no weights for).
+micro-expressions (paper 3.3). `fetch` downloads
+resnet10_cvgj_iter_320000.caffemodel (cvjena model zoo) and verifies its
+sha256, deleting a mismatching download. `imagenet-to-gray` turns that
+3-channel BGR model into a 1-channel model for our nets by net surgery on
+data_bn, data_scale and conv1 (exact for a gray image replicated to 3
+channels, away from conv1's zero-padded border). `transfer` copies weights by
+layer name into one of our nets, e.g. the pre-trained ResNet-10 into the
+micro-attention net. Output caffemodels hold only the layers that received
+weights; every other layer starts from its filler when `caffe train -weights`
+loads the file.
 """
 import collections
 import hashlib
