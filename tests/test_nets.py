@@ -9,11 +9,13 @@ import sys
 import numpy as np
 import pytest
 
-os.environ.setdefault("GLOG_minloglevel", "2")
-caffe = pytest.importorskip("caffe")
-caffe.set_mode_cpu()
-
 from microattention import nets  # noqa: E402
+
+try:
+    # quiet pycaffe import that does not leave GLOG_minloglevel set for other tests
+    caffe = nets.import_caffe()
+except ImportError:
+    pytest.skip("pycaffe not available (run inside the image)", allow_module_level=True)
 
 ROOT = nets.project_root()
 CAFFE_BIN = shutil.which("caffe")
