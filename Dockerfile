@@ -46,7 +46,8 @@ RUN pip3 install --no-cache-dir --no-deps --no-build-isolation --require-hashes 
  && pip3 check \
  && rm /tmp/requirements-pip.txt
 
-ENV MA_HOME=/opt/micro-attention
+ENV MA_HOME=/opt/micro-attention \
+    MA_WEIGHTS_DIR=/workspace/weights
 ENV PYTHONPATH=/opt/micro-attention/python \
     PATH=/opt/micro-attention/tools:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \

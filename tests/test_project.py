@@ -44,7 +44,7 @@ def test_output_dir_refuses_unwritable_folder(tmp_path):
 
 def test_atomic_write_leaves_no_partial_file(tmp_path, monkeypatch):
     target = tmp_path / "out.txt"
-    files.atomic_write_text(target, "first\n")
+    files.atomic_write(target, "first\n")
 
     class Boom(Exception):
         pass
@@ -59,7 +59,17 @@ def test_atomic_write_leaves_no_partial_file(tmp_path, monkeypatch):
 
     monkeypatch.setattr(os, "fdopen", failing_fdopen)
     with pytest.raises(Boom):
-        files.atomic_write_text(target, "second\n")
+        files.atomic_write(target, "second\n")
     monkeypatch.undo()
     assert target.read_text() == "first\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.txt"]
+
+
+def test_atomic_write_gives_usual_permissions(tmp_path):
+    mask = os.umask(0o022)
+    try:
+        target = files.atomic_write(tmp_path / "sub" / "report.md", b"x")
+    finally:
+        os.umask(mask)
+    assert target.read_bytes() == b"x"
+    assert target.stat().st_mode & 0o777 == 0o644

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Download resnet10_cvgj_iter_320000.caffemodel (cvjena model zoo, BSD-2-Clause)
-# into weights/ and verify its sha256
+# into weights/ of the checkout ($MA_WEIGHTS_DIR, /workspace/weights, in the
+# image) and verify its sha256
 # (7291cda37d486d442f05f80784d11e1b53d923a6da512038fee5308158b359e7);
 # a download with another checksum is deleted and the script fails.
 #
@@ -14,4 +15,5 @@ set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 PYTHONPATH="$here/../python${PYTHONPATH:+:$PYTHONPATH}"
 export PYTHONPATH
-exec python3 -m microattention weights fetch --out "$here/resnet10_cvgj_iter_320000.caffemodel" "$@"
+[ -n "${MA_WEIGHTS_DIR:-}" ] || { MA_WEIGHTS_DIR=$here; export MA_WEIGHTS_DIR; }
+exec python3 -m microattention weights fetch "$@"

@@ -32,12 +32,18 @@ def output_dir(path):
     return path
 
 
-def atomic_write_bytes(path, data):
+def atomic_write(path, data):
+    """Write str (UTF-8) or bytes to `path` via a temporary file + os.replace."""
     path = pathlib.Path(path)
+    output_dir(path.parent)
+    if isinstance(data, str):
+        data = data.encode("utf-8")
     fd, tmp = tempfile.mkstemp(dir=str(path.parent), prefix="." + path.name + ".")
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
+        # mkstemp creates 0600; give the result the usual permissions.
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, str(path))
     except BaseException:
         if os.path.exists(tmp):
@@ -46,5 +52,20 @@ def atomic_write_bytes(path, data):
     return path
 
 
-def atomic_write_text(path, text):
-    return atomic_write_bytes(path, text.encode("utf-8"))
+def _umask():
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def project_root():
+    """The folder holding prototxt/, solvers/, weights/: $MA_HOME (set in the
+    image to /opt/micro-attention) or the checkout this module lives in."""
+    return pathlib.Path(os.environ.get("MA_HOME") or pathlib.Path(__file__).resolve().parents[2])
+
+
+def weights_dir():
+    """Where downloaded and converted weights go: $MA_WEIGHTS_DIR (the image
+    sets /workspace/weights, since the project folder is read-only there) or
+    the checkout's weights/."""
+    return pathlib.Path(os.environ.get("MA_WEIGHTS_DIR") or project_root() / "weights")

@@ -12,9 +12,9 @@ import csv
 import io
 import os
 import sys
-import tempfile
 from collections import Counter
 
+from microattention import files
 from microattention.cli import CommandError
 from microattention.datasets import READERS
 from microattention.datasets.common import COLUMNS, Collector, natural_key
@@ -167,15 +167,7 @@ def write_csv(path, columns, rows):
     writer.writerow(columns)
     for row in rows:
         writer.writerow([row[c] for c in columns])
-    handle, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), dir=folder)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
-            stream.write(buffer.getvalue())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    files.atomic_write(path, buffer.getvalue())
 
 
 def summary(collectors):

@@ -9,6 +9,8 @@ Caffe's Python protobuf module (python3-caffe) but not a Caffe Net.
 import os
 import tempfile
 
+from microattention import files
+
 NETS = ("resnet10", "micro_attention", "complex_attention")
 BASELINE = "resnet10"
 CLASSIFIER = "classifier-Expressions"
@@ -22,11 +24,7 @@ HEAD_TYPES = ("SoftmaxWithLoss", "Accuracy", "Softmax")
 
 def project_root():
     """The directory holding prototxt/ (the checkout or /opt/micro-attention)."""
-    env = os.environ.get("MICROATTENTION_ROOT")
-    if env:
-        return env
-    here = os.path.dirname(os.path.abspath(__file__))
-    return os.path.dirname(os.path.dirname(here))
+    return str(files.project_root())
 
 
 def prototxt_path(net, kind="deploy"):
@@ -173,18 +171,7 @@ def body_layers(param):
 
 def write_atomic(path, data):
     """Write text or bytes to path via a temporary file and os.replace."""
-    d = os.path.dirname(os.path.abspath(path))
-    os.makedirs(d, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", dir=d)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data.encode() if isinstance(data, str) else data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    return str(files.atomic_write(path, data))
 
 
 def write_prototxt(param, path):

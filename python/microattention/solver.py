@@ -14,8 +14,7 @@ import pathlib
 
 from microattention import files
 
-PROJECT = pathlib.Path(os.environ.get("MA_HOME") or pathlib.Path(__file__).resolve().parents[2])
-SOLVERS_DIR = PROJECT / "solvers"
+SOLVERS_DIR = files.project_root() / "solvers"
 PROTOCOLS = ("pretrain", "hde", "cde", "loso")
 NVCAFFE_FIELD = "store_blobs_in_old_format"
 
@@ -102,5 +101,5 @@ def render(template, out_path, net=None, train_images=None, batch=None, step_epo
     if (flavour or caffe_flavour()) == "nvcaffe" and NVCAFFE_FIELD not in text:
         text += "%s: true\n" % NVCAFFE_FIELD
     out_path = pathlib.Path(out_path)
-    files.atomic_write_text(files.output_dir(out_path.parent) / out_path.name, text)
+    files.atomic_write(out_path, text)
     return text

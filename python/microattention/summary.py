@@ -46,15 +46,20 @@ def add_arguments(parser):
     parser.add_argument("--size", type=int, default=224, help="input size (default 224)")
     parser.add_argument("--caffe", default="caffe", help="caffe binary (default: caffe on PATH)")
     parser.add_argument("--no-time", action="store_true", help="only count values, skip caffe time")
+    parser.add_argument("--gpu", type=int, default=None, metavar="ID",
+                        help="run caffe time on this GPU (CUDA image; default: CPU)")
     parser.add_argument("--out", metavar="DIR",
                         help="also write DIR/summary.md and DIR/summary.csv")
 
 
-def caffe_time(caffe_bin, prototxt, iterations):
+def caffe_time(caffe_bin, prototxt, iterations, gpu=None):
     """Run `caffe time` (TRAIN phase, forward + backward) and parse its averages."""
     env = dict(os.environ, GLOG_minloglevel="0", GLOG_logtostderr="1")
     try:
-        r = subprocess.run([caffe_bin, "time", "-model", prototxt, "-iterations", str(iterations)],
+        cmd = [caffe_bin, "time", "-model", prototxt, "-iterations", str(iterations)]
+        if gpu is not None:
+            cmd += ["-gpu", str(gpu)]
+        r = subprocess.run(cmd,
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                            universal_newlines=True, env=env)
     except OSError as exc:
@@ -90,7 +95,7 @@ def measure(args):
                     path = os.path.join(tmp, row["net"] + "_time.prototxt")
                     nets.write_prototxt(nets.render_timing(row["net"], args.num_output,
                                                            args.batch, size=args.size), path)
-                    t = caffe_time(args.caffe, path, args.iterations)
+                    t = caffe_time(args.caffe, path, args.iterations, getattr(args, "gpu", None))
                     if t["forward_backward_ms"] < row.get("forward_backward_ms", float("inf")):
                         row.update(t)
     base = next((r for r in rows if r["net"] == nets.BASELINE), None)
@@ -116,11 +121,13 @@ def to_markdown(rows, args):
             _fmt(r.get("backward_ms"), ".1f"), _fmt(r.get("forward_backward_ms"), ".1f"),
             _fmt(r.get("time_ratio"), ".3f"), r["paper_params_M"], r["paper_s_per_iter"]))
     note = ("\nValues: every blob Caffe stores for %d classes, 1x%dx%d gray input (pycaffe). "
-            "Times: `caffe time`, TRAIN phase, batch %d, %d iterations (fastest of %d runs), CPU (%s, %d cores), "
+            "Times: `caffe time`, TRAIN phase, batch %d, %d iterations (fastest of %d runs), %s, "
             "this machine; the paper's times are per training iteration on their GPU. "
             "Complex attention is this project's reconstruction of [29]."
             % (args.num_output, args.size, args.size, args.batch, args.iterations,
-               max(1, getattr(args, "repeats", 1) or 1), platform.machine(), os.cpu_count() or 0))
+               max(1, getattr(args, "repeats", 1) or 1),
+               "CPU (%s, %d cores)" % (platform.machine(), os.cpu_count() or 0)
+               if getattr(args, "gpu", None) is None else "GPU %d" % args.gpu))
     if args.no_time:
         note = note.split(" Times:")[0] + " Times: not measured (--no-time)."
     return "\n".join(lines) + "\n" + note + "\n"

@@ -19,7 +19,7 @@ import urllib.request
 
 import numpy as np
 
-from microattention import nets
+from microattention import files, nets
 from microattention.cli import CommandError
 
 RESNET10_FILE = "resnet10_cvgj_iter_320000.caffemodel"
@@ -240,7 +240,7 @@ def fetch(url, out, sha256=RESNET10_SHA256, force=False):
         print("%s exists but its sha256 is %s, not %s: downloading again" % (out, got, sha256))
     if "://" not in url:
         url = "file://" + urllib.parse.quote(os.path.abspath(url))
-    os.makedirs(os.path.dirname(os.path.abspath(out)) or ".", exist_ok=True)
+    files.output_dir(os.path.dirname(os.path.abspath(out)) or ".")
     part = out + ".part"
     print("downloading %s" % url)
     try:
@@ -270,15 +270,15 @@ def add_arguments(parser):
     f.add_argument("--url", default=os.environ.get(URL_ENV, RESNET10_URL),
                    help="source URL, file:// URL or local path (default $%s or %s)"
                         % (URL_ENV, RESNET10_URL))
-    f.add_argument("--out", default=os.path.join(nets.project_root(), "weights", RESNET10_FILE),
-                   help="destination (default weights/%s)" % RESNET10_FILE)
+    f.add_argument("--out", default=str(files.weights_dir() / RESNET10_FILE),
+                   help="destination (default %s)" % (files.weights_dir() / RESNET10_FILE))
     f.add_argument("--force", action="store_true", help="download even if a verified file exists")
 
     g = sub.add_parser("imagenet-to-gray",
                        help="convert the 3-channel cvjena ImageNet model to 1 gray channel")
     g.add_argument("--in", dest="src",
-                   default=os.path.join(nets.project_root(), "weights", RESNET10_FILE),
-                   help="source caffemodel (default weights/%s)" % RESNET10_FILE)
+                   default=str(files.weights_dir() / RESNET10_FILE),
+                   help="source caffemodel (default %s)" % (files.weights_dir() / RESNET10_FILE))
     g.add_argument("--out", required=True, help="output caffemodel")
     g.add_argument("--net", choices=nets.NETS, default=nets.BASELINE,
                    help="net whose layers the output is checked against and limited to "
