@@ -400,3 +400,17 @@ def mug(root, images=8228, subjects=86, dropped=(("fear", 2), ("neutral", 2))):
             write_frames(os.path.join(base, "%03d" % (k + 1), expression, "take000"),
                          ["img_%04d.jpg" % f for f in range(1, 61)], link=True)
     return {"images": images, "clips": len(lengths), "counts": counts}
+
+
+def run_index(capsys, *argv):
+    """Run `index` in-process; returns (exit code, stdout, stderr)."""
+    from microattention import cli
+    code = cli.main(["index"] + [str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def read_rows(path):
+    import csv
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))

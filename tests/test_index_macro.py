@@ -1,33 +1,15 @@
 """Index of the macro-expression sets used for pre-training (paper 4.1): CK+,
 Oulu-CASIA, JAFFE, MUG on generated trees at the paper's image totals."""
-import csv
 import os
-import sys
 from collections import Counter
 
 import pytest
 
-try:
-    import microattention  # noqa: F401
-except ImportError:  # running from a checkout without PYTHONPATH
-    sys.path.insert(0, os.path.join(os.path.dirname(__file__), os.pardir, "python"))
-
 import dataset_fixtures as fx
-from microattention import cli
+from dataset_fixtures import read_rows, run_index
 from microattention.datasets import mug as mug_reader
 
 FIVE = {"happiness", "surprise", "anger", "disgust", "sadness"}
-
-
-def run_index(capsys, *argv):
-    code = cli.main(["index"] + [str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def read_rows(path):
-    with open(path, newline="") as handle:
-        return list(csv.DictReader(handle))
 
 
 def index_rows(capsys, tmp_path, dataset, root, *extra):

@@ -1,35 +1,16 @@
 """Index of the micro-expression sets (CASME II, SAMM, SMIC) on generated trees:
 Table 1 counts, every documented quirk, determinism, the pooled CDE index."""
-import csv
 import os
 import shutil
-import sys
 from collections import Counter
 
 import pytest
 
-try:
-    import microattention  # noqa: F401
-except ImportError:  # running from a checkout without PYTHONPATH
-    sys.path.insert(0, os.path.join(os.path.dirname(__file__), os.pardir, "python"))
-
 import dataset_fixtures as fx
-from microattention import cli
+from dataset_fixtures import read_rows, run_index
 from microattention.datasets import objective
 
 TABLE1_NAMES = {fx.NAMES[n]: c for n, c in fx.TABLE1["casme2"].items()}
-
-
-def run_index(capsys, *argv):
-    """Run the CLI in-process; returns (exit code, stdout, stderr)."""
-    code = cli.main(["index"] + [str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def read_rows(path):
-    with open(path, newline="") as handle:
-        return list(csv.DictReader(handle))
 
 
 def class_counts(rows):

@@ -1,7 +1,6 @@
 """The project's entry points agree with each other and with the README."""
 import os
 import re
-import subprocess
 
 import pytest
 import yaml

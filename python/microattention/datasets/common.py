@@ -97,25 +97,31 @@ def parse_int(value):
     return None
 
 
+def _levels(root, depth):
+    """Breadth-first walk: for each level below root (up to depth levels), the
+    sorted (path, is_dir) entries; unreadable folders are skipped."""
+    level = [root]
+    for _ in range(depth):
+        entries = []
+        for folder in level:
+            try:
+                names = sorted(os.listdir(folder))
+            except OSError:
+                continue
+            entries.extend((os.path.join(folder, n), os.path.isdir(os.path.join(folder, n)))
+                           for n in names)
+        yield entries
+        level = [path for path, is_dir in entries if is_dir]
+
+
 def find_dir(root, names, depth=2):
     """The first directory below root (breadth first, up to depth levels,
     root itself not included) whose name is one of names (case-insensitive)."""
     wanted = {n.lower() for n in names}
-    level = [root]
-    for _ in range(depth):
-        nxt = []
-        for folder in level:
-            try:
-                entries = sorted(os.listdir(folder))
-            except OSError:
-                continue
-            for entry in entries:
-                path = os.path.join(folder, entry)
-                if os.path.isdir(path):
-                    if entry.lower() in wanted:
-                        return path
-                    nxt.append(path)
-        level = nxt
+    for entries in _levels(root, depth):
+        for path, is_dir in entries:
+            if is_dir and os.path.basename(path).lower() in wanted:
+                return path
     return None
 
 
@@ -215,22 +221,8 @@ def find_file(root, patterns, depth=2):
     glob patterns (case-insensitive), in pattern order then path order."""
     import fnmatch
     found = []
-    level = [root]
-    candidates = []
-    for _ in range(depth + 1):
-        nxt = []
-        for folder in level:
-            try:
-                entries = sorted(os.listdir(folder))
-            except OSError:
-                continue
-            for entry in entries:
-                path = os.path.join(folder, entry)
-                if os.path.isdir(path):
-                    nxt.append(path)
-                else:
-                    candidates.append(path)
-        level = nxt
+    candidates = [path for entries in _levels(root, depth + 1)
+                  for path, is_dir in entries if not is_dir]
     for pattern in patterns:
         for path in candidates:
             if fnmatch.fnmatch(os.path.basename(path).lower(), pattern.lower()) \
