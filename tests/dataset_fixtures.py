@@ -119,6 +119,21 @@ def _bad_clip_map(kept, bad):
 
 
 # ---------------------------------------------------------------- CASME II
+def _apex_cell(c, bad_map, beyond):
+    """The coding sheet's apex cell for clip c, planning the quirks: a broken
+    cell (the reader falls back to the onset/offset midpoint) or an apex
+    `beyond` frames past the offset (outside the stored frames)."""
+    c["apex_source"] = "annotated"
+    cell = c["apex"]
+    if "apex_cell" in c:
+        cell = c["apex_cell"]
+        c["apex_source"] = "midpoint"
+        c["apex"] = c["onset"] + (c["offset"] - c["onset"]) // 2
+    if c is bad_map.get("apex-outside"):
+        cell = c["offset"] + beyond
+    return cell
+
+
 def casme2(root, counts=None, subjects=26, sheet_name="CASME2-coding-20190701.xlsx",
            objective=True, order=None, preamble=(), bad=(), frames=("raw", "cropped"),
            frames_per_clip=5):
@@ -148,14 +163,7 @@ def casme2(root, counts=None, subjects=26, sheet_name="CASME2-coding-20190701.xl
     for c in clips:
         c["offset"] = c["onset"] + frames_per_clip - 1
         c["apex"] = c["onset"] + (frames_per_clip - 1) // 2 + (1 if c["class"] % 2 else 0)
-        c["apex_source"] = "annotated"
-        cell = c["apex"]
-        if "apex_cell" in c:
-            cell = c["apex_cell"]
-            c["apex_source"] = "midpoint"
-            c["apex"] = c["onset"] + (c["offset"] - c["onset"]) // 2
-        if c is bad_map.get("apex-outside"):
-            cell = c["offset"] + 50
+        cell = _apex_cell(c, bad_map, beyond=50)
         rows.append([c["subject"], c["clip"], None, c["onset"], cell, c["offset"], None,
                      c["au"], CASME2_EMOTIONS[c["class"]]])
     os.makedirs(root, exist_ok=True)
@@ -223,14 +231,7 @@ def samm(root, counts=None, subjects=32, kept_subjects=20, order=None, preamble=
     for c in clips:
         c["offset"] = c["onset"] + frames_per_clip - 1
         c["apex"] = c["onset"] + 1 + (c["class"] % 3)
-        c["apex_source"] = "annotated"
-        cell = c["apex"]
-        if "apex_cell" in c:
-            cell = c["apex_cell"]
-            c["apex_source"] = "midpoint"
-            c["apex"] = c["onset"] + (c["offset"] - c["onset"]) // 2
-        if c is bad_map.get("apex-outside"):
-            cell = c["offset"] + 900
+        cell = _apex_cell(c, bad_map, beyond=900)
         rows.append([c["subject"], c["clip"], 1, c["onset"], cell, c["offset"],
                      frames_per_clip, "Micro - 1/2", c["au"], None, NAMES[c["class"]],
                      c["class"] if objective_column else None])

@@ -169,13 +169,8 @@ def body_layers(param):
     return [l for l in param.layer if l.type not in DATA_TYPES and l.type not in HEAD_TYPES]
 
 
-def write_atomic(path, data):
-    """Write text or bytes to path via a temporary file and os.replace."""
-    return str(files.atomic_write(path, data))
-
-
 def write_prototxt(param, path):
-    return write_atomic(path, to_text(param))
+    return str(files.atomic_write(path, to_text(param)))
 
 
 def import_caffe():

@@ -13,7 +13,7 @@ import shutil
 import subprocess
 import tempfile
 
-from microattention import nets
+from microattention import files, nets
 from microattention.cli import CommandError
 
 # Paper, Table 3 (parameters in millions, seconds per training iteration on their GPU).
@@ -78,9 +78,8 @@ def caffe_time(caffe_bin, prototxt, iterations, gpu=None):
 def measure(args):
     if not args.no_time and shutil.which(args.caffe) is None and not os.path.exists(args.caffe):
         raise CommandError("caffe binary %r not found (use --caffe or --no-time)" % args.caffe)
-    if args.batch < 1 or args.iterations < 1:
-        raise CommandError("--batch and --iterations must be positive")
-    repeats = max(1, getattr(args, "repeats", 1) or 1)
+    if args.batch < 1 or args.iterations < 1 or args.repeats < 1:
+        raise CommandError("--batch, --iterations and --repeats must be positive")
     rows = []
     with tempfile.TemporaryDirectory(prefix="ma-summary-") as tmp:
         for name in [n for n in ORDER if n in args.nets]:
@@ -90,12 +89,12 @@ def measure(args):
                          "learnable_values": learnable,
                          "paper_params_M": PAPER[name][0], "paper_s_per_iter": PAPER[name][1]})
         if not args.no_time:
-            for _ in range(repeats):
+            for _ in range(args.repeats):
                 for row in rows:
                     path = os.path.join(tmp, row["net"] + "_time.prototxt")
                     nets.write_prototxt(nets.render_timing(row["net"], args.num_output,
                                                            args.batch, size=args.size), path)
-                    t = caffe_time(args.caffe, path, args.iterations, getattr(args, "gpu", None))
+                    t = caffe_time(args.caffe, path, args.iterations, args.gpu)
                     if t["forward_backward_ms"] < row.get("forward_backward_ms", float("inf")):
                         row.update(t)
     base = next((r for r in rows if r["net"] == nets.BASELINE), None)
@@ -125,9 +124,9 @@ def to_markdown(rows, args):
             "this machine; the paper's times are per training iteration on their GPU. "
             "Complex attention is this project's reconstruction of [29]."
             % (args.num_output, args.size, args.size, args.batch, args.iterations,
-               max(1, getattr(args, "repeats", 1) or 1),
+               args.repeats,
                "CPU (%s, %d cores)" % (platform.machine(), os.cpu_count() or 0)
-               if getattr(args, "gpu", None) is None else "GPU %d" % args.gpu))
+               if args.gpu is None else "GPU %d" % args.gpu))
     if args.no_time:
         note = note.split(" Times:")[0] + " Times: not measured (--no-time)."
     return "\n".join(lines) + "\n" + note + "\n"
@@ -147,8 +146,8 @@ def run(args):
     md = to_markdown(rows, args)
     print(md, end="")
     if args.out:
-        nets.write_atomic(os.path.join(args.out, "summary.md"), md)
-        nets.write_atomic(os.path.join(args.out, "summary.csv"), to_csv(rows))
+        files.atomic_write(os.path.join(args.out, "summary.md"), md)
+        files.atomic_write(os.path.join(args.out, "summary.csv"), to_csv(rows))
         print("wrote %s and %s" % (os.path.join(args.out, "summary.md"),
                                    os.path.join(args.out, "summary.csv")))
     return 0

@@ -89,7 +89,7 @@ def write_caffemodel(model, path, name=""):
             blob = layer.blobs.add()
             blob.shape.dim.extend(int(d) for d in arr.shape)
             blob.data.extend(np.asarray(arr, dtype=np.float32).ravel().tolist())
-    nets.write_atomic(path, param.SerializeToString())
+    files.atomic_write(path, param.SerializeToString())
     return path
 
 
