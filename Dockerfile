@@ -1,7 +1,7 @@
 # CPU image: Debian 11's BVLC Caffe 1.0 + pycaffe (Python 3.9) + the pipeline's
 # dependencies. Build:  docker build -t localhost/micro-attention .
 # (without a Docker engine: .ci/build-image, which uses podman).
-FROM debian:bullseye
+FROM debian:bullseye AS base
 
 # Debian 11 is the last release that packages Caffe. Point DEBIAN_MIRROR at
 # http://archive.debian.org/debian once bullseye leaves the main mirrors.
@@ -9,7 +9,8 @@ ARG DEBIAN_MIRROR=http://deb.debian.org/debian
 ARG DEBIAN_FRONTEND=noninteractive
 
 # Only the bullseye main suite, whose final point release no longer changes:
-# together with the pinned versions below a rebuild gives the same packages.
+# together with the pinned versions below a rebuild gives the same packages,
+# whether the base came with bullseye-updates/-security enabled or not.
 RUN rm -f /etc/apt/sources.list.d/* \
  && echo "deb ${DEBIAN_MIRROR} bullseye main" > /etc/apt/sources.list \
  && apt-get update \
@@ -22,6 +23,7 @@ RUN rm -f /etc/apt/sources.list.d/* \
       python3-lmdb=1.0.0-1+b1 \
       python3-opencv=4.5.1+dfsg-5 \
       opencv-data=4.5.1+dfsg-5 \
+      libdlib-data=19.10-3.1 \
       python3-sklearn=0.23.2-5 \
       python3-pandas=1.1.5+dfsg-2 \
       python3-openpyxl=3.0.3-1 \
@@ -35,16 +37,27 @@ RUN rm -f /etc/apt/sources.list.d/* \
       python3-wheel=0.34.2-1 \
  && rm -rf /var/lib/apt/lists/*
 
-# Optional extra CA certificates (corporate TLS interception of PyPI):
-# drop *.crt files into certs/ before building. Empty folder = no change.
+# The pip packages are installed in a stage of their own, the only place that
+# sees the optional extra CA certificates (corporate TLS interception of PyPI:
+# drop *.crt files into certs/ before building). Only the installed packages
+# are copied on, so no certificate reaches the final image's layers.
+FROM base AS pip
 COPY certs/ /usr/local/share/ca-certificates/extra/
 RUN update-ca-certificates
-
 COPY requirements-pip.txt /tmp/requirements-pip.txt
 RUN pip3 install --no-cache-dir --no-deps --no-build-isolation --require-hashes \
-      -r /tmp/requirements-pip.txt \
- && pip3 check \
- && rm /tmp/requirements-pip.txt
+      --target /opt/pip-packages -r /tmp/requirements-pip.txt
+
+# The project, without the certificates that certs/ may hold.
+FROM base AS project
+COPY . /opt/micro-attention
+RUN rm -f /opt/micro-attention/certs/*.crt \
+ && rm -rf /opt/micro-attention/workspace \
+ && ln -s /workspace /opt/micro-attention/workspace
+
+FROM base
+COPY --from=pip /opt/pip-packages/ /usr/local/lib/python3.9/dist-packages/
+RUN pip3 check
 
 ENV MA_HOME=/opt/micro-attention \
     MA_WEIGHTS_DIR=/workspace/weights
@@ -55,14 +68,13 @@ ENV PYTHONPATH=/opt/micro-attention/python \
     MPLCONFIGDIR=/tmp/matplotlib \
     GLOG_logtostderr=1
 
+# No VOLUME: a declared volume hides bind mounts under buildah, and users
+# mount their workspace anyway. The entrypoint runs commands as the owner of
+# /workspace (see tools/entrypoint), so results belong to the user.
 RUN useradd --create-home --uid 1000 --shell /bin/bash researcher \
  && mkdir -p /workspace && chown researcher:researcher /workspace
 
-COPY --chown=root:root . /opt/micro-attention
-# The extra certificates are baked in above; they don't belong in the project copy.
-RUN rm -f /opt/micro-attention/certs/*.crt
-
-USER researcher
+COPY --from=project /opt/micro-attention /opt/micro-attention
 WORKDIR /workspace
-VOLUME /workspace
+ENTRYPOINT ["/opt/micro-attention/tools/entrypoint"]
 CMD ["python3", "-m", "microattention", "--help"]

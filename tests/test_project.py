@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from microattention import files
-from microattention.cli import CommandError
+from microattention.errors import UserError
 
 
 def test_compose_and_ci_run_the_same_test_command(project_root):
@@ -35,7 +35,7 @@ def test_output_dir_refuses_unwritable_folder(tmp_path):
     locked.mkdir()
     locked.chmod(0o555)
     try:
-        with pytest.raises(CommandError, match="cannot write to .*locked.*MA_UID"):
+        with pytest.raises(UserError, match="cannot write to .*locked.*MA_UID"):
             files.output_dir(locked / "demo")
     finally:
         locked.chmod(0o755)

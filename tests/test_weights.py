@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from microattention import cli, nets, weights  # noqa: E402
+from microattention.errors import UserError  # noqa: E402
 
 try:
     # quiet pycaffe import that does not leave GLOG_minloglevel set for other tests
@@ -200,7 +201,7 @@ def test_fetch_accepts_matching_checksum(tmp_path, capsys):
     assert "already present" in capsys.readouterr().out
     # a corrupted existing file is replaced only by a verified download
     out.write_bytes(b"corrupt")
-    with pytest.raises(cli.CommandError):
+    with pytest.raises(UserError):
         weights.fetch("file://" + str(tmp_path / "missing.bin"), str(out), sha256=digest)
     assert weights.RESNET10_SHA256 == \
         "7291cda37d486d442f05f80784d11e1b53d923a6da512038fee5308158b359e7"

@@ -9,6 +9,8 @@ import argparse
 import importlib
 import sys
 
+from microattention.errors import UserError
+
 # name -> (module, one-line help). A module of None marks a pipeline stage that
 # is planned but not in this release yet; asking for it fails with a clear
 # message rather than pretending to work.
@@ -30,8 +32,6 @@ COMMANDS = {
 }
 
 
-class CommandError(Exception):
-    """An error the user can fix; printed without a traceback."""
 
 
 def _load(name):
@@ -83,6 +83,6 @@ def main(argv=None):
     args = parser.parse_args(argv[1:])
     try:
         return int(module.run(args) or 0)
-    except CommandError as exc:
+    except UserError as exc:
         sys.stderr.write("microattention %s: error: %s\n" % (name, exc))
         return 1

@@ -7,7 +7,7 @@ import os
 import pathlib
 import tempfile
 
-from microattention.cli import CommandError
+from microattention.errors import UserError
 
 
 def output_dir(path):
@@ -26,7 +26,7 @@ def output_dir(path):
         if existing is not None:
             st = existing.stat()
             owner = " (%s belongs to uid %d, we run as uid %d)" % (existing, st.st_uid, os.getuid())
-        raise CommandError(
+        raise UserError(
             "cannot write to %s%s; with Docker Compose run as your own user: "
             "MA_UID=$(id -u) MA_GID=$(id -g) docker compose run ..." % (path, owner))
     return path

@@ -15,7 +15,7 @@ import sys
 from collections import Counter
 
 from microattention import files
-from microattention.cli import CommandError
+from microattention.errors import UserError
 from microattention.datasets import READERS
 from microattention.datasets.common import COLUMNS, Collector, natural_key
 
@@ -98,12 +98,12 @@ def _per_dataset(values, names, option):
         elif len(names) == 1:
             target, path = names[0], value
         else:
-            raise CommandError("%s %s: with several datasets write %s DATASET=FILE"
+            raise UserError("%s %s: with several datasets write %s DATASET=FILE"
                                % (option, value, option))
         if target not in names:
-            raise CommandError("%s %s: %s is not being indexed" % (option, value, target))
+            raise UserError("%s %s: %s is not being indexed" % (option, value, target))
         if target in result:
-            raise CommandError("%s given twice for %s" % (option, target))
+            raise UserError("%s given twice for %s" % (option, target))
         result[target] = path
     return result
 
@@ -111,16 +111,16 @@ def _per_dataset(values, names, option):
 def run(args):
     names = args.dataset
     if len(args.root) != len(names):
-        raise CommandError("give one --root per --dataset (%d datasets, %d roots)"
+        raise UserError("give one --root per --dataset (%d datasets, %d roots)"
                            % (len(names), len(args.root)))
     if len(set(names)) != len(names):
-        raise CommandError("a dataset is listed twice")
+        raise UserError("a dataset is listed twice")
     sheets = _per_dataset(args.sheet, names, "--sheet")
     objectives = _per_dataset(args.objective, names, "--objective")
     collectors = []
     for name, root in zip(names, args.root):
         if not os.path.isdir(root):
-            raise CommandError("%s: --root %s is not a directory" % (name, root))
+            raise UserError("%s: --root %s is not a directory" % (name, root))
         reader = READERS[name]
         col = Collector(name, reader.DISPLAY, root, reader.CLASSES, skip_bad=args.skip_bad,
                         check_images=not args.no_image_check)
@@ -161,7 +161,7 @@ def write_csv(path, columns, rows):
     """Write atomically: a temporary file in the same folder, then os.replace."""
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
-        raise CommandError("cannot write %s: folder %s does not exist" % (path, folder))
+        raise UserError("cannot write %s: folder %s does not exist" % (path, folder))
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(columns)

@@ -13,13 +13,14 @@ import os
 import pathlib
 
 from microattention import files
+from microattention.errors import UserError
 
 SOLVERS_DIR = files.project_root() / "solvers"
 PROTOCOLS = ("pretrain", "hde", "cde", "loso")
 NVCAFFE_FIELD = "store_blobs_in_old_format"
 
 
-class SolverError(ValueError):
+class SolverError(UserError, ValueError):
     pass
 
 

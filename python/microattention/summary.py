@@ -14,7 +14,7 @@ import subprocess
 import tempfile
 
 from microattention import files, nets
-from microattention.cli import CommandError
+from microattention.errors import UserError
 
 # Paper, Table 3 (parameters in millions, seconds per training iteration on their GPU).
 PAPER = {"resnet10": (4.9, 0.95), "complex_attention": (11.2, 1.5), "micro_attention": (5.9, 1.1)}
@@ -63,23 +63,23 @@ def caffe_time(caffe_bin, prototxt, iterations, gpu=None):
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                            universal_newlines=True, env=env)
     except OSError as exc:
-        raise CommandError("cannot run %s: %s" % (caffe_bin, exc))
+        raise UserError("cannot run %s: %s" % (caffe_bin, exc))
     if r.returncode != 0:
-        raise CommandError("caffe time failed on %s:\n%s" % (prototxt, r.stdout[-2000:]))
+        raise UserError("caffe time failed on %s:\n%s" % (prototxt, r.stdout[-2000:]))
     out = {}
     for key, rx in _TIME_RE.items():
         m = rx.search(r.stdout)
         if not m:
-            raise CommandError("could not find %r in caffe time output" % key)
+            raise UserError("could not find %r in caffe time output" % key)
         out[key] = float(m.group(1))
     return out
 
 
 def measure(args):
     if not args.no_time and shutil.which(args.caffe) is None and not os.path.exists(args.caffe):
-        raise CommandError("caffe binary %r not found (use --caffe or --no-time)" % args.caffe)
+        raise UserError("caffe binary %r not found (use --caffe or --no-time)" % args.caffe)
     if args.batch < 1 or args.iterations < 1 or args.repeats < 1:
-        raise CommandError("--batch, --iterations and --repeats must be positive")
+        raise UserError("--batch, --iterations and --repeats must be positive")
     rows = []
     with tempfile.TemporaryDirectory(prefix="ma-summary-") as tmp:
         for name in [n for n in ORDER if n in args.nets]:

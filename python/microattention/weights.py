@@ -20,7 +20,7 @@ import urllib.request
 import numpy as np
 
 from microattention import files, nets
-from microattention.cli import CommandError
+from microattention.errors import UserError
 
 RESNET10_FILE = "resnet10_cvgj_iter_320000.caffemodel"
 RESNET10_SHA256 = "7291cda37d486d442f05f80784d11e1b53d923a6da512038fee5308158b359e7"
@@ -53,11 +53,11 @@ def read_caffemodel(path):
         with open(path, "rb") as f:
             param.ParseFromString(f.read())
     except OSError as exc:
-        raise CommandError("cannot read %s: %s" % (path, exc))
+        raise UserError("cannot read %s: %s" % (path, exc))
     except Exception as exc:  # protobuf DecodeError
-        raise CommandError("%s is not a caffemodel (NetParameter): %s" % (path, exc))
+        raise UserError("%s is not a caffemodel (NetParameter): %s" % (path, exc))
     if not len(param.layer) and len(param.layers):
-        raise CommandError("%s uses the V1 'layers' format; upgrade it with Caffe's "
+        raise UserError("%s uses the V1 'layers' format; upgrade it with Caffe's "
                            "upgrade_net_proto_binary first" % path)
     model = Model()
     model.eps = {}
@@ -70,7 +70,7 @@ def read_caffemodel(path):
             data = blob.double_data if len(blob.double_data) else blob.data
             arr = np.array(data, dtype=np.float32)
             if arr.size != int(np.prod(shape)):
-                raise CommandError("layer %s of %s: blob has %d values for shape %s"
+                raise UserError("layer %s of %s: blob has %d values for shape %s"
                                    % (layer.name, path, arr.size, shape))
             arr = arr.reshape(shape)
             arrays.append(arr)
@@ -121,7 +121,7 @@ def target_shapes(net_name, num_output, prototxt=None):
 
 def match(model, shapes, reinit=()):
     """Split the target's layers into copied / fresh and list source layers not
-    used. Raises CommandError on a shape mismatch (unless the layer is in reinit)."""
+    used. Raises UserError on a shape mismatch (unless the layer is in reinit)."""
     copied, fresh, errors = Model(), [], []
     for name, (ltype, dshapes) in shapes.items():
         if name in reinit or name not in model:
@@ -138,7 +138,7 @@ def match(model, shapes, reinit=()):
         if any(e.strip().startswith(nets.CLASSIFIER + ":") for e in errors):
             hint = "\n(the class count differs: use --reinit-classifier to start %s from its filler)" \
                    % nets.CLASSIFIER
-        raise CommandError("blob shapes differ between source and target for:\n%s%s"
+        raise UserError("blob shapes differ between source and target for:\n%s%s"
                            % ("\n".join(errors), hint))
     unused = [n for n in model if n not in shapes]
     return copied, fresh, unused
@@ -192,13 +192,13 @@ def to_gray(model, target_eps=1e-5):
     """
     for name in SURGERY_LAYERS:
         if name not in model:
-            raise CommandError("the source model has no layer %r: is it the cvjena ResNet?" % name)
+            raise UserError("the source model has no layer %r: is it the cvjena ResNet?" % name)
     out = Model((k, v) for k, v in model.items())
     m, v, eps = _bn_stats(model["data_bn"][1], model.eps.get("data_bn", 1e-5))
     g, h = (np.asarray(a, dtype=np.float64).ravel() for a in model["data_scale"][1])
     w = np.asarray(model["conv1"][1][0], dtype=np.float64)
     if w.ndim != 4 or w.shape[1] != 3 or m.size != 3 or g.size != 3:
-        raise CommandError("expected a 3-channel data_bn/data_scale/conv1, got shapes %s, %s, %s"
+        raise UserError("expected a 3-channel data_bn/data_scale/conv1, got shapes %s, %s, %s"
                            % (m.shape, g.shape, w.shape))
     if len(model["conv1"][1]) > 1:
         b = np.asarray(model["conv1"][1][1], dtype=np.float64).ravel()
@@ -231,7 +231,7 @@ def sha256_of(path):
 
 def fetch(url, out, sha256=RESNET10_SHA256, force=False):
     """Download url (http(s), file:// or a local path) to out, verify sha256.
-    A mismatching download is deleted and CommandError raised."""
+    A mismatching download is deleted and UserError raised."""
     if os.path.exists(out) and not force:
         got = sha256_of(out)
         if got == sha256:
@@ -249,11 +249,11 @@ def fetch(url, out, sha256=RESNET10_SHA256, force=False):
     except Exception as exc:
         if os.path.exists(part):
             os.unlink(part)
-        raise CommandError("download of %s failed: %s" % (url, exc))
+        raise UserError("download of %s failed: %s" % (url, exc))
     got = sha256_of(part)
     if got != sha256:
         os.unlink(part)
-        raise CommandError("sha256 mismatch for %s: got %s, expected %s; the download was "
+        raise UserError("sha256 mismatch for %s: got %s, expected %s; the download was "
                            "deleted" % (url, got, sha256))
     os.replace(part, out)
     print("wrote %s (sha256 %s ok)" % (out, got))
@@ -309,17 +309,17 @@ def run(args):
         return 0
     if args.action == "transfer":
         if args.num_output < 1:
-            raise CommandError("--num-output must be positive")
+            raise UserError("--num-output must be positive")
         model = read_caffemodel(args.src)
         shapes = target_shapes(args.net, args.num_output, args.to_prototxt)
         reinit = (nets.CLASSIFIER,) if args.reinit_classifier else ()
         copied, fresh, unused = match(model, shapes, reinit)
         if not copied:
-            raise CommandError("no layer of %s matches the target by name" % args.src)
+            raise UserError("no layer of %s matches the target by name" % args.src)
         write_caffemodel(copied, args.out, name=(args.to_prototxt or args.net) + "_transfer")
         report(copied, fresh, unused, args.out)
         return 0
-    raise CommandError("unknown action %r" % args.action)
+    raise UserError("unknown action %r" % args.action)
 
 
 def _target_eps(net):

@@ -9,7 +9,7 @@ Expected tree (ROOT = --root):
 import os
 import re
 
-from microattention.cli import CommandError
+from microattention.errors import UserError
 from microattention.datasets.coded import (CLASS_ORDER, CODING_COLUMNS, index_coded,
                                            read_objective)
 from microattention.datasets.common import cell_text, find_dir, find_file
@@ -44,7 +44,7 @@ def frames_dir(root, choice):
             return (inner if os.path.isdir(inner) else found), kind
     if choice == "auto" and any(re.fullmatch(r"sub\d+", d) for d in os.listdir(root)):
         return root, "root"
-    raise CommandError(
+    raise UserError(
         "CASME II: no %s frame folder below %s; expected %s with sub01/EP02_01f/... "
         "(choose with --frames raw|cropped)" % (
             "/".join(order), root, " or ".join(n for k in order for n in FRAME_DIRS[k][:1])))
@@ -72,7 +72,7 @@ def _discover(root, patterns, what, required=False):
     if found:
         return found[0]
     if required:
-        raise CommandError("%s: no %s found below %s (looked for %s); pass --sheet FILE"
+        raise UserError("%s: no %s found below %s (looked for %s); pass --sheet FILE"
                            % (DISPLAY, what, root, ", ".join(patterns[:3])))
     return None
 

@@ -8,7 +8,7 @@ Expected tree (ROOT = --root):
 """
 import os
 
-from microattention.cli import CommandError
+from microattention.errors import UserError
 from microattention.datasets.common import find_dir, natural_key, sorted_images
 from microattention.datasets.macro import add_frames, class_order
 
@@ -26,7 +26,7 @@ def index(root, opts, col):
     images = find_dir(root, ["cohn-kanade-images"], depth=2)
     labels = find_dir(root, ["Emotion"], depth=2)
     if images is None or labels is None:
-        raise CommandError("CK+: expected cohn-kanade-images/ and Emotion/ below %s "
+        raise UserError("CK+: expected cohn-kanade-images/ and Emotion/ below %s "
                            "(cohn-kanade-images/S005/001/S005_001_00000011.png, "
                            "Emotion/S005/001/S005_001_00000011_emotion.txt)" % root)
     col.note("labels from %s, frames from %s; last %d frames of each sequence"

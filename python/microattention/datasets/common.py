@@ -10,7 +10,7 @@ import os
 import re
 from collections import Counter, OrderedDict
 
-from microattention.cli import CommandError
+from microattention.errors import UserError
 
 # Fixed column order of the index CSV.
 COLUMNS = [
@@ -196,7 +196,7 @@ class Collector:
         return True
 
     def finish(self):
-        """Raise the collected errors, all of them, as one CommandError."""
+        """Raise the collected errors, all of them, as one UserError."""
         if self.errors:
             shown = self.errors[:20]
             more = len(self.errors) - len(shown)
@@ -206,12 +206,12 @@ class Collector:
                 text += "\n  ... and %d more" % more
             text += ("\nFix the copy, or rerun with --skip-bad to exclude these "
                      "samples (they are listed and counted).")
-            raise CommandError(text)
+            raise UserError(text)
 
 
 def require_dir(path, what, hint):
     if path is None or not os.path.isdir(path):
-        raise CommandError("%s not found%s; %s" % (
+        raise UserError("%s not found%s; %s" % (
             what, "" if path is None else " at %s" % path, hint))
     return path
 

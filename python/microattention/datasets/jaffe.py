@@ -9,7 +9,7 @@ SU surprise.
 import os
 import re
 
-from microattention.cli import CommandError
+from microattention.errors import UserError
 from microattention.datasets.common import find_dir, natural_key
 from microattention.datasets.macro import class_order
 
@@ -27,7 +27,7 @@ def index(root, opts, col):
     if not any(PATTERN.match(n) for n in os.listdir(root)):
         folder = find_dir(root, ["jaffe", "jaffedbase"], depth=2)
         if folder is None:
-            raise CommandError("JAFFE: no images named like KA.AN1.39.tiff in %s" % root)
+            raise UserError("JAFFE: no images named like KA.AN1.39.tiff in %s" % root)
     col.note("images from %s" % col.relpath(folder))
     for name in sorted(os.listdir(folder), key=natural_key):
         path = os.path.join(folder, name)

@@ -15,7 +15,7 @@ import csv
 import os
 import re
 
-from microattention.cli import CommandError
+from microattention.errors import UserError
 from microattention.datasets.common import find_dir, frame_number, natural_key, sorted_images
 from microattention.datasets.macro import add_frames, class_order
 
@@ -30,11 +30,11 @@ DEFAULT_FRAMES = "6-10"
 def frame_range(text):
     match = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", text or DEFAULT_FRAMES)
     if not match:
-        raise CommandError("--mug-frames must be N or LO-HI (got %r)" % text)
+        raise UserError("--mug-frames must be N or LO-HI (got %r)" % text)
     low = int(match.group(1))
     high = int(match.group(2) or low)
     if low < 1 or high < low:
-        raise CommandError("--mug-frames: bad range %r" % text)
+        raise UserError("--mug-frames: bad range %r" % text)
     return low, high
 
 
@@ -49,13 +49,13 @@ def read_apex(path):
         reader = csv.DictReader(handle)
         needed = {"subject", "expression", "take", "apex"}
         if not needed.issubset({(f or "").strip().lower() for f in reader.fieldnames or []}):
-            raise CommandError("%s: needs the columns subject, expression, take, apex" % path)
+            raise UserError("%s: needs the columns subject, expression, take, apex" % path)
         for line, row in enumerate(reader, start=2):
             row = {k.strip().lower(): (v or "").strip() for k, v in row.items() if k}
             try:
                 apex[(row["subject"], row["expression"].lower(), row["take"])] = int(row["apex"])
             except ValueError:
-                raise CommandError("%s, row %d: apex %r is not a frame number"
+                raise UserError("%s, row %d: apex %r is not a frame number"
                                    % (path, line, row["apex"]))
     return apex
 
@@ -70,7 +70,7 @@ def index(root, opts, col):
                        if re.fullmatch(r"\d+", d) and os.path.isdir(os.path.join(base, d))),
                       key=natural_key)
     if not subjects:
-        raise CommandError("MUG: no subject folders (001, 002, ...) in %s; expected "
+        raise UserError("MUG: no subject folders (001, 002, ...) in %s; expected "
                            "subjects3/001/happiness/take000/img_0001.jpg" % base)
     col.note("%s; %s frames per clip around the %s" % (
         col.relpath(base), "%d-%d" % (low, high) if high > low else str(low),

@@ -9,7 +9,7 @@ Expected tree (ROOT = --root):
 import os
 import re
 
-from microattention.cli import CommandError
+from microattention.errors import UserError
 from microattention.datasets.common import find_dir, natural_key, sorted_images
 from microattention.datasets.macro import add_frames, class_order
 
@@ -27,20 +27,20 @@ LAST_FRAMES = 3
 def index(root, opts, col):
     camera = opts.camera or "vis"
     if camera not in CAMERAS:
-        raise CommandError("Oulu-CASIA: --camera must be vis or nir (got %r)" % camera)
+        raise UserError("Oulu-CASIA: --camera must be vis or nir (got %r)" % camera)
     illumination = opts.illumination
     camera_dir = find_dir(root, CAMERAS[camera], depth=2)
     if camera_dir is None:
-        raise CommandError("Oulu-CASIA: no %s folder below %s; expected "
+        raise UserError("Oulu-CASIA: no %s folder below %s; expected "
                            "OriginalImg/VL/Strong/P001/Anger/000.jpeg" % (CAMERAS[camera][0], root))
     base = find_dir(camera_dir, [illumination], depth=1)
     if base is None:
-        raise CommandError("Oulu-CASIA: no %s folder in %s" % (illumination.capitalize(), camera_dir))
+        raise UserError("Oulu-CASIA: no %s folder in %s" % (illumination.capitalize(), camera_dir))
     col.note("%s, last %d frames of each sequence" % (col.relpath(base), LAST_FRAMES))
     subjects = sorted((d for d in os.listdir(base) if re.fullmatch(r"(?i)p\d+", d)),
                       key=natural_key)
     if not subjects:
-        raise CommandError("Oulu-CASIA: no subject folders (P001, ...) in %s" % base)
+        raise UserError("Oulu-CASIA: no subject folders (P001, ...) in %s" % base)
     for subject in subjects:
         for expression in sorted(os.listdir(os.path.join(base, subject))):
             folder = os.path.join(base, subject, expression)

@@ -9,7 +9,7 @@ The sheet's 'Objective Classes' column gives the classes; --objective FILE
 import os
 import re
 
-from microattention.cli import CommandError
+from microattention.errors import UserError
 from microattention.datasets.casme2 import _unused_objective_rows
 from microattention.datasets.coded import (CLASS_ORDER, CODING_COLUMNS, index_coded,
                                            read_objective)
@@ -34,13 +34,13 @@ def index(root, opts, col):
     if not sheet:
         found = find_file(root, SHEET_PATTERNS, depth=2)
         if not found:
-            raise CommandError("SAMM: no coding sheet found below %s (looked for %s); "
+            raise UserError("SAMM: no coding sheet found below %s (looked for %s); "
                                "pass --sheet FILE" % (root, SHEET_PATTERNS[0]))
         sheet = found[0]
     frames = find_dir(root, ["SAMM"], depth=1)
     if frames is None:
         if not any(re.fullmatch(r"\d{3}", d) for d in os.listdir(root)):
-            raise CommandError("SAMM: no frame folders below %s; expected SAMM/006/006_1_2/"
+            raise UserError("SAMM: no frame folders below %s; expected SAMM/006/006_1_2/"
                                "006_05562.jpg" % root)
         frames = root
     col.note("frames from %s" % (col.relpath(frames)))

@@ -9,7 +9,7 @@ import csv
 import os
 import re
 
-from microattention.cli import CommandError
+from microattention.errors import UserError
 
 # How far down a sheet the header row is looked for.
 HEADER_SEARCH_ROWS = 60
@@ -39,7 +39,7 @@ def _raw_sheets(path):
     """Yield (sheet name, list of row tuples) of an xlsx or csv file."""
     lower = path.lower()
     if lower.endswith(".xls"):
-        raise CommandError(
+        raise UserError(
             "%s: old Excel .xls files are not supported (no xlrd in the image); "
             "open it and save it as .xlsx or .csv, then pass that file" % path)
     if lower.endswith(".csv"):
@@ -47,12 +47,12 @@ def _raw_sheets(path):
             yield "csv", [tuple(row) for row in csv.reader(handle)]
         return
     if not lower.endswith((".xlsx", ".xlsm")):
-        raise CommandError("%s: expected an .xlsx or .csv sheet" % path)
+        raise UserError("%s: expected an .xlsx or .csv sheet" % path)
     import openpyxl
     try:
         book = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many kinds for a damaged file
-        raise CommandError("%s: cannot read the workbook (%s)" % (path, exc))
+        raise UserError("%s: cannot read the workbook (%s)" % (path, exc))
     try:
         for sheet in book.worksheets:
             yield sheet.title, [tuple(row) for row in sheet.iter_rows(values_only=True)]
@@ -65,7 +65,7 @@ def read_table(path, aliases, required):
     canonical columns. `aliases` maps canonical name -> list of accepted
     header texts (compared after normalise())."""
     if not os.path.isfile(path):
-        raise CommandError("sheet not found: %s" % path)
+        raise UserError("sheet not found: %s" % path)
     lookup = {}
     for canonical, names in aliases.items():
         for name in names:
@@ -89,6 +89,6 @@ def read_table(path, aliases, required):
                 rows.append((index + 2 + offset, record))
             return Table(path, sheet_name, index + 1, header_texts, rows)
     wanted = ", ".join("'%s'" % aliases[name][0] for name in required)
-    raise CommandError(
+    raise UserError(
         "%s: no sheet has a header row with the columns %s in its first %d rows"
         % (path, wanted, HEADER_SEARCH_ROWS))

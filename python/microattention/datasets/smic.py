@@ -9,7 +9,7 @@ Classes: positive, negative, surprise. Other folders next to 'micro'
 import os
 import re
 
-from microattention.cli import CommandError
+from microattention.errors import UserError
 from microattention.datasets.common import find_dir, natural_key, sorted_images, frame_number
 
 NAME = "smic"
@@ -25,7 +25,7 @@ def camera_dir(root, camera):
         return root
     found = find_dir(root, [name], depth=2)
     if found is None:
-        raise CommandError("SMIC: no %s folder below %s; expected SMIC/%s/s1/micro/negative/"
+        raise UserError("SMIC: no %s folder below %s; expected SMIC/%s/s1/micro/negative/"
                            "s1_ne_01/image0000001.bmp (choose the camera with --camera)"
                            % (name, root, name))
     return found
@@ -34,14 +34,14 @@ def camera_dir(root, camera):
 def index(root, opts, col):
     camera = opts.camera or "hs"
     if camera not in CAMERAS:
-        raise CommandError("SMIC: --camera must be one of hs, vis, nir (got %r)" % camera)
+        raise UserError("SMIC: --camera must be one of hs, vis, nir (got %r)" % camera)
     base = camera_dir(root, camera)
     col.note("camera %s: %s" % (CAMERAS[camera], col.relpath(base)))
     subjects = sorted((d for d in os.listdir(base)
                        if re.fullmatch(r"(?i)s\d+", d) and os.path.isdir(os.path.join(base, d))),
                       key=natural_key)
     if not subjects:
-        raise CommandError("SMIC: no subject folders (s1, s2, ...) in %s" % base)
+        raise UserError("SMIC: no subject folders (s1, s2, ...) in %s" % base)
     for subject in subjects:
         micro = os.path.join(base, subject, "micro")
         if not os.path.isdir(micro):
