@@ -72,3 +72,36 @@ def test_atomic_write_gives_usual_permissions(tmp_path):
         os.umask(mask)
     assert target.read_bytes() == b"x"
     assert target.stat().st_mode & 0o777 == 0o644
+
+
+def test_check_outputs_refuses_inputs_repeats_and_folders(tmp_path):
+    sheet = tmp_path / "coding.xlsx"
+    sheet.write_text("x")
+    with pytest.raises(UserError, match=r"coding\.xlsx \(--out\) is also an input"):
+        files.check_outputs([sheet], [sheet], {sheet: "--out"})
+    a = tmp_path / "a.csv"
+    with pytest.raises(UserError, match="are the same file"):
+        files.check_outputs([a, tmp_path / "." / "a.csv"])
+    with pytest.raises(UserError, match="existing folder"):
+        files.check_outputs([tmp_path])
+    assert files.check_outputs([a, tmp_path / "b.csv"], [sheet]) == [a, tmp_path / "b.csv"]
+
+
+def test_write_together_replaces_all_or_none(tmp_path, monkeypatch):
+    a, b = tmp_path / "a.txt", tmp_path / "b.txt"
+    files.write_together({a: "a1", b: "b1"})
+    calls = []
+
+    def fail_second_write(fd, mode):
+        calls.append(fd)
+        if len(calls) == 2:
+            raise OSError("disk full")
+        return real_fdopen(fd, mode)
+
+    real_fdopen = os.fdopen
+    monkeypatch.setattr(os, "fdopen", fail_second_write)
+    with pytest.raises(OSError, match="disk full"):
+        files.write_together({a: "a2", b: "b2"})
+    monkeypatch.undo()
+    assert (a.read_text(), b.read_text()) == ("a1", "b1")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt", "b.txt"]

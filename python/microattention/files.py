@@ -52,6 +52,60 @@ def atomic_write(path, data):
     return path
 
 
+def check_outputs(outputs, inputs=(), option_names=None):
+    """Refuse output paths that are an input, that repeat, or that are an
+    existing folder where a file is meant; make sure their folders are
+    writable. Call before any long work. `option_names` maps a path to the
+    option that gave it, for the message."""
+    names = option_names or {}
+
+    def label(p):
+        return "%s (%s)" % (p, names[p]) if p in names else str(p)
+
+    seen = {}
+    ins = {os.path.realpath(str(p)): p for p in inputs if p is not None}
+    for out in outputs:
+        if out is None:
+            continue
+        real = os.path.realpath(str(out))
+        if real in ins:
+            raise UserError("output %s is also an input (%s); choose another output path"
+                            % (label(out), label(ins[real])))
+        if real in seen:
+            raise UserError("outputs %s and %s are the same file" % (label(seen[real]), label(out)))
+        seen[real] = out
+        if os.path.isdir(real):
+            raise UserError("output %s is an existing folder; give a file name" % label(out))
+        output_dir(pathlib.Path(real).parent)
+    return list(seen.values())
+
+
+def write_together(contents):
+    """Write several outputs {path: str or bytes} so that either all of them
+    are replaced or none: every temporary is written first, then all are
+    renamed. A failure before the renames leaves the old files untouched."""
+    staged = []
+    try:
+        for path, data in contents.items():
+            path = pathlib.Path(path)
+            output_dir(path.parent)
+            if isinstance(data, str):
+                data = data.encode("utf-8")
+            fd, tmp = tempfile.mkstemp(dir=str(path.parent), prefix="." + path.name + ".")
+            staged.append((tmp, path))
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+            os.chmod(tmp, 0o666 & ~_umask())
+        for tmp, path in staged:
+            os.replace(tmp, str(path))
+        staged = []
+    finally:
+        for tmp, _ in staged:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    return [pathlib.Path(p) for p in contents]
+
+
 def _umask():
     mask = os.umask(0o022)
     os.umask(mask)

@@ -19,6 +19,15 @@ COLUMNS = [
     "emotion", "source", "root",
 ]
 
+
+
+def sample_id(row):
+    """The id of one index row, unique within an index and stable across runs:
+    dataset/subject/clip/frame. Faces, LMDB sidecars, folds and predictions
+    all key their rows by it."""
+    return "/".join(str(row[k]) for k in ("dataset", "subject", "clip", "frame"))
+
+
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".pgm", ".ppm")
 
 _DIGITS = re.compile(r"(\d+)")
