@@ -229,7 +229,13 @@ def block_pretrain_result():
             % (100 * paper.PRETRAIN_VALIDATION_ACCURACY))
 
 
+def block_table7():
+    rows = [[emotion, ", ".join(aus)] for emotion, aus in paper.TABLE7.items()]
+    return table(["emotion", "action units"], rows)
+
+
 BLOCKS = {
+    "table7": block_table7,
     "pretrain-sets": block_pretrain_sets,
     "pretrain-result": block_pretrain_result,
     "protocols": block_protocols,
