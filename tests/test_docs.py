@@ -300,11 +300,28 @@ def test_data_layers_and_classifier_as_documented(project_root):
     inp = [l for l in deploy if one(l, "type") == "Input"]
     assert len(inp) == 1
     assert one(inp[0], "input_param", "shape")["dim"] == ["1", "1", "224", "224"]
+    assert one(data["TEST"], "transform_param", "mirror") == "false"
     for layers in (train_val, deploy):
         cls = [l for l in layers if one(l, "name") == "classifier-Expressions"]
         assert len(cls) == 1
         assert one(cls[0], "type") == "InnerProduct"
         assert one(cls[0], "inner_product_param", "num_output") == "5"
+        assert one(cls[0], "inner_product_param", "weight_filler", "type") == "msra"
+        assert one(cls[0], "inner_product_param", "bias_filler", "value") == "0"
+        assert [one(p, "lr_mult") for p in cls[0]["param"]] == ["1", "2"]
+        names = [one(l, "name") for l in layers]
+        for name in ("data_bn", "data_scale", "conv1", "conv1_pool", "layer_64_1_conv1",
+                     "layer_128_1_conv_expand", "layer_512_1_conv2", "last_bn", "last_scale",
+                     "last_relu", "global_pool"):
+            assert name in names
+        bn = [l for l in layers if one(l, "type") == "BatchNorm"]
+        assert bn and all("batch_norm_param" not in l for l in bn)  # phase-default global stats
+        assert all(l["param"] == [{"lr_mult": ["0"], "decay_mult": ["0"]}] * 3 for l in bn)
+    heads = {one(l, "name"): (one(l, "type"), one(l, "bottom")) for l in train_val + deploy
+             if one(l, "type") in ("SoftmaxWithLoss", "Accuracy", "Softmax")}
+    assert heads == {"loss": ("SoftmaxWithLoss", "classifier-Expressions"),
+                     "accuracy": ("Accuracy", "classifier-Expressions"),
+                     "prob": ("Softmax", "classifier-Expressions")}
 
 
 def test_reader_sees_a_swapped_concat(project_root):
