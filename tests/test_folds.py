@@ -168,6 +168,21 @@ def test_same_subject_name_in_two_datasets_are_two_subjects(tmp_path, capsys):
                                         "samm/01/a/1", "samm/01/b/1"]
 
 
+def test_cde_of_another_pool_says_it_is_not_the_papers(tmp_path, capsys):
+    index = write_index(tmp_path / "i.csv", [
+        ("casme2", "sub01", "a", "anger"), ("smic", "s1", "a", "positive")])
+    code, text, err = run_folds(capsys, "--index", index, "--protocol", "cde",
+                                "--out", tmp_path / "f.json")
+    assert code == 0
+    assert "note: the paper's CDE pools casme2 and samm; this index pools casme2 and smic" \
+        in text
+    assert json.loads((tmp_path / "f.json").read_text())["classes"] == ["anger", "positive"]
+    assert err.splitlines() == ["warning: fold casme2_sub01: no training sample of class "
+                                "anger (it has test samples of it)",
+                                "warning: fold smic_s1: no training sample of class "
+                                "positive (it has test samples of it)"]
+
+
 def test_training_side_lacking_a_class_is_a_warning(tmp_path, capsys):
     # surprise only in subject s3: its fold trains without surprise (warning);
     # the other folds test without surprise (fine, no warning).

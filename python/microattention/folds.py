@@ -36,11 +36,12 @@ import os
 import sys
 from collections import Counter, OrderedDict
 
-from microattention import files
+from microattention import files, protocols
 from microattention.errors import UserError
 from microattention.datasets.common import natural_key, sample_id
 
-PROTOCOLS = ("hde", "cde", "loso")
+# the evaluation protocols of protocols.PROTOCOLS (pre-training has no folds)
+PROTOCOLS = tuple(name for name in protocols.NAMES if name != "pretrain")
 # HDE of the paper: these two databases, each in turn as the test set.
 HDE_PAIR = ("casme2", "samm")
 FORMAT = "microattention-folds/1"
@@ -88,6 +89,10 @@ def run(args):
             contents[out] = to_csv(folds, rows)
     files.write_together(contents)
     report, warnings = counts_table(folds, rows, classes, protocol)
+    datasets = sorted({r["dataset"] for r in rows.values()}, key=natural_key)
+    if protocol == "cde" and datasets != list(HDE_PAIR):
+        report += "note: the paper's CDE pools %s; this index pools %s\n" % (
+            " and ".join(HDE_PAIR), " and ".join(datasets))
     for message in warnings:
         sys.stderr.write("warning: %s\n" % message)
     sys.stdout.write(report)
