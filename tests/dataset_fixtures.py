@@ -403,6 +403,38 @@ def mug(root, images=8228, subjects=86, dropped=(("fear", 2), ("neutral", 2))):
     return {"images": images, "clips": len(lengths), "counts": counts}
 
 
+def edit_sheet(path, clip, values=None, delete=False, rename=None):
+    """Change a generated .xlsx sheet in place: set {header: value} in the row
+    of `clip` (column 'Filename'), or delete that row; `rename` maps header
+    texts to new ones. Returns the 1-based sheet row of the clip."""
+    import openpyxl
+    book = openpyxl.load_workbook(path)
+    ws = book.active
+    header_row, columns = None, {}
+    for row in ws.iter_rows():
+        names = [c.value for c in row]
+        if "Filename" in names:
+            header_row = row[0].row
+            columns = {name: i + 1 for i, name in enumerate(names) if name is not None}
+            break
+    assert header_row is not None, path
+    for old, new in (rename or {}).items():
+        ws.cell(row=header_row, column=columns[old]).value = new
+    found = None
+    if clip is not None:
+        for r in range(header_row + 1, ws.max_row + 1):
+            if ws.cell(row=r, column=columns["Filename"]).value == clip:
+                found = r
+                break
+        assert found is not None, clip
+        if delete:
+            ws.delete_rows(found)
+        for name, value in (values or {}).items():
+            ws.cell(row=found, column=columns[name]).value = value
+    book.save(path)
+    return found
+
+
 def run_index(capsys, *argv):
     """Run `index` in-process; returns (exit code, stdout, stderr)."""
     from microattention import cli

@@ -301,7 +301,8 @@ def test_missing_sheet_and_frames_are_clear_errors(tmp_path, capsys):
                                 "--out", tmp_path / "o.csv")
     assert code == 1 and "no coding sheet" in stderr
     shutil.copy(os.devnull, str(tmp_path / "x"))
-    code, _, stderr = run_index(capsys, "--dataset", "smic", "--root", tmp_path)
+    code, _, stderr = run_index(capsys, "--dataset", "smic", "--root", tmp_path,
+                                "--out", tmp_path / "o.csv")
     assert code == 1 and "HS" in stderr
 
 
