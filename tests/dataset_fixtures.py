@@ -22,9 +22,10 @@ NAMES = {1: "happiness", 2: "surprise", 3: "anger", 4: "disgust", 5: "sadness",
          6: "fear", 7: "others"}
 ROMAN = {1: "I", 2: "II", 3: "III", 4: "IV", 5: "V", 6: "VI", 7: "VII"}
 
-# AU strings per objective class, in the forms the real sheets use. Each one
-# maps to its class through the objective-class table (parsing rules of
-# microattention.datasets.objective), so derived and shipped classes agree.
+# AU strings per objective class, in the forms the real sheets use, filed by
+# hand under the class the objective-class table gives them (the generator
+# never calls the parser: the class of a clip is the key below, so derived and
+# shipped classes agree only if the parser does).
 CASME2_AUS = {
     1: ["12", "6+12", "R12", "6+7+12", "L12", "7+12"],
     2: ["1+2", "25", "1+2+25", "5", "25+26"],
