@@ -440,12 +440,22 @@ def test_mug_apex_keys_are_matched_numerically(mug, tmp_path, capsys):
     ("subject,expression,take,apex\n001,anger,take000,3\n1,anger,0,4\n",
      ["row 3", "already on row 2"]),
     ("subject,expression,take,apex\n", ["header but no rows"]),
+    ("subject,expression,take,apex\n001,anger,take000,3,9\n",
+     ["row 2: more cells than the header has columns"]),
+    ("subject,expression,take,apex\n\n\n001,anger,take000,3x\n", ["row 4", "'3x'"]),
+    (b"subject,expression,take,apex\n001,anger\xe9,take000,3\n",
+     ["line 2: byte 0xe9 is not UTF-8"]),
     (None, ["no such file"]),
+    ("DIR", ["not a file"]),
 ])
 def test_mug_apex_file_errors(mug, tmp_path, capsys, content, expected):
     root, _ = mug
     apex = tmp_path / "apex.csv"
-    if content is not None:
+    if content == "DIR":
+        apex.mkdir()
+    elif isinstance(content, bytes):
+        apex.write_bytes(content)
+    elif content is not None:
         apex.write_text(content)
     fails(capsys, tmp_path, mug_args(root, apex), "--mug-apex", str(apex), *expected)
 

@@ -60,14 +60,16 @@ def apex_key(subject, expression, take):
 def read_apex(path):
     """{apex_key: (apex frame, row number)} from the --mug-apex csv."""
     if not os.path.isfile(path):
-        raise UserError("--mug-apex %s: no such file" % path)
+        raise UserError("--mug-apex %s: %s" % (
+            path, "not a file" if os.path.exists(path) else "no such file"))
     try:
         with open(path, "rb") as handle:
             text = handle.read().decode("utf-8-sig")
     except OSError as exc:
         raise UserError("--mug-apex %s: cannot read it: %s" % (path, exc.strerror or exc))
     except UnicodeDecodeError as exc:
-        raise UserError("--mug-apex %s: byte %d is not UTF-8 text" % (path, exc.start))
+        raise UserError("--mug-apex %s, line %d: byte 0x%02x is not UTF-8 text" % (
+            path, exc.object[:exc.start].count(b"\n") + 1, exc.object[exc.start]))
     reader = csv.DictReader(io.StringIO(text, newline=""))
     needed = ["subject", "expression", "take", "apex"]
     fields = {(f or "").strip().lower() for f in reader.fieldnames or []}
@@ -76,9 +78,12 @@ def read_apex(path):
         raise UserError("--mug-apex %s: no column %s (needs subject, expression, take, apex)"
                         % (path, ", ".join(missing)))
     apex = {}
-    for line, row in enumerate(reader, start=2):
-        row = {(k or "").strip().lower(): (v or "").strip() for k, v in row.items()
-               if isinstance(v, str) or v is None}
+    for row in reader:
+        line = reader.line_num   # the file's line, also after blank lines
+        if None in row:   # DictReader's key for cells beyond the header
+            raise UserError("--mug-apex %s, row %d: more cells than the header has columns"
+                            % (path, line))
+        row = {(k or "").strip().lower(): (v or "").strip() for k, v in row.items()}
         if not any(row.values()):
             continue
         if not re.fullmatch(r"\d+", row.get("apex", "")):

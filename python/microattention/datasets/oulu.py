@@ -37,8 +37,8 @@ def index(root, opts, col):
     if base is None:
         raise UserError("Oulu-CASIA: no %s folder in %s" % (illumination.capitalize(), camera_dir))
     col.note("%s, last %d frames of each sequence" % (col.relpath(base), LAST_FRAMES))
-    subjects = sorted((d for d in listdir(base) if re.fullmatch(r"(?i)p\d+", d)),
-                      key=natural_key)
+    subjects = sorted((d for d in listdir(base) if re.fullmatch(r"(?i)p\d+", d)
+                       and os.path.isdir(os.path.join(base, d))), key=natural_key)
     if not subjects:
         raise UserError("Oulu-CASIA: no subject folders (P001, ...) in %s" % base)
     for subject in subjects:
