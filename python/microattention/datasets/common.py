@@ -101,13 +101,14 @@ def sorted_images(folder):
 
 
 def image_problem(path):
-    """None when the file is a complete image OpenCV decodes, else why not.
+    """None when the file is a complete, decodable image, else why not.
 
     The bytes are read by Python and decoded from memory: cv2.imread crashes
     (segmentation fault) on some file names that are not UTF-8, and it
     silently decodes the first part of a truncated JPEG. Pillow, with
-    truncated images refused, catches the truncation; OpenCV then has to
-    decode the file too, since the later stages read images with it."""
+    truncated images refused, decodes the whole file once (the formats of the
+    seven sets are all Pillow's); a file Pillow does not recognise is
+    left to OpenCV, which the later stages read images with."""
     try:
         with open(path, "rb") as handle:
             data = handle.read()
@@ -125,6 +126,7 @@ def image_problem(path):
             warnings.simplefilter("ignore")
             with Image.open(io.BytesIO(data)) as image:
                 image.load()
+        return None
     except UnidentifiedImageError:
         pass  # a format Pillow does not know: OpenCV decides below
     except Exception as exc:  # Pillow raises OSError, SyntaxError, ValueError...
