@@ -509,3 +509,18 @@ def test_jaffe_name_not_matching_the_pattern(tmp_path, capsys, name):
                                     ["--dataset", "jaffe", "--root", root, "--skip-bad"])
     assert len(rows) == 3
     assert Counter(e["reason"] for e in excluded) == {"unexpected file name": 1}
+
+
+# ------------------------------------------------------------------ error type
+def test_readers_raise_the_shared_user_error_without_the_cli(tmp_path):
+    """The readers' errors are microattention.errors.UserError, raised below
+    the CLI (which only prints them)."""
+    from microattention.datasets import mug as mug_reader, sheets
+    from microattention.errors import UserError
+    sheet = tmp_path / "s.csv"
+    sheet.write_bytes(b"Subject,Filename,ApexFrame\n1,EP\xe9,3\n")
+    with pytest.raises(UserError, match="line 2: byte 0xe9"):
+        sheets.read_table(str(sheet), {"subject": ["Subject"], "filename": ["Filename"],
+                                       "apex": ["ApexFrame"]}, ["subject", "filename", "apex"])
+    with pytest.raises(UserError, match="no such file"):
+        mug_reader.read_apex(str(tmp_path / "absent.csv"))
