@@ -22,9 +22,10 @@ NAMES = {1: "happiness", 2: "surprise", 3: "anger", 4: "disgust", 5: "sadness",
          6: "fear", 7: "others"}
 ROMAN = {1: "I", 2: "II", 3: "III", 4: "IV", 5: "V", 6: "VI", 7: "VII"}
 
-# AU strings per objective class, in the forms the real sheets use. Each one
-# maps to its class through the objective-class table (parsing rules of
-# microattention.datasets.objective), so derived and shipped classes agree.
+# AU strings per objective class, in the forms the real sheets use, filed by
+# hand under the class the objective-class table gives them (the generator
+# never calls the parser: the class of a clip is the key below, so derived and
+# shipped classes agree only if the parser does).
 CASME2_AUS = {
     1: ["12", "6+12", "R12", "6+7+12", "L12", "7+12"],
     2: ["1+2", "25", "1+2+25", "5", "25+26"],
@@ -401,6 +402,38 @@ def mug(root, images=8228, subjects=86, dropped=(("fear", 2), ("neutral", 2))):
             write_frames(os.path.join(base, "%03d" % (k + 1), expression, "take000"),
                          ["img_%04d.jpg" % f for f in range(1, 61)], link=True)
     return {"images": images, "clips": len(lengths), "counts": counts}
+
+
+def edit_sheet(path, clip, values=None, delete=False, rename=None):
+    """Change a generated .xlsx sheet in place: set {header: value} in the row
+    of `clip` (column 'Filename'), or delete that row; `rename` maps header
+    texts to new ones. Returns the 1-based sheet row of the clip."""
+    import openpyxl
+    book = openpyxl.load_workbook(path)
+    ws = book.active
+    header_row, columns = None, {}
+    for row in ws.iter_rows():
+        names = [c.value for c in row]
+        if "Filename" in names:
+            header_row = row[0].row
+            columns = {name: i + 1 for i, name in enumerate(names) if name is not None}
+            break
+    assert header_row is not None, path
+    for old, new in (rename or {}).items():
+        ws.cell(row=header_row, column=columns[old]).value = new
+    found = None
+    if clip is not None:
+        for r in range(header_row + 1, ws.max_row + 1):
+            if ws.cell(row=r, column=columns["Filename"]).value == clip:
+                found = r
+                break
+        assert found is not None, clip
+        if delete:
+            ws.delete_rows(found)
+        for name, value in (values or {}).items():
+            ws.cell(row=found, column=columns[name]).value = value
+    book.save(path)
+    return found
 
 
 def run_index(capsys, *argv):

@@ -17,7 +17,7 @@ from collections import Counter
 from microattention import files
 from microattention.errors import UserError
 from microattention.datasets import READERS
-from microattention.datasets.common import COLUMNS, Collector, natural_key
+from microattention.datasets.common import COLUMNS, Collector, natural_key, shown
 
 LAYOUTS = """\
 what each dataset needs (ROOT is --root; sheets are found below ROOT unless given):
@@ -108,26 +108,84 @@ def _per_dataset(values, names, option):
     return result
 
 
-def run(args):
-    names = args.dataset
-    if len(args.root) != len(names):
+# Options that only some readers use; given for another dataset they would be
+# ignored silently.
+ONLY_FOR = {"--sheet": ("casme2", "samm"), "--objective": ("casme2", "samm")}
+
+
+def _check_roots(names, roots):
+    if len(roots) != len(names):
         raise UserError("give one --root per --dataset (%d datasets, %d roots)"
-                           % (len(names), len(args.root)))
-    if len(set(names)) != len(names):
-        raise UserError("a dataset is listed twice")
-    sheets = _per_dataset(args.sheet, names, "--sheet")
-    objectives = _per_dataset(args.objective, names, "--objective")
-    collectors = []
-    for name, root in zip(names, args.root):
+                        % (len(names), len(roots)))
+    given = {}
+    for name, root in zip(names, roots):
+        if name in given:
+            raise UserError("--dataset %s is given twice (--root %s and --root %s); give each "
+                            "dataset once" % (name, given[name], root))
+        given[name] = root
+        if not os.path.exists(root):
+            raise UserError("%s: --root %s does not exist" % (name, root))
         if not os.path.isdir(root):
             raise UserError("%s: --root %s is not a directory" % (name, root))
+
+
+def _output_paths(args, names):
+    out = args.out or "index_%s.csv" % "+".join(names)
+    outputs = {out: "--out"}
+    if args.excluded:
+        if os.path.realpath(args.excluded) == os.path.realpath(out):
+            raise UserError("--out %s and --excluded %s are the same file; give two paths"
+                            % (out, args.excluded))
+        outputs[args.excluded] = "--excluded"
+    for path in outputs:
+        folder = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(folder):
+            raise UserError("cannot write %s (%s): folder %s does not exist"
+                            % (path, outputs[path], folder))
+    return out, outputs
+
+
+def run(args):
+    names = args.dataset
+    _check_roots(names, args.root)
+    sheets = _per_dataset(args.sheet, names, "--sheet")
+    objectives = _per_dataset(args.objective, names, "--objective")
+    for option, given in (("--sheet", sheets), ("--objective", objectives)):
+        for name in given:
+            if name not in ONLY_FOR[option]:
+                raise UserError("%s is for %s only; %s has no such file"
+                                % (option, " and ".join(ONLY_FOR[option]), name))
+    if args.mug_apex and "mug" not in names:
+        raise UserError("--mug-apex is for --dataset mug only")
+    out, outputs = _output_paths(args, names)
+    inputs = {p: o for o, given in (("--sheet", sheets), ("--objective", objectives))
+              for p in given.values()}
+    if args.mug_apex:
+        inputs[args.mug_apex] = "--mug-apex"
+    # Before any work: an output may never be an input or the other output.
+    for path, option in outputs.items():
+        for source, source_option in inputs.items():
+            if os.path.realpath(path) == os.path.realpath(source):
+                raise UserError("%s %s is also the input %s %s; choose another output path"
+                                % (option, path, source_option, source))
+    labels = dict(inputs, **outputs)
+    files.check_outputs(list(outputs), list(inputs), labels)
+
+    collectors = []
+    for name, root in zip(names, args.root):
         reader = READERS[name]
         col = Collector(name, reader.DISPLAY, root, reader.CLASSES, skip_bad=args.skip_bad,
                         check_images=not args.no_image_check)
         opts = argparse.Namespace(**vars(args))
         opts.sheet = sheets.get(name)
         opts.objective = objectives.get(name)
-        reader.index(os.path.abspath(root), opts, col)
+        try:
+            reader.index(os.path.abspath(root), opts, col)
+        except OSError as exc:
+            # A reader meets the file system at many places; whatever it could
+            # not read is the user's to fix, so it is reported, not a traceback.
+            raise UserError("%s: cannot read %s: %s" % (
+                reader.DISPLAY, shown(exc.filename or root), exc.strerror or exc))
         _print_warnings(col, args.quiet_warnings)
         col.finish()
         collectors.append(col)
@@ -135,13 +193,27 @@ def run(args):
     rows = [row for col in collectors for row in col.rows]
     rows.sort(key=lambda r: (r["dataset"], natural_key(r["subject"]), natural_key(r["clip"]),
                              int(r["frame"]) if r["frame"] else -1, r["frame_path"]))
-    out = args.out or "index_%s.csv" % "+".join(names)
-    write_csv(out, COLUMNS, rows)
+    # Files found below the roots (sheets, label files, the images indexed)
+    # are inputs too: a --out pointing at one would replace it.
+    read = [p for col in collectors for p in col.inputs]
+    files.check_outputs(list(outputs), list(inputs) + read, labels)
+    # The images: compared as normalised paths (a realpath for each of
+    # thousands of frames would take seconds).
+    targets = {os.path.realpath(p): p for p in outputs}
+    targets.update({os.path.abspath(p): p for p in outputs})
+    for row in rows:
+        image = os.path.normpath(os.path.join(row["root"], row["frame_path"]))
+        if image in targets:
+            raise UserError("output %s (%s) is an image of the index (%s); choose another "
+                            "output path" % (targets[image], outputs[targets[image]], image))
+    contents = {out: csv_text(COLUMNS, rows)}
     excluded = [e for col in collectors for e in col.excluded]
     if args.excluded:
         excluded.sort(key=lambda e: (e["dataset"], natural_key(e["subject"]),
                                      natural_key(e["clip"]), e["reason"]))
-        write_csv(args.excluded, ["dataset", "subject", "clip", "reason", "detail"], excluded)
+        contents[args.excluded] = csv_text(["dataset", "subject", "clip", "reason", "detail"],
+                                           excluded)
+    files.write_together(contents)
     sys.stdout.write(summary(collectors))
     sys.stdout.write("wrote %d row(s) to %s\n" % (len(rows), out))
     return 0
@@ -157,17 +229,14 @@ def _print_warnings(col, quiet):
         sys.stderr.write("warning: %s: %s\n" % (col.display_name, message))
 
 
-def write_csv(path, columns, rows):
-    """Write atomically: a temporary file in the same folder, then os.replace."""
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise UserError("cannot write %s: folder %s does not exist" % (path, folder))
+def csv_text(columns, rows):
+    """The CSV text of rows (fixed column order, '\\n' line ends)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(columns)
     for row in rows:
         writer.writerow([row[c] for c in columns])
-    files.atomic_write(path, buffer.getvalue())
+    return buffer.getvalue()
 
 
 def summary(collectors):

@@ -12,7 +12,7 @@ import re
 from microattention.errors import UserError
 from microattention.datasets.coded import (CLASS_ORDER, CODING_COLUMNS, index_coded,
                                            read_objective)
-from microattention.datasets.common import cell_text, find_dir, find_file
+from microattention.datasets.common import cell_text, find_dir, find_file, listdir
 from microattention.datasets.sheets import read_table
 
 NAME = "casme2"
@@ -42,7 +42,7 @@ def frames_dir(root, choice):
             # Some archives nest the folder in one of the same name.
             inner = os.path.join(found, os.path.basename(found))
             return (inner if os.path.isdir(inner) else found), kind
-    if choice == "auto" and any(re.fullmatch(r"sub\d+", d) for d in os.listdir(root)):
+    if choice == "auto" and any(re.fullmatch(r"sub\d+", d) for d in listdir(root)):
         return root, "root"
     raise UserError(
         "CASME II: no %s frame folder below %s; expected %s with sub01/EP02_01f/... "
@@ -57,7 +57,7 @@ def index(root, opts, col):
         objective_path = opts.objective or _discover(root, OBJECTIVE_PATTERNS, None)
     folder, kind = frames_dir(root, opts.frames)
     col.note("frames from %s (%s)" % (col.relpath(folder), kind))
-    table = read_table(sheet, CODING_COLUMNS, ["subject", "filename", "apex"])
+    table = read_table(col.read_input(sheet), CODING_COLUMNS, ["subject", "filename", "apex"])
     col.note("coding sheet %s, sheet %s, header on row %d"
              % (os.path.basename(sheet), table.sheet, table.header_row))
     objective = read_objective(objective_path, subject_key, col) if objective_path else None

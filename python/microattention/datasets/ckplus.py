@@ -9,7 +9,7 @@ Expected tree (ROOT = --root):
 import os
 
 from microattention.errors import UserError
-from microattention.datasets.common import find_dir, natural_key, sorted_images
+from microattention.datasets.common import find_dir, natural_key, sorted_images, listdir
 from microattention.datasets.macro import add_frames, class_order
 
 NAME = "ckplus"
@@ -32,27 +32,32 @@ def index(root, opts, col):
     col.note("labels from %s, frames from %s; last %d frames of each sequence"
              % (col.relpath(labels), col.relpath(images), LAST_FRAMES))
     unlabelled = 0
-    for subject in sorted(os.listdir(images), key=natural_key):
+    for subject in sorted(listdir(images), key=natural_key):
         subject_dir = os.path.join(images, subject)
         if not os.path.isdir(subject_dir):
             continue
-        for sequence in sorted(os.listdir(subject_dir), key=natural_key):
+        for sequence in sorted(listdir(subject_dir), key=natural_key):
             folder = os.path.join(subject_dir, sequence)
             if not os.path.isdir(folder):
                 continue
             label_dir = os.path.join(labels, subject, sequence)
-            files = sorted(f for f in os.listdir(label_dir) if f.endswith("_emotion.txt")) \
+            files = sorted(f for f in listdir(label_dir) if f.endswith("_emotion.txt")) \
                 if os.path.isdir(label_dir) else []
             if not files:
                 unlabelled += 1  # 266 of the 593 sequences carry no emotion label
                 continue
+            if len(files) > 1:
+                col.saw_clip(subject, None)
+                col.bad(subject, "%s_%s" % (subject, sequence), "several label files",
+                        "%s holds %s" % (label_dir, ", ".join(files)))
+                continue
             _sequence(col, subject, sequence, folder, os.path.join(label_dir, files[-1]))
     # Labels whose image folder is missing would otherwise go unnoticed.
-    for subject in sorted(os.listdir(labels), key=natural_key):
+    for subject in sorted(listdir(labels), key=natural_key):
         subject_dir = os.path.join(labels, subject)
         if not os.path.isdir(subject_dir):
             continue
-        for sequence in sorted(os.listdir(subject_dir), key=natural_key):
+        for sequence in sorted(listdir(subject_dir), key=natural_key):
             if not os.path.isdir(os.path.join(images, subject, sequence)):
                 col.saw_clip(subject, None)
                 col.bad(subject, sequence, "missing clip folder", "%s has a label but %s "
@@ -61,18 +66,37 @@ def index(root, opts, col):
     col.note("%d sequence(s) without an emotion label (not samples)" % unlabelled)
 
 
+def read_label(path):
+    """(label, None) or (None, problem) for an Emotion/..._emotion.txt file:
+    exactly one number, written as CK+ does ('   3.0000000e+00') or plainly."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError as exc:
+        return None, "cannot read it: %s" % (exc.strerror or exc)
+    try:
+        words = data.decode("ascii").split()
+    except UnicodeDecodeError:
+        return None, "not a text file with one number 0-7"
+    if len(words) != 1:
+        return None, "expected one number 0-7, found %d word(s)" % len(words)
+    try:
+        value = float(words[0])
+    except ValueError:
+        return None, "expected one number 0-7, found %r" % words[0]
+    if not value.is_integer() or int(value) not in CODES:
+        return None, "emotion code %r is not one of 0-7" % words[0]
+    return CODES[int(value)], None
+
+
 def _sequence(col, subject, sequence, folder, label_file):
     clip = "%s_%s" % (subject, sequence)
-    try:
-        with open(label_file) as handle:
-            value = float(handle.read().split()[0])
-        if not value.is_integer() or int(value) not in CODES:
-            raise ValueError
-        label = CODES[int(value)]
-    except (ValueError, IndexError):
+    label, problem = read_label(label_file)
+    if problem:
         col.saw_clip(subject, None)
-        col.bad(subject, clip, "bad label file", "%s: expected one number 0-7" % label_file)
+        col.bad(subject, clip, "bad label file", "%s: %s" % (label_file, problem))
         return
+    col.read_input(label_file)
     col.saw_clip(subject, label)
     if label in DROPPED:
         col.exclude(subject, clip, label, col.relpath(label_file))

@@ -2,6 +2,7 @@
 classes I..V of the objective-class table."""
 import os
 
+from microattention.errors import UserError
 from microattention.datasets.common import cell_text, list_frames, parse_int
 from microattention.datasets.objective import KEPT, NAMES, ROMAN, classify, parse_class
 from microattention.datasets.sheets import read_table
@@ -26,10 +27,37 @@ OBJECTIVE_COLUMNS = {
 CLASS_ORDER = [(n, "%s (%s)" % (NAMES[n].capitalize(), ROMAN[n])) for n in range(1, 8)]
 
 
+def require_rows(table, what):
+    """A sheet whose header is followed by no row is an error, not an empty
+    index."""
+    if not table.rows:
+        raise UserError("%s, sheet %s: the %s has a header on row %d but no rows below it"
+                        % (table.path, table.sheet, what, table.header_row))
+
+
+def frame_cell(value):
+    """(frame number, problem) of an onset/apex/offset cell. Blank, '/', '-',
+    'n/a' and negative numbers (SAMM's -1) mean 'not coded': (None, None).
+    Any other text is a problem, never silently 'not coded'."""
+    text = cell_text(value)
+    number = parse_int(text)
+    if number is not None:
+        return (number, None) if number >= 0 else (None, None)
+    if text.lower() in NOT_CODED:
+        return None, None
+    return None, "%r is not a frame number" % text
+
+
+NOT_CODED = {"", "/", "-", "n/a", "na", "none"}
+
+
 def read_objective(path, subject_key, col):
     """(subject, clip) -> class number from an objective-class sheet."""
-    table = read_table(path, OBJECTIVE_COLUMNS, ["subject", "filename", "objective"])
+    table = read_table(col.read_input(path), OBJECTIVE_COLUMNS,
+                       ["subject", "filename", "objective"])
+    require_rows(table, "objective-class sheet")
     classes = {}
+    rows = {}
     for row_number, record in table.rows:
         subject = subject_key(record["subject"])
         clip = cell_text(record["filename"])
@@ -43,7 +71,13 @@ def read_objective(path, subject_key, col):
             col.bad("?", clip or "?", "bad sheet row", "%s: Subject %r, Filename %r"
                     % (table.where(row_number), cell_text(record["subject"]), clip))
             continue
+        if (subject, clip) in classes and classes[(subject, clip)] != number:
+            col.bad(subject, clip, "duplicate row", "%s: %s/%s has class %s here and %s "
+                    "on row %d" % (table.where(row_number), subject, clip, ROMAN[number],
+                                   ROMAN[classes[(subject, clip)]], rows[(subject, clip)]))
+            continue
         classes[(subject, clip)] = number
+        rows.setdefault((subject, clip), row_number)
     col.note("classes from the objective-class sheet %s" % os.path.basename(path))
     return classes
 
@@ -56,14 +90,20 @@ def index_coded(col, table, subject_key, clip_dir, objective=None, derive=False)
     objective: (subject, clip) -> class from a separate sheet, or None;
     derive: ignore a shipped class column and use the AU strings.
     """
+    require_rows(table, "coding sheet")
     use_column = objective is None and not derive and "objective" in table.columns
     if use_column:
         col.note("classes from the column '%s' of %s"
                  % (table.columns["objective"], os.path.basename(table.path)))
     elif objective is None:
+        if "au" not in table.columns:
+            raise UserError("%s, sheet %s: no column %r (header on row %d), needed to derive "
+                            "the objective classes from the AU strings" % (
+                                table.path, table.sheet, CODING_COLUMNS["au"][0],
+                                table.header_row))
         col.note("classes DERIVED FROM THE AU STRINGS (objective-class table), "
                  "not from the official objective-class labels")
-    seen = set()
+    seen = {}
     for row_number, record in table.rows:
         where = table.where(row_number)
         clip = cell_text(record.get("filename"))
@@ -73,14 +113,21 @@ def index_coded(col, table, subject_key, clip_dir, objective=None, derive=False)
                     % (where, cell_text(record.get("subject")), clip))
             continue
         if (subject, clip) in seen:
-            col.bad(subject, clip, "duplicate row", "%s: %s/%s appears twice"
-                    % (where, subject, clip))
+            col.bad(subject, clip, "duplicate row", "%s: %s/%s is already on row %d"
+                    % (where, subject, clip, seen[(subject, clip)]))
             continue
-        seen.add((subject, clip))
+        seen[(subject, clip)] = row_number
         au = cell_text(record.get("au"))
 
         # Objective class: shipped label first, the AU string as a fallback.
         number = None
+        if objective is not None or use_column:
+            if au:
+                try:
+                    classify(au)
+                except ValueError as exc:
+                    col.warn("%s: Action Units %r cannot be parsed (%s); the class comes "
+                             "from the objective classes, not from it" % (where, au, exc))
         if objective is not None:
             number = objective.get((subject, clip))
             class_source = "objective-sheet"
@@ -110,6 +157,20 @@ def index_coded(col, table, subject_key, clip_dir, objective=None, derive=False)
             col.exclude(subject, clip, "class %s (%s)" % (ROMAN[number], NAMES[number]), where)
             continue
 
+        cells = {}
+        problems = []
+        for name in ("onset", "apex", "offset"):
+            cells[name], problem = frame_cell(record.get(name))
+            if problem:
+                problems.append("%s %s" % (table.columns.get(name, name), problem))
+        if problems:
+            col.bad(subject, clip, "bad frame number", "%s: %s" % (where, "; ".join(problems)))
+            continue
+        onset, apex, offset = cells["onset"], cells["apex"], cells["offset"]
+        if onset is not None and offset is not None and onset > offset:
+            col.bad(subject, clip, "onset after offset", "%s: onset %d > offset %d"
+                    % (where, onset, offset))
+            continue
         folder = clip_dir(subject, clip)
         if not os.path.isdir(folder):
             col.bad(subject, clip, "missing clip folder", "%s: %s" % (where, folder))
@@ -118,10 +179,7 @@ def index_coded(col, table, subject_key, clip_dir, objective=None, derive=False)
         if not frames:
             col.bad(subject, clip, "no frames", "%s: no images in %s" % (where, folder))
             continue
-        onset = parse_int(record.get("onset"))
-        offset = parse_int(record.get("offset"))
-        apex = parse_int(record.get("apex"))
-        if apex is not None and apex >= 0:
+        if apex is not None:
             apex_source = "annotated"
         else:
             # Missing, '/', '-1': the public loaders' convention is the midpoint.
@@ -140,6 +198,11 @@ def index_coded(col, table, subject_key, clip_dir, objective=None, derive=False)
             col.bad(subject, clip, "apex outside stored frames",
                     "%s: apex %d, but %s holds frames %d..%d"
                     % (where, apex, folder, min(frames), max(frames)))
+            continue
+        if (onset is not None and apex < onset) or (offset is not None and apex > offset):
+            col.bad(subject, clip, "apex outside onset..offset", "%s: onset %s, apex %d, "
+                    "offset %s" % (where, "-" if onset is None else onset, apex,
+                                   "-" if offset is None else offset))
             continue
         path = os.path.join(folder, frames[apex])
         if not col.usable_image(subject, clip, path):

@@ -50,6 +50,31 @@ def is_image(filename):
     return filename.lower().endswith(IMAGE_EXTENSIONS) and not filename.startswith(".")
 
 
+def listdir(folder):
+    """os.listdir with a UserError (naming the folder) instead of an OSError
+    for a folder that vanished or may not be read (chmod 000)."""
+    try:
+        return os.listdir(folder)
+    except OSError as exc:
+        raise UserError("cannot list the folder %s: %s" % (shown(folder), exc.strerror or exc))
+
+
+def shown(text):
+    """A path or name as printable UTF-8 text: bytes of a file name that are
+    not UTF-8 (kept by Python as surrogates) are shown as \\xNN escapes."""
+    return str(text).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def utf8_name(path):
+    """True when a path can be written to the UTF-8 index (its name was valid
+    UTF-8 on disk)."""
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def list_frames(folder):
     """Map frame number -> file name for the images in a clip folder.
 
@@ -58,7 +83,7 @@ def list_frames(folder):
     img46.jpg is frame 46, SAMM's 006_05562.jpg is frame 5562).
     """
     frames = {}
-    for name in sorted(os.listdir(folder)):
+    for name in sorted(listdir(folder)):
         if not is_image(name):
             continue
         number = frame_number(name)
@@ -70,19 +95,58 @@ def list_frames(folder):
 def sorted_images(folder):
     """Image file names of a folder in frame order (for sets without numbers in
     a sheet: SMIC, CK+, Oulu-CASIA, MUG)."""
-    names = [n for n in os.listdir(folder) if is_image(n)]
+    names = [n for n in listdir(folder) if is_image(n)]
     return sorted(names, key=lambda n: (frame_number(n) is None, frame_number(n) or 0,
                                         natural_key(n)))
 
 
-def image_readable(path):
-    """True when OpenCV decodes the file to a non-empty image."""
-    import cv2  # imported late: only the image check needs it
+def image_problem(path):
+    """None when the file is a complete, decodable image, else why not.
+
+    The bytes are read by Python and decoded from memory: cv2.imread crashes
+    (segmentation fault) on some file names that are not UTF-8, and it
+    silently decodes the first part of a truncated JPEG. Pillow, with
+    truncated images refused, decodes the whole file once (the formats of the
+    seven sets are all Pillow's); a file Pillow does not recognise is
+    left to OpenCV, which the later stages read images with."""
     try:
-        image = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError as exc:
+        return "cannot read the file: %s" % (exc.strerror or exc)
+    if not data:
+        return "empty file"
+    import io
+    import warnings
+    from PIL import Image, ImageFile, UnidentifiedImageError
+    saved = ImageFile.LOAD_TRUNCATED_IMAGES
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(io.BytesIO(data)) as image:
+                image.load()
+        return None
+    except UnidentifiedImageError:
+        pass  # a format Pillow does not know: OpenCV decides below
+    except Exception as exc:  # Pillow raises OSError, SyntaxError, ValueError...
+        return "corrupt or truncated image (%s)" % exc
+    finally:
+        ImageFile.LOAD_TRUNCATED_IMAGES = saved
+    import cv2  # imported late: only the image check needs it
+    import numpy
+    try:
+        image = cv2.imdecode(numpy.frombuffer(data, numpy.uint8), cv2.IMREAD_UNCHANGED)
     except cv2.error:
-        return False
-    return image is not None and image.size > 0
+        image = None
+    if image is None or image.size == 0:
+        return "OpenCV cannot decode it"
+    return None
+
+
+def image_readable(path):
+    """True when the file is a complete image OpenCV decodes."""
+    return image_problem(path) is None
 
 
 def cell_text(value):
@@ -152,11 +216,14 @@ class Collector:
         self.notes = []        # lines printed once under the summary
         self.clip_classes = Counter()   # class key -> clips seen (Table 1)
         self.subjects_seen = set()
+        self.clips_seen = 0
+        self.inputs = []       # files read (sheets, label files): never an output
 
     # -- recording -------------------------------------------------------
     def saw_clip(self, subject, class_key):
         """Count a clip of the database for the Table 1 summary."""
         self.subjects_seen.add(subject)
+        self.clips_seen += 1
         if class_key is not None:
             self.clip_classes[class_key] += 1
 
@@ -170,8 +237,8 @@ class Collector:
     def exclude(self, subject, clip, reason, detail=""):
         """A sample the paper does not use (class VI/VII, contempt, ...)."""
         self.excluded.append(OrderedDict([
-            ("dataset", self.dataset), ("subject", subject), ("clip", clip),
-            ("reason", reason), ("detail", detail)]))
+            ("dataset", self.dataset), ("subject", shown(subject)), ("clip", shown(clip)),
+            ("reason", reason), ("detail", shown(detail))]))
 
     def bad(self, subject, clip, reason, detail):
         """A sample that cannot be used because the copy differs from the
@@ -179,7 +246,7 @@ class Collector:
         if self.skip_bad:
             self.exclude(subject, clip, reason, detail)
         else:
-            self.errors.append("%s: %s" % (reason, detail))
+            self.errors.append("%s: %s" % (reason, shown(detail)))
 
     def relpath(self, path):
         return os.path.relpath(path, self.root).replace(os.sep, "/")
@@ -196,21 +263,39 @@ class Collector:
 
     def usable_image(self, subject, clip, path):
         """Check one selected frame; record the problem when it is unusable."""
+        if not utf8_name(path):
+            self.bad(subject, clip, "file name not UTF-8",
+                     "%s (rename it: the index is UTF-8 text)" % shown(path))
+            return False
         if not os.path.isfile(path):
             self.bad(subject, clip, "missing image", path)
             return False
-        if self.check_images and not image_readable(path):
-            self.bad(subject, clip, "unreadable image", path)
-            return False
+        if self.check_images:
+            problem = image_problem(path)
+            if problem:
+                self.bad(subject, clip, "unreadable image", "%s: %s" % (path, problem))
+                return False
         return True
 
+    def read_input(self, path):
+        """Record a file the reader takes data from."""
+        self.inputs.append(path)
+        return path
+
     def finish(self):
-        """Raise the collected errors, all of them, as one UserError."""
+        """Raise the collected errors, all of them, as one UserError; an index
+        without a single sample of a dataset is an error too."""
+        if not self.errors and not self.rows:
+            reasons = Counter(e["reason"] for e in self.excluded)
+            raise UserError("%s: no usable sample in %s (%d clip(s) seen%s)" % (
+                self.display_name, shown(self.root), self.clips_seen,
+                "; excluded: " + ", ".join("%d %s" % (n, r) for r, n in sorted(reasons.items()))
+                if reasons else ""))
         if self.errors:
-            shown = self.errors[:20]
-            more = len(self.errors) - len(shown)
+            first = self.errors[:20]
+            more = len(self.errors) - len(first)
             text = "%s: %d problem(s) in %s:\n  %s" % (
-                self.display_name, len(self.errors), self.root, "\n  ".join(shown))
+                self.display_name, len(self.errors), shown(self.root), "\n  ".join(first))
             if more:
                 text += "\n  ... and %d more" % more
             text += ("\nFix the copy, or rerun with --skip-bad to exclude these "

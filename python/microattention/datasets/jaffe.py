@@ -10,7 +10,7 @@ import os
 import re
 
 from microattention.errors import UserError
-from microattention.datasets.common import find_dir, natural_key
+from microattention.datasets.common import find_dir, is_image, listdir, natural_key
 from microattention.datasets.macro import class_order
 
 NAME = "jaffe"
@@ -24,18 +24,18 @@ PATTERN = re.compile(r"^([A-Za-z]{2})\.([A-Za-z]{2})(\d+)\.(\d+)\.tiff?$")
 
 def index(root, opts, col):
     folder = root
-    if not any(PATTERN.match(n) for n in os.listdir(root)):
+    if not any(PATTERN.match(n) for n in listdir(root)):
         folder = find_dir(root, ["jaffe", "jaffedbase"], depth=2)
         if folder is None:
             raise UserError("JAFFE: no images named like KA.AN1.39.tiff in %s" % root)
     col.note("images from %s" % col.relpath(folder))
-    for name in sorted(os.listdir(folder), key=natural_key):
+    for name in sorted(listdir(folder), key=natural_key):
         path = os.path.join(folder, name)
         if os.path.isdir(path) or name.startswith("."):
             continue
         match = PATTERN.match(name)
         if not match:
-            if name.lower().endswith((".tif", ".tiff")):
+            if is_image(name):
                 col.saw_clip("?", None)
                 col.bad("?", name, "unexpected file name", "%s (expected like KA.AN1.39.tiff)"
                         % path)

@@ -12,11 +12,13 @@ Frames per clip (project choice, the paper gives only the range): with
 centred on the apex; --mug-frames N takes N frames from every clip.
 """
 import csv
+import io
 import os
 import re
 
 from microattention.errors import UserError
-from microattention.datasets.common import find_dir, frame_number, natural_key, sorted_images
+from microattention.datasets.common import (find_dir, frame_number, listdir, natural_key,
+                                            sorted_images)
 from microattention.datasets.macro import add_frames, class_order
 
 NAME = "mug"
@@ -43,45 +45,83 @@ def frames_for(length, low, high):
     return min(high, max(low, length // 10))
 
 
+def apex_key(subject, expression, take):
+    """The key of a clip in the apex file, so that '1', '01' and '001', and
+    'take0', '0' and 'take000', name the same folder."""
+    def number(text, prefix=""):
+        text = text.strip().lower()
+        if prefix and text.startswith(prefix):
+            text = text[len(prefix):]
+        return str(int(text)) if text.isdigit() else text
+    # A release without take folders is one take: take 0.
+    return (number(subject), expression.strip().lower(), number(take, "take") or "0")
+
+
 def read_apex(path):
+    """{apex_key: (apex frame, row number)} from the --mug-apex csv."""
+    if not os.path.isfile(path):
+        raise UserError("--mug-apex %s: %s" % (
+            path, "not a file" if os.path.exists(path) else "no such file"))
+    try:
+        with open(path, "rb") as handle:
+            text = handle.read().decode("utf-8-sig")
+    except OSError as exc:
+        raise UserError("--mug-apex %s: cannot read it: %s" % (path, exc.strerror or exc))
+    except UnicodeDecodeError as exc:
+        raise UserError("--mug-apex %s, line %d: byte 0x%02x is not UTF-8 text" % (
+            path, exc.object[:exc.start].count(b"\n") + 1, exc.object[exc.start]))
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    needed = ["subject", "expression", "take", "apex"]
+    fields = {(f or "").strip().lower() for f in reader.fieldnames or []}
+    missing = [n for n in needed if n not in fields]
+    if missing:
+        raise UserError("--mug-apex %s: no column %s (needs subject, expression, take, apex)"
+                        % (path, ", ".join(missing)))
     apex = {}
-    with open(path, newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
-        needed = {"subject", "expression", "take", "apex"}
-        if not needed.issubset({(f or "").strip().lower() for f in reader.fieldnames or []}):
-            raise UserError("%s: needs the columns subject, expression, take, apex" % path)
-        for line, row in enumerate(reader, start=2):
-            row = {k.strip().lower(): (v or "").strip() for k, v in row.items() if k}
-            try:
-                apex[(row["subject"], row["expression"].lower(), row["take"])] = int(row["apex"])
-            except ValueError:
-                raise UserError("%s, row %d: apex %r is not a frame number"
-                                   % (path, line, row["apex"]))
+    for row in reader:
+        line = reader.line_num   # the file's line, also after blank lines
+        if None in row:   # DictReader's key for cells beyond the header
+            raise UserError("--mug-apex %s, row %d: more cells than the header has columns"
+                            % (path, line))
+        row = {(k or "").strip().lower(): (v or "").strip() for k, v in row.items()}
+        if not any(row.values()):
+            continue
+        if not re.fullmatch(r"\d+", row.get("apex", "")):
+            raise UserError("--mug-apex %s, row %d: apex %r is not a frame number"
+                            % (path, line, row.get("apex", "")))
+        key = apex_key(row.get("subject", ""), row.get("expression", ""), row.get("take", ""))
+        if key in apex:
+            raise UserError("--mug-apex %s, row %d: %s/%s/%s is already on row %d"
+                            % (path, line, row["subject"], row["expression"], row["take"],
+                               apex[key][1]))
+        apex[key] = (int(row["apex"]), line)
+    if not apex:
+        raise UserError("--mug-apex %s: the file has a header but no rows" % path)
     return apex
 
 
 def index(root, opts, col):
     low, high = frame_range(opts.mug_frames)
-    apex_table = read_apex(opts.mug_apex) if opts.mug_apex else None
+    apex_table = read_apex(col.read_input(opts.mug_apex)) if opts.mug_apex else None
+    used = set()
     base = find_dir(root, ["subjects3", "subjects"], depth=1)
     if base is None:
         base = root
-    subjects = sorted((d for d in os.listdir(base)
+    subjects = sorted((d for d in listdir(base)
                        if re.fullmatch(r"\d+", d) and os.path.isdir(os.path.join(base, d))),
                       key=natural_key)
     if not subjects:
         raise UserError("MUG: no subject folders (001, 002, ...) in %s; expected "
                            "subjects3/001/happiness/take000/img_0001.jpg" % base)
-    col.note("%s; %s frames per clip around the %s" % (
-        col.relpath(base), "%d-%d" % (low, high) if high > low else str(low),
-        "apex of %s" % os.path.basename(opts.mug_apex) if apex_table else "middle frame"))
+    col.note("%s; %s frames per clip around the apex" % (
+        col.relpath(base), "%d-%d" % (low, high) if high > low else str(low)))
     for subject in subjects:
         subject_dir = os.path.join(base, subject)
-        for expression in sorted(os.listdir(subject_dir)):
+        for expression in sorted(listdir(subject_dir)):
             expression_dir = os.path.join(subject_dir, expression)
             if not os.path.isdir(expression_dir):
                 continue
-            takes = sorted((d for d in os.listdir(expression_dir)
+            takes = sorted((d for d in listdir(expression_dir)
                             if os.path.isdir(os.path.join(expression_dir, d))), key=natural_key)
             if not takes:
                 takes = [""]
@@ -89,14 +129,33 @@ def index(root, opts, col):
                 clip = "_".join(p for p in (subject, expression, take) if p)
                 folder = os.path.join(expression_dir, take) if take else expression_dir
                 label = expression.lower() if expression.lower() in EXPRESSIONS else None
+                apex = None
+                if apex_table:
+                    key = apex_key(subject, expression, take)
+                    if key in apex_table:
+                        apex = apex_table[key][0]
+                        used.add(key)
                 col.saw_clip(subject, label)
                 if label is None:
                     col.bad(subject, clip, "unknown expression folder", folder)
                 elif label in DROPPED:
                     col.exclude(subject, clip, label, col.relpath(folder))
                 else:
-                    apex = apex_table.get((subject, label, take)) if apex_table else None
                     _clip(col, subject, clip, label, folder, low, high, apex)
+    if apex_table is not None:
+        unmatched = sorted((row, key) for key, (_, row) in apex_table.items()
+                           if key not in used)
+        if unmatched:
+            # A row naming no clip is a typo in the file, never an "apex from the file".
+            raise UserError("--mug-apex %s: %d row(s) match no clip folder below %s: %s" % (
+                opts.mug_apex, len(unmatched), base, "; ".join(
+                    "row %d (subject %s, expression %s, take %s)" % ((row,) + key)
+                    for row, key in unmatched[:10])))
+        annotated = len({r["clip"] for r in col.rows if r["apex_source"] == "annotated"})
+        col.note("apex of %d clip(s) from %s, middle frame for the others"
+                 % (annotated, os.path.basename(opts.mug_apex)))
+    else:
+        col.note("apex: middle frame of every clip")
 
 
 def _clip(col, subject, clip, label, folder, low, high, apex):

@@ -9,7 +9,10 @@ AU string parsing (fallback only):
 - terms are joined by '+'; a term may be 'X or Y' (SAMM: 'A12 or A14');
 - a term is an AU number with an optional prefix 'AU', 'R', 'L', 'A' or 'B'
   (side / asymmetry marks) and an optional intensity letter A-E after it;
-- text in parentheses is a coder's remark and is ignored ('14(unclear)');
+- text in parentheses is a coder's remark and is ignored ('14(unclear)',
+  and a whole term such as '(15)' in '4+(15)');
+- nothing else is accepted: '6 12' (a missing '+'), '12+x', '4++7', '12+',
+  'AU612' (AU numbers stop at 99) raise ValueError naming the term;
 - codes 41 and above (eyelid, eye and head positions) are not part of any
   combination and are ignored;
 - the AU set must equal one of the combinations exactly, otherwise class VII;
@@ -44,7 +47,11 @@ for _number, _combos in TABLE.items():
 # AUs from 41 up code eyelids, gaze and head movement.
 FIRST_IGNORED_AU = 41
 
-_TERM = re.compile(r"^(?:AU|[RLAB])?(\d+)[A-E]?$")
+# An AU code: optional 'AU' (a space may follow) or side/asymmetry mark R, L,
+# A, B; the AU number; an optional intensity letter A-E. No other text.
+_TERM = re.compile(r"^(?:AU\s*|[RLAB])?(\d+)[A-E]?$")
+# FACS codes stop below 100 (70-99: visibility and gross behaviour codes).
+LAST_AU = 99
 _ROMAN_VALUES = {v: k for k, v in ROMAN.items()}
 
 
@@ -66,24 +73,50 @@ def parse_class(value):
 
 def parse_aus(text):
     """The alternative AU sets an AU string can mean (usually one).
-    Raises ValueError naming the term that is not an AU code."""
-    cleaned = re.sub(r"\([^)]*\)", "", str(text or ""))
-    terms = [t for t in cleaned.split("+")]
-    if not cleaned.strip():
+
+    Strict: every '+'-separated term must be one AU code (or 'X or Y');
+    anything else, such as '6 12' (a missing '+', which a lenient reader
+    would take for AU 612), raises ValueError naming the term."""
+    raw = str(text if text is not None else "")
+    terms = []
+    depth, current = 0, ""
+    for char in raw + "+":   # split on '+' outside parentheses
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+            if depth < 0:
+                raise ValueError("unbalanced parentheses")
+        if char == "+" and depth == 0:
+            terms.append(current)
+            current = ""
+        else:
+            current += char
+    if depth:
+        raise ValueError("unbalanced parentheses")
+    if not raw.strip():
         raise ValueError("no action units")
+    if any(not t.strip() for t in terms):
+        raise ValueError("empty term (two '+' in a row, or a '+' at either end)")
+    # A remark in parentheses is ignored, also when it is a whole term: '4+(15)'.
+    terms = [re.sub(r"\([^()]*\)", "", t) for t in terms]
+    terms = [t for t in terms if t.strip()]
+    if not terms:
+        raise ValueError("no action units outside parentheses")
     choices = []
     for term in terms:
         options = []
-        for alternative in re.split(r"(?i)\s+or\s+|/", term):
-            code = re.sub(r"\s+", "", alternative).upper()
-            if not code:
-                continue
-            match = _TERM.match(code)
+        for alternative in re.split(r"(?i)\s+or\s+|/", term.strip()):
+            code = alternative.strip()
+            match = _TERM.match(code.upper())
             if not match:
-                raise ValueError("%r is not an AU code" % alternative.strip())
-            options.append(int(match.group(1)))
-        if not options:
-            raise ValueError("empty term in %r" % text)
+                hint = " (AUs are joined by '+')" if re.fullmatch(r"[\w\s]+\d", code) \
+                    and re.search(r"\d\s+\S", code) else ""
+                raise ValueError("%r is not an AU code%s" % (code, hint))
+            number = int(match.group(1))
+            if not 1 <= number <= LAST_AU:
+                raise ValueError("%r: AU numbers go from 1 to %d" % (code, LAST_AU))
+            options.append(number)
         choices.append(options)
     sets = []
     for combo in itertools.product(*choices):

@@ -10,7 +10,7 @@ import os
 import re
 
 from microattention.errors import UserError
-from microattention.datasets.common import find_dir, natural_key, sorted_images
+from microattention.datasets.common import find_dir, natural_key, sorted_images, listdir
 from microattention.datasets.macro import add_frames, class_order
 
 NAME = "oulu"
@@ -37,12 +37,12 @@ def index(root, opts, col):
     if base is None:
         raise UserError("Oulu-CASIA: no %s folder in %s" % (illumination.capitalize(), camera_dir))
     col.note("%s, last %d frames of each sequence" % (col.relpath(base), LAST_FRAMES))
-    subjects = sorted((d for d in os.listdir(base) if re.fullmatch(r"(?i)p\d+", d)),
-                      key=natural_key)
+    subjects = sorted((d for d in listdir(base) if re.fullmatch(r"(?i)p\d+", d)
+                       and os.path.isdir(os.path.join(base, d))), key=natural_key)
     if not subjects:
         raise UserError("Oulu-CASIA: no subject folders (P001, ...) in %s" % base)
     for subject in subjects:
-        for expression in sorted(os.listdir(os.path.join(base, subject))):
+        for expression in sorted(listdir(os.path.join(base, subject))):
             folder = os.path.join(base, subject, expression)
             if not os.path.isdir(folder):
                 continue

@@ -13,7 +13,7 @@ from microattention.errors import UserError
 from microattention.datasets.casme2 import _unused_objective_rows
 from microattention.datasets.coded import (CLASS_ORDER, CODING_COLUMNS, index_coded,
                                            read_objective)
-from microattention.datasets.common import cell_text, find_dir, find_file
+from microattention.datasets.common import cell_text, find_dir, find_file, listdir
 from microattention.datasets.sheets import read_table
 
 NAME = "samm"
@@ -39,12 +39,12 @@ def index(root, opts, col):
         sheet = found[0]
     frames = find_dir(root, ["SAMM"], depth=1)
     if frames is None:
-        if not any(re.fullmatch(r"\d{3}", d) for d in os.listdir(root)):
+        if not any(re.fullmatch(r"\d{3}", d) for d in listdir(root)):
             raise UserError("SAMM: no frame folders below %s; expected SAMM/006/006_1_2/"
                                "006_05562.jpg" % root)
         frames = root
     col.note("frames from %s" % (col.relpath(frames)))
-    table = read_table(sheet, CODING_COLUMNS, ["subject", "filename", "apex"])
+    table = read_table(col.read_input(sheet), CODING_COLUMNS, ["subject", "filename", "apex"])
     col.note("coding sheet %s, sheet %s, header on row %d"
              % (os.path.basename(sheet), table.sheet, table.header_row))
     objective = None

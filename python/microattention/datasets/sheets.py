@@ -6,6 +6,7 @@ columns have no name at all. Rows keep their 1-based sheet row number so that
 every warning and error can point at the cell a user has to look at.
 """
 import csv
+import io
 import os
 import re
 
@@ -35,16 +36,42 @@ class Table:
         return "%s, sheet %s, row %d" % (os.path.basename(self.path), self.sheet, row_number)
 
 
+CSV_DELIMITERS = ",;\t"   # Excel writes ';' in locales with a decimal comma
+
+
+def _csv_text(path):
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError as exc:
+        raise UserError("%s: cannot read the sheet: %s" % (path, exc.strerror or exc))
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise UserError(
+            "%s, line %d: byte 0x%02x is not UTF-8 text; save the sheet as "
+            "'CSV UTF-8' (or .xlsx)" % (path, line, data[exc.start]))
+
+
 def _raw_sheets(path):
-    """Yield (sheet name, list of row tuples) of an xlsx or csv file."""
+    """Yield (sheet name, list of row tuples) of an xlsx or csv file. A csv
+    file is offered once per usual delimiter; the first reading that has the
+    header row wins."""
     lower = path.lower()
     if lower.endswith(".xls"):
         raise UserError(
             "%s: old Excel .xls files are not supported (no xlrd in the image); "
             "open it and save it as .xlsx or .csv, then pass that file" % path)
     if lower.endswith(".csv"):
-        with open(path, newline="", encoding="utf-8-sig") as handle:
-            yield "csv", [tuple(row) for row in csv.reader(handle)]
+        text = _csv_text(path)
+        for delimiter in CSV_DELIMITERS:
+            try:
+                rows = [tuple(row) for row in csv.reader(io.StringIO(text, newline=""),
+                                                         delimiter=delimiter)]
+            except csv.Error as exc:
+                raise UserError("%s: not a readable CSV file (%s)" % (path, exc))
+            yield "csv", rows
         return
     if not lower.endswith((".xlsx", ".xlsm")):
         raise UserError("%s: expected an .xlsx or .csv sheet" % path)
@@ -52,10 +79,16 @@ def _raw_sheets(path):
     try:
         book = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many kinds for a damaged file
-        raise UserError("%s: cannot read the workbook (%s)" % (path, exc))
+        raise UserError("%s: cannot read the workbook (%s: %s); is it really an .xlsx file?"
+                        % (path, type(exc).__name__, exc))
     try:
         for sheet in book.worksheets:
-            yield sheet.title, [tuple(row) for row in sheet.iter_rows(values_only=True)]
+            try:
+                rows = [tuple(row) for row in sheet.iter_rows(values_only=True)]
+            except Exception as exc:  # damaged sheet XML inside a valid zip
+                raise UserError("%s, sheet %s: cannot read it (%s: %s)"
+                                % (path, sheet.title, type(exc).__name__, exc))
+            yield sheet.title, rows
     finally:
         book.close()
 
@@ -64,12 +97,15 @@ def read_table(path, aliases, required):
     """Read the first sheet of path that has a header row with all `required`
     canonical columns. `aliases` maps canonical name -> list of accepted
     header texts (compared after normalise())."""
-    if not os.path.isfile(path):
+    if not os.path.exists(path):
         raise UserError("sheet not found: %s" % path)
+    if not os.path.isfile(path):
+        raise UserError("%s is not a file (a sheet was expected)" % path)
     lookup = {}
     for canonical, names in aliases.items():
         for name in names:
             lookup[normalise(name)] = canonical
+    best = None   # (columns found, sheet, row) of the closest header, for the message
     for sheet_name, raw in _raw_sheets(path):
         for index, row in enumerate(raw[:HEADER_SEARCH_ROWS]):
             positions = {}
@@ -77,7 +113,10 @@ def read_table(path, aliases, required):
                 canonical = lookup.get(normalise(cell))
                 if canonical is not None and canonical not in positions:
                     positions[canonical] = col
-            if not all(name in positions for name in required):
+            found = [name for name in required if name in positions]
+            if found and (best is None or len(found) > len(best[0])):
+                best = (found, sheet_name, index + 1)
+            if len(found) < len(required):
                 continue
             header_texts = {name: str(row[col]) for name, col in positions.items()}
             rows = []
@@ -88,6 +127,12 @@ def read_table(path, aliases, required):
                     continue  # blank line or a free-text note in an unused column
                 rows.append((index + 2 + offset, record))
             return Table(path, sheet_name, index + 1, header_texts, rows)
+    if best is not None:
+        missing = [name for name in required if name not in best[0]]
+        raise UserError(
+            "%s, sheet %s: the header on row %d has no column %s (accepted names: %s)"
+            % (path, best[1], best[2], " or ".join("'%s'" % aliases[m][0] for m in missing),
+               "; ".join(", ".join(aliases[m]) for m in missing)))
     wanted = ", ".join("'%s'" % aliases[name][0] for name in required)
     raise UserError(
         "%s: no sheet has a header row with the columns %s in its first %d rows"

@@ -10,7 +10,7 @@ import os
 import re
 
 from microattention.errors import UserError
-from microattention.datasets.common import find_dir, natural_key, sorted_images, frame_number
+from microattention.datasets.common import find_dir, natural_key, sorted_images, frame_number, listdir
 
 NAME = "smic"
 DISPLAY = "SMIC"
@@ -37,7 +37,7 @@ def index(root, opts, col):
         raise UserError("SMIC: --camera must be one of hs, vis, nir (got %r)" % camera)
     base = camera_dir(root, camera)
     col.note("camera %s: %s" % (CAMERAS[camera], col.relpath(base)))
-    subjects = sorted((d for d in os.listdir(base)
+    subjects = sorted((d for d in listdir(base)
                        if re.fullmatch(r"(?i)s\d+", d) and os.path.isdir(os.path.join(base, d))),
                       key=natural_key)
     if not subjects:
@@ -46,12 +46,12 @@ def index(root, opts, col):
         micro = os.path.join(base, subject, "micro")
         if not os.path.isdir(micro):
             continue  # subjects without micro-expressions have no 'micro' folder
-        for label_dir in sorted(os.listdir(micro)):
+        for label_dir in sorted(listdir(micro)):
             class_path = os.path.join(micro, label_dir)
             if not os.path.isdir(class_path):
                 continue
             label = label_dir.lower()
-            clips = sorted(d for d in os.listdir(class_path)
+            clips = sorted(d for d in listdir(class_path)
                            if os.path.isdir(os.path.join(class_path, d)))
             for clip in clips:
                 if label not in LABELS:
