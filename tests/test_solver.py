@@ -203,6 +203,15 @@ def test_bad_set_sizes_are_user_errors(bad, tmp_path):
         solver.schedule("hde", bad, 10)
     with pytest.raises(UserError):
         solver.schedule("hde", 10, bad)
+    with pytest.raises(UserError):
+        solver.render("hde", tmp_path / "s.prototxt", "n", bad, 10, "snap", flavour="bvlc")
+    with pytest.raises(UserError):
+        solver.render_fold("hde", tmp_path / "s.prototxt", tmp_path / "n.prototxt", 10, bad,
+                           "a", "b", tmp_path / "snap", flavour="bvlc")
+    with pytest.raises(UserError):
+        solver.render_fold("hde", tmp_path / "s.prototxt", tmp_path / "n.prototxt", 10, 10,
+                           "a", "b", tmp_path / "snap", num_output=bad, flavour="bvlc")
+    assert os.listdir(str(tmp_path)) == []
 
 
 def test_unknown_protocol_and_net(tmp_path):

@@ -264,6 +264,7 @@ def render(protocol, out_path, net, train_images, test_images, snapshot_prefix,
     """Write the solver alone for `protocol` (atomically) and return its text.
     `net` is the train_val it names; it must hold the protocol's batch sizes
     (render_fold writes both)."""
+    schedule(protocol, train_images, test_images)   # UserError before anything else
     text = solver_text(protocol, net, train_images, test_images, snapshot_prefix,
                        header="# rendered by microattention.solver: protocol %s, %d training "
                               "and %d test images\n" % (protocol, train_images, test_images),
@@ -282,6 +283,7 @@ def render_fold(protocol, solver_path, net_path, train_images, test_images, trai
     and the set sizes. The folder of `snapshot_prefix` is created, since
     `caffe train` stops at start without it. Returns (solver_path, net_path)."""
     p = protocols.get(protocol)
+    schedule(protocol, train_images, test_images)   # UserError before anything else
     net = net or p.net
     if net not in nets.NETS:
         raise SolverError("unknown net %r; expected one of %s" % (net, ", ".join(nets.NETS)))
@@ -399,8 +401,9 @@ def snapshots(prefix):
 
 def latest_snapshot(prefix):
     """The .solverstate of the newest complete snapshot pair, or None."""
-    complete = [i for i, pair in snapshots(prefix).items() if len(pair) == 2]
-    return snapshots(prefix)[max(complete)]["solverstate"] if complete else None
+    found = snapshots(prefix)
+    complete = [i for i, pair in found.items() if len(pair) == 2]
+    return found[max(complete)]["solverstate"] if complete else None
 
 
 def prune_snapshots(prefix, keep=2):
