@@ -330,6 +330,24 @@ def test_same_seed_same_bytes_other_seed_other_order(micro, tmp_path):
     assert a["class_counts_records"] == c["class_counts_records"]
 
 
+def test_worker_processes_do_not_change_the_bytes(micro, tmp_path, monkeypatch):
+    index, faces = micro
+    monkeypatch.setattr(lmdbs, "PARALLEL_MIN", 1)
+    build(index, faces, tmp_path / "one", "loso", seed=2, workers=1)
+    build(index, faces, tmp_path / "two", "loso", seed=2, workers=2)
+    assert (tmp_path / "one" / "data.mdb").read_bytes() == \
+        (tmp_path / "two" / "data.mdb").read_bytes()
+
+
+@pytest.mark.parametrize("shape,label", [((240, 240), 0), ((224, 224), 4), ((3, 5), 300)])
+def test_datum_bytes_are_caffes_own_serialisation(shape, label):
+    from caffe.proto import caffe_pb2
+    image = np.random.RandomState(0).randint(0, 256, shape).astype(np.uint8)
+    datum = caffe_pb2.Datum(channels=1, height=shape[0], width=shape[1],
+                            data=image.tobytes(), label=label)
+    assert lmdbs.datum_bytes(image, label) == datum.SerializeToString()
+
+
 def test_unchanged_inputs_reuse_the_lmdb(micro, tmp_path):
     index, faces = micro
     out = tmp_path / "train"
@@ -383,7 +401,7 @@ def _cli_env():
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
 def test_killed_build_leaves_nothing_at_the_final_path(tmp_path, sig):
     rows = [dict(dataset="samm", subject="%03d" % (n % 4 + 6), clip="%03d_%d" % (n % 4 + 6, n),
-                 label="anger" if n % 10 else "sadness", frame=n) for n in range(200)]
+                 label="anger" if n % 10 else "sadness", frame=n) for n in range(120)]
     index, faces = write_dataset(tmp_path / "data", rows)
     out = tmp_path / "out" / "train"
     proc = subprocess.Popen([sys.executable, "-m", "microattention", "lmdb", "--index",
@@ -404,7 +422,7 @@ def test_killed_build_leaves_nothing_at_the_final_path(tmp_path, sig):
         assert left == [] and b"nothing written" in err
     # the next build removes a killed build's leftovers and completes
     meta = build(index, faces, out, "loso")
-    assert meta["count"] == 2 * 180 * 5
+    assert meta["count"] == 2 * 108 * 5
     assert sorted(p.name for p in out.parent.iterdir()) == ["train", "train.json"]
 
 
