@@ -348,6 +348,16 @@ def test_datum_bytes_are_caffes_own_serialisation(shape, label):
     assert lmdbs.datum_bytes(image, label) == datum.SerializeToString()
 
 
+def test_map_grows_when_the_first_guess_is_too_small(micro, tmp_path, monkeypatch):
+    index, faces = micro
+    monkeypatch.setattr(lmdbs, "_initial_map_size", lambda count, size: 1 << 20)
+    meta = build(index, faces, tmp_path / "small", "cde", seed=1)
+    assert meta["count"] * 240 * 240 > 8 << 20
+    stored = records(tmp_path / "small")
+    assert [k for k, _, _ in stored] == [r["key"] for r in meta["records"]]
+    assert all(d.shape == (240, 240) for _, _, d in stored)
+
+
 def test_unchanged_inputs_reuse_the_lmdb(micro, tmp_path):
     index, faces = micro
     out = tmp_path / "train"
@@ -421,7 +431,7 @@ def test_killed_build_leaves_nothing_at_the_final_path(tmp_path, sig):
     if sig == signal.SIGTERM:
         assert left == [] and b"nothing written" in err
     # the next build removes a killed build's leftovers and completes
-    meta = build(index, faces, out, "loso")
+    meta = build(index, faces, out, "loso", workers=1)
     assert meta["count"] == 2 * 108 * 5
     assert sorted(p.name for p in out.parent.iterdir()) == ["train", "train.json"]
 

@@ -55,7 +55,7 @@ VAL_FRACTION = 0.1          # paper 4.1: "1/10 of the images" for validation
 FACES_CSV = "faces.csv"
 SIDECAR_FORMAT = 1
 BATCH_RECORDS = 256         # records per LMDB write transaction
-PARALLEL_MIN = 1000         # fewer records are encoded in-process (pool start-up ~1 s)
+PARALLEL_MIN = 3000         # fewer records are encoded in-process (a worker starts in 1-3 s)
 CACHE_BYTES = 256 << 20     # decoded faces kept in memory (resampled sets repeat them)
 INDEX_COLUMNS = ("dataset", "subject", "clip", "label", "frame")
 FACES_COLUMNS = ("sample_id", "crop", "status")
@@ -402,18 +402,22 @@ def check_output(out, inputs):
 
 def _remove_stale(out):
     """Temporary folders of builds that were killed (their process is gone)."""
-    prefix = "." + out.name + ".building-"
+    prefixes = tuple("." + out.name + part for part in (".building-", ".old-"))
     for entry in out.parent.iterdir():
-        if entry.name.startswith(prefix):
+        prefix = next((p for p in prefixes if entry.name.startswith(p)), None)
+        if prefix is not None:
             try:
-                pid = int(entry.name[len(prefix):].split("-")[0])
+                pid = int(entry.name[len(prefix):].split(".")[0])
                 os.kill(pid, 0)
                 continue  # still running
             except (ValueError, ProcessLookupError):
                 pass
             except PermissionError:
                 continue
-            shutil.rmtree(str(entry), ignore_errors=True)
+            if entry.is_dir():
+                shutil.rmtree(str(entry), ignore_errors=True)
+            else:
+                entry.unlink()
 
 
 def _lmdb_count(path):
@@ -453,13 +457,18 @@ def datum_bytes(image, label):
                      b"\x22", _varint(len(data)), data, b"\x28", _varint(int(label))])
 
 
+def _initial_map_size(count, size, page=4096):
+    """Enough for `count` records of size x size: a value of that size takes
+    whole overflow pages, plus its share of leaf and branch pages."""
+    per_record = (-(-(size * size + 64) // page) + 1) * page
+    return count * per_record + (8 << 20)
+
+
 def _write_lmdb(path, count, size, items, progress):
     """Write `count` (key, value) pairs from `items` in key order, in
     transactions of BATCH_RECORDS; the map grows when full."""
     import lmdb
-    page = 4096
-    per_record = (-(-(size * size + 64) // page) + 1) * page
-    map_size = count * per_record + (8 << 20)
+    map_size = _initial_map_size(count, size)
     env = lmdb.open(str(path), map_size=map_size, subdir=True, sync=False, metasync=False,
                     readahead=False)
     try:
