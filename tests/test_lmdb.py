@@ -226,7 +226,6 @@ def box_filter_interior(image, window, margin=8):
     s = np.pad(s, ((1, 0), (1, 0)))
     h, w = image.shape
     before = window // 2
-    out = np.zeros((h, w))
     ys = np.arange(h)[:, None] + pad - before
     xs = np.arange(w)[None, :] + pad - before
     out = (s[ys + window, xs + window] - s[ys, xs + window] - s[ys + window, xs] + s[ys, xs])
@@ -401,10 +400,12 @@ def test_pretrain_validation_split_is_stratified_by_whole_clips(macro, tmp_path)
 
 # ------------------------------------------------------------------ atomic output
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
 def _cli_env():
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "python"),
-                                         env.get("PYTHONPATH", "")])
+    env["PYTHONPATH"] = os.pathsep.join([os.path.join(ROOT, "python"), env.get("PYTHONPATH", "")])
     return env
 
 
@@ -531,6 +532,6 @@ def test_inspect_counts_and_contact_sheet(micro, tmp_path, capsys):
         assert "  %-5d %-12s %8d" % (number, name, per_class) in stdout
     assert "%d records" % meta["count"] in stdout
     sheet = cv2.imread(str(png), cv2.IMREAD_UNCHANGED)
-    assert sheet.shape == (3 * 138, 8 * 120)
+    assert sheet.shape == (3 * (128 + 18), 8 * 128)   # 20 tiles, 8 a row, captions
     code, _, err = run_cli(capsys, "inspect", tmp_path)
     assert code == 1 and "not an LMDB" in err

@@ -753,7 +753,7 @@ def read_records(path):
         env.close()
 
 
-def inspect(path, png=None, count=64, columns=8, tile=120, log=None):
+def inspect(path, png=None, count=64, columns=8, tile=128, log=None):
     import cv2
     import numpy as np
     log = log or print
@@ -777,7 +777,7 @@ def inspect(path, png=None, count=64, columns=8, tile=120, log=None):
             if small.ndim == 3:
                 small = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
             caption = np.full((18, tile), 255, np.uint8)
-            cv2.putText(caption, "%s %d %s" % (key[-5:], label, names.get(label, "")[:8]),
+            cv2.putText(caption, "%s %d %s" % (key[-5:], label, names.get(label, "")),
                         (2, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.36, 0, 1, cv2.LINE_AA)
             tiles.append(np.vstack([small, caption]))
     total = sum(counts.values())
