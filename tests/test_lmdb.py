@@ -535,3 +535,36 @@ def test_inspect_counts_and_contact_sheet(micro, tmp_path, capsys):
     assert sheet.shape == (3 * (128 + 18), 8 * 128)   # 20 tiles, 8 a row, captions
     code, _, err = run_cli(capsys, "inspect", tmp_path)
     assert code == 1 and "not an LMDB" in err
+
+
+def test_sample_lists_and_index_problems(micro, tmp_path, capsys):
+    index, faces = micro
+    rows = micro_rows()
+    chosen = [sample_id(r) for r in rows[::5]]
+    ids = tmp_path / "ids.txt"
+    ids.write_text("# fold 1\n" + "\n".join(chosen) + "\n")
+    meta = build(index, faces, tmp_path / "picked", "hde", split="test", samples=str(ids))
+    assert [s["sample_id"] for s in meta["samples"]] == chosen
+    ids.write_text(chosen[0] + "\ncasme2/sub01/EP99/1\n")
+    code, _, err = run_cli(capsys, "--index", index, "--faces", faces, "--out", tmp_path / "o",
+                           "--protocol", "hde", "--samples", ids)
+    assert code == 1 and "casme2/sub01/EP99/1" in err
+
+    def index_with(extra):
+        path = tmp_path / "mixed.csv"
+        with open(str(path), "w", newline="") as handle:
+            writer = csv.DictWriter(handle, COLUMNS)
+            writer.writeheader()
+            for row in rows[:2] + [extra]:
+                writer.writerow({c: row.get(c, "") for c in COLUMNS})
+        return path
+    mixed = index_with(dict(dataset="smic", subject="s1", clip="s1_po_01", label="positive",
+                            frame=5))
+    code, _, err = run_cli(capsys, "--index", mixed, "--faces", faces, "--out", tmp_path / "o",
+                           "--protocol", "loso")
+    assert code == 1 and "different class sets" in err and "smic" in err
+    fear = index_with(dict(dataset="samm", subject="006", clip="006_1_2", label="fear", frame=5))
+    code, _, err = run_cli(capsys, "--index", fear, "--faces", faces, "--out", tmp_path / "o",
+                           "--protocol", "loso")
+    assert code == 1 and "row 4" in err and "'fear'" in err
+    assert not (tmp_path / "o").exists()
