@@ -215,7 +215,10 @@ class Fitter:
                                            n_shape=self.settings["n_shape"],
                                            n_appearance=self.settings["n_appearance"],
                                            sampling=_sampling(self.settings["sampling"]))
-        self.n_pixels = [m.mean().n_true_pixels() for m in aam.appearance_models]
+        # Pixels the cost sums over (every `sampling`-th of the reference frame).
+        step = self.settings["sampling"] or 1
+        self.n_pixels = [len(range(0, m.mean().n_true_pixels(), step))
+                         for m in aam.appearance_models]
         self.margin = model["settings"]["crop_margin"]
 
     def fit(self, gray, init):

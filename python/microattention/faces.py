@@ -103,6 +103,9 @@ def run(args):
 # --------------------------------------------------------------------------
 # Detection, landmarks, crop geometry (one frame)
 
+_LOADED = {}
+
+
 class Locator:
     """dlib's HOG detector and 68-point predictor, plus an optional AAM fitter.
     One per process (dlib objects do not pickle)."""
@@ -114,7 +117,9 @@ class Locator:
                             % PREDICTOR)
         self.dlib = dlib
         self.detector = dlib.get_frontal_face_detector()
-        self.predictor = dlib.shape_predictor(PREDICTOR)
+        if "predictor" not in _LOADED:  # 95 MB: load once per process
+            _LOADED["predictor"] = dlib.shape_predictor(PREDICTOR)
+        self.predictor = _LOADED["predictor"]
         self.fitter = aam_mod.Fitter(model, fit_settings) if model is not None else None
         self.detector_calls = 0
 
@@ -255,7 +260,7 @@ def pts_text(points):
 def compose_frame(gray, points, size, iod, angle, centre):
     """Place a landmarked photo in a (width, height) frame: its face scaled to
     an inter-ocular distance of `iod` pixels, rotated by `angle` degrees,
-    centred at `centre`, the rest filled by reflection. Returns the frame and
+    centred at `centre`, the rest plain gray. Returns the frame and
     the moved points. (Generated test, benchmark and contact-sheet frames.)"""
     import cv2
     left, right = aam_mod.eye_centres(points)
@@ -263,8 +268,10 @@ def compose_frame(gray, points, size, iod, angle, centre):
     scale = iod / np.linalg.norm(right - left)
     matrix = cv2.getRotationMatrix2D((float(face[0]), float(face[1])), angle, scale)
     matrix[:, 2] += np.asarray(centre, np.float64) - face
+    # A plain surround: a reflected one would repeat the face.
     frame = cv2.warpAffine(gray, matrix, tuple(size), flags=cv2.INTER_AREA if scale < 1
-                           else cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)
+                           else cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                           borderValue=int(np.median(gray)))
     return frame, transform(points, matrix)
 
 
@@ -667,8 +674,8 @@ def evaluation_start(locator):
     landmarks, not which face the detector picks), or None."""
     def start(gray, truth):
         centre = truth.mean(axis=0)
-        for upsample in (0, 1):
-            boxes = [b for b in locator.detector(gray, upsample)
+        for upsample, threshold in ((0, 0.0), (1, 0.0), (1, LOW_THRESHOLD)):
+            boxes = [b for b in locator.detector.run(gray, upsample, threshold)[0]
                      if b.left() <= centre[0] <= b.right() and b.top() <= centre[1] <= b.bottom()]
             if boxes:
                 b = boxes[0]
