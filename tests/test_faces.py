@@ -177,25 +177,55 @@ def test_resume_does_not_redo_finished_samples(photos, tmp_path):
     open(str(tmp_path / "frames" / "broken.png"), "wb").write(b"not an image")
     index = write_index(tmp_path / "index.csv", tmp_path, names + ["frames/broken.png"])
     out = tmp_path / "out"
+    # Default landmarks: the AAM is trained on the index's frames (DIR/aam.pkl).
     # The unreadable last frame stops the run after the others are done ...
-    assert run_faces("--index", index, "--out", out, "--landmarks", "dlib") == 1
+    assert run_faces("--index", index, "--out", out) == 1
     assert not (out / "faces.csv").exists()
     done = sorted((out / "records").iterdir())
     assert len(done) == len(names)
     stamps = {p.name: p.stat().st_mtime_ns for p in done}
     # ... and the rerun (now skipping it) redoes none of them.
-    assert run_faces("--index", index, "--out", out, "--landmarks", "dlib", "--skip-bad") == 0
+    assert run_faces("--index", index, "--out", out, "--skip-bad") == 0
     assert {p.name: p.stat().st_mtime_ns for p in (out / "records").iterdir()} == stamps
     summary = json.loads((out / "summary.json").read_text())
     assert summary["processed_this_run"] == 0
+    assert summary["aam_model"].startswith(str(out / "aam.pkl"))
+    assert set(summary["landmarks_used"]) <= {"aam", "dlib"}
     assert summary["excluded_by_reason"] == {"frame unreadable": 1}
     assert summary["found"] + summary["failed"] == len(names)
     # A removed crop is redone.
     rec = next(r for r in read_csv(out / "faces.csv") if r["status"] == "ok")
     os.unlink(str(out / rec["crop"]))
-    assert run_faces("--index", index, "--out", out, "--landmarks", "dlib", "--skip-bad") == 0
+    assert run_faces("--index", index, "--out", out, "--skip-bad") == 0
     assert json.loads((out / "summary.json").read_text())["processed_this_run"] == 1
     assert (out / rec["crop"]).exists()
+
+
+def test_frames_of_a_clip_share_one_crop_box(photos, tmp_path):
+    name, gray, points = photos[2]
+    os.makedirs(str(tmp_path / "frames"))
+    rels = []
+    for k, shift in enumerate((0, 6, 12)):
+        frame, _ = faces.compose_frame(gray, points, (640, 480), 80, 3, (300 + shift, 240))
+        rels.append("frames/f%d.png" % k)
+        cv2.imwrite(str(tmp_path / rels[-1]), frame)
+    index = write_index(tmp_path / "index.csv", tmp_path, rels)
+    with open(index) as handle:
+        text = handle.read()
+    for i in range(3):  # one clip, frames 1..3
+        text = text.replace("gen,s%d,c%d,happiness,,1," % (i, i), "gen,s0,c0,happiness,,%d," % (i + 1))
+    with open(index, "w") as handle:
+        handle.write(text)
+    out = tmp_path / "out"
+    assert run_faces("--index", index, "--out", out, "--landmarks", "dlib") == 0
+    records = read_csv(out / "faces.csv")
+    assert [r["sample_id"] for r in records] == ["gen/s0/c0/%d" % i for i in (1, 2, 3)]
+    boxes = {tuple(r[k] for k in ("crop_cx", "crop_cy", "crop_size", "crop_angle"))
+             for r in records}
+    assert len(boxes) == 1 and all(r["status"] == "ok" for r in records)
+    # The box is the median of the frames' own boxes: the middle frame's x.
+    assert abs(float(records[0]["crop_cx"]) - float(records[1]["det_left"])
+               - (float(records[1]["det_right"]) - float(records[1]["det_left"])) / 2) < 30
 
 
 def test_no_face_unreadable_and_outside_root(tmp_path, capsys):
