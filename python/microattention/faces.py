@@ -121,7 +121,6 @@ class Locator:
             _LOADED["predictor"] = dlib.shape_predictor(PREDICTOR)
         self.predictor = _LOADED["predictor"]
         self.fitter = aam_mod.Fitter(model, fit_settings) if model is not None else None
-        self.detector_calls = 0
 
     def detect(self, gray):
         """The largest face as ((left, top, right, bottom) in frame pixels,
@@ -141,7 +140,6 @@ class Locator:
                 cache[s] = gray if s == 1.0 else cv2.resize(
                     gray, (max(1, round(w * s)), max(1, round(h * s))),
                     interpolation=cv2.INTER_AREA)
-            self.detector_calls += 1
             boxes, scores, _ = self.detector.run(cache[s], upsample, threshold)
             if len(boxes):
                 best = max(range(len(boxes)), key=lambda i: (boxes[i].area(), scores[i]))
@@ -468,15 +466,25 @@ def run_crop(args):
             bad[row["_row"]] = problem
     usable = [r for r in rows if r["_row"] not in bad]
 
+    settings_path = os.path.join(out_dir, "settings.json")
+    before = None
+    if os.path.isfile(settings_path):
+        try:
+            with open(settings_path, encoding="utf-8") as handle:
+                before = json.load(handle)
+        except ValueError:
+            raise UserError("%s is not a settings file of the faces command; give another "
+                            "--out or delete that folder" % settings_path)
+        if before.get("landmarks") != args.landmarks:  # checked before any model training
+            raise UserError("%s holds crops made with other settings (--landmarks %s, see %s); "
+                            "give another --out or delete that folder"
+                            % (out_dir, before.get("landmarks"), settings_path))
     model_path, model_note = None, "not used (--landmarks dlib)"
     if args.landmarks == "aam":
         model_path, model_note = _default_model(args, usable, out_dir)
     digest = aam_mod.file_digest(model_path) if model_path else None
     settings = settings_of(args, digest)
-    settings_path = os.path.join(out_dir, "settings.json")
-    if os.path.isfile(settings_path):
-        with open(settings_path, encoding="utf-8") as handle:
-            before = json.load(handle)
+    if before is not None:
         if before != json.loads(json.dumps(settings)):
             raise UserError("%s holds crops made with other settings (%s); give another "
                             "--out or delete that folder" % (out_dir, settings_path))
