@@ -33,8 +33,6 @@ COMMANDS = {
 }
 
 
-
-
 def _load(name):
     module_name, _ = COMMANDS[name]
     if module_name is None:

@@ -76,7 +76,10 @@ def check_outputs(outputs, inputs=(), option_names=None):
         seen[real] = out
         if os.path.isdir(real):
             raise UserError("output %s is an existing folder; give a file name" % label(out))
-        output_dir(pathlib.Path(real).parent)
+        parent = pathlib.Path(real).parent
+        if parent.exists() and not parent.is_dir():
+            raise UserError("output %s: %s is a file, not a folder" % (label(out), parent))
+        output_dir(parent)
     return list(seen.values())
 
 
