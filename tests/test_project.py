@@ -105,3 +105,12 @@ def test_write_together_replaces_all_or_none(tmp_path, monkeypatch):
     monkeypatch.undo()
     assert (a.read_text(), b.read_text()) == ("a1", "b1")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt", "b.txt"]
+
+
+def test_output_below_a_file_is_a_user_error(tmp_path):
+    blocker = tmp_path / "results"
+    blocker.write_text("not a folder")
+    with pytest.raises(UserError, match=r"results is a file"):
+        files.check_outputs([blocker / "sub" / "index.csv"])
+    with pytest.raises(UserError, match=r"results is a file"):
+        files.atomic_write(blocker / "x.csv", "x")

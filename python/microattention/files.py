@@ -16,9 +16,12 @@ def output_dir(path):
     The usual failure is a bind-mounted /workspace owned by another uid than
     the container's; the message says how to run as the host user."""
     path = pathlib.Path(path)
+    existing = next((p for p in [path, *path.parents] if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise UserError("cannot make folder %s: %s is a file" % (path, existing))
     try:
         path.mkdir(parents=True, exist_ok=True)
-    except PermissionError:
+    except OSError:
         pass
     if not (path.is_dir() and os.access(str(path), os.W_OK | os.X_OK)):
         owner = ""
@@ -76,10 +79,7 @@ def check_outputs(outputs, inputs=(), option_names=None):
         seen[real] = out
         if os.path.isdir(real):
             raise UserError("output %s is an existing folder; give a file name" % label(out))
-        parent = pathlib.Path(real).parent
-        if parent.exists() and not parent.is_dir():
-            raise UserError("output %s: %s is a file, not a folder" % (label(out), parent))
-        output_dir(parent)
+        output_dir(pathlib.Path(real).parent)
     return list(seen.values())
 
 
