@@ -167,3 +167,80 @@ def test_layer_parser_on_real_output():
               for a in attention)
     assert groups["attention"]["share"] == pytest.approx(att / total)
     assert groups["attention"]["share"] + groups["backbone"]["share"] == pytest.approx(1.0)
+
+
+# ----------------------------------------------------------------- bad input
+# Each kind: exit 1, a message naming the option/value/file, no output written.
+
+def _script(tmp_path, body, name="caffe"):
+    path = tmp_path / name
+    path.write_text("#!/bin/sh\n" + body + "\n")
+    path.chmod(0o755)
+    return str(path)
+
+
+@pytest.mark.parametrize("kind", [
+    "batch_zero", "iterations_zero", "repeats_zero", "num_output_zero", "size_small",
+    "size_negative", "gpu_negative", "caffe_missing", "caffe_folder", "caffe_not_executable",
+    "layers_without_time", "out_is_file", "out_unwritable", "caffe_fails", "caffe_no_averages",
+    "caffe_no_layer_times"])
+def test_summary_bad_input(tmp_path, capsys, kind, fake_caffe):
+    out = tmp_path / "new" / "out"
+    argv = ["summary", "--nets", "resnet10", "micro_attention", "--size", "32",
+            "--caffe", fake_caffe]
+    extra, words = [], []
+    if kind.endswith("_zero"):
+        option = "--" + kind[:-5].replace("_", "-")
+        extra, words = [option, "0"], ["%s 0: must be at least 1" % option]
+    elif kind == "size_small":
+        extra, words = ["--size", "16"], ["--size 16: must be at least 32"]
+    elif kind == "size_negative":
+        extra, words = ["--size", "-224"], ["--size -224: must be at least 32"]
+    elif kind == "gpu_negative":
+        extra, words = ["--gpu", "-1"], ["--gpu -1"]
+    elif kind == "caffe_missing":
+        extra, words = ["--caffe", str(tmp_path / "nocaffe")], ["--caffe %s: no such executable"
+                                                                 % (tmp_path / "nocaffe")]
+    elif kind == "caffe_folder":
+        extra, words = ["--caffe", str(tmp_path)], ["--caffe %s: no such executable" % tmp_path]
+    elif kind == "caffe_not_executable":
+        plain = tmp_path / "plain"
+        plain.write_text("#!/bin/sh\n")
+        extra, words = ["--caffe", str(plain)], ["--caffe %s: no such executable" % plain]
+    elif kind == "layers_without_time":
+        extra, words = ["--no-time", "--layers"], ["--layers needs caffe time"]
+    elif kind == "out_is_file":
+        out = tmp_path / "a_file"
+        out.write_text("keep me")
+        words = ["--out %s is a file" % out]
+    elif kind == "out_unwritable":
+        if os.getuid() == 0:
+            pytest.skip("root may write anywhere")
+        ro = tmp_path / "ro"
+        ro.mkdir()
+        ro.chmod(0o555)
+        out = ro / "out"
+        words = ["cannot write to %s" % out]
+    elif kind == "caffe_fails":
+        extra = ["--caffe", _script(tmp_path, "echo 'F1128 net.cpp:1] Check failed: oops' >&2; "
+                                              "exit 134", "badcaffe")]
+        words = ["caffe time failed on ", "resnet10_time.prototxt (exit 134)", "Check failed: oops"]
+    elif kind == "caffe_no_averages":
+        extra = ["--caffe", _script(tmp_path, "echo 'I1128 caffe.cpp:1] hello'", "oddcaffe")]
+        words = ["could not find 'forward_ms' in the output of", "oddcaffe time on"]
+    elif kind == "caffe_no_layer_times":
+        text = FAKE_BASE.replace("\tforward:", " forward ").replace("\tbackward:", " backward ")
+        (tmp_path / "nolayers.txt").write_text(text)
+        extra = ["--caffe", _script(tmp_path, "cat %s" % (tmp_path / "nolayers.txt"), "c2"),
+                 "--layers"]
+        words = ["printed no per-layer times for resnet10"]
+    code = cli.main(argv + extra + ["--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert all(w in err for w in words), err
+    assert "Traceback" not in err
+    if kind == "out_is_file":
+        assert out.read_text() == "keep me"
+    else:
+        assert not out.exists()
+        assert not (tmp_path / "new").exists()

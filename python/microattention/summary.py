@@ -21,7 +21,7 @@ import subprocess
 import tempfile
 from collections import OrderedDict
 
-from microattention import blas, files, nets
+from microattention import blas, files, nets, weights
 from microattention.errors import UserError
 
 # Paper, Table 3 (parameters in millions, seconds per training iteration on their GPU).
@@ -36,7 +36,8 @@ COLUMNS = ["network", "stored_values", "learnable_values", "values_ratio", "forw
 LAYER_COLUMNS = ["network", "layer", "type", "group", "forward_ms", "backward_ms",
                  "forward_backward_ms", "share"]
 ATTENTION, BACKBONE = "attention", "backbone"
-# Smallest input all three nets build with (five stride-2 steps down to 1x1).
+# The nets halve the input five times (conv1, pool, stages 128-512), so 32
+# reaches 1x1 before the global pooling; below 3 Caffe aborts on an empty blob.
 MIN_SIZE = 32
 OUTPUTS = ("summary.md", "summary.csv", "summary_layers.csv")
 
@@ -334,9 +335,9 @@ def layers_csv(rows):
 def run(args):
     caffe = _check_args(args)
     outputs = output_paths(args)
-    created = args.out and not os.path.isdir(args.out)
-    files.check_outputs(outputs, option_names={p: "--out" for p in outputs})
+    made = weights.new_dirs(args.out) if args.out else []
     try:
+        files.check_outputs(outputs, option_names={p: "--out" for p in outputs})
         rows = measure(args, caffe)
         if args.no_time:
             blas_line = blas.describe()
@@ -348,8 +349,7 @@ def run(args):
         if outputs:
             files.write_together(contents)
     except BaseException:
-        if created and os.path.isdir(args.out) and not os.listdir(args.out):
-            os.rmdir(args.out)      # made by check_outputs: leave nothing behind
+        weights.remove_empty(made)      # folders made for outputs never written
         raise
     print(md, end="")
     if outputs:
