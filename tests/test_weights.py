@@ -2,6 +2,7 @@
 layer name, and the checksum-verified fetch. Runs inside the image."""
 import hashlib
 import os
+import pathlib
 import subprocess
 import sys
 
@@ -211,13 +212,21 @@ def test_fetch_accepts_matching_checksum(tmp_path, capsys):
 # ----------------------------------------------------------------- bad input
 # Each kind: exit 1, a message naming the file/option/value, no output file.
 
-def _full_model(tmp_path, net="resnet10", seed=11):
-    path = tmp_path / ("%s_full.caffemodel" % net)
-    if not path.exists():
-        n = nets.build(nets.render_deploy(net), "TEST")
-        nets.fill_random(n, np.random.RandomState(seed))
-        n.save(str(path))
+@pytest.fixture(scope="module")
+def full_model(tmp_path_factory):
+    """A complete resnet10 caffemodel as Caffe saves it (made once, never written to)."""
+    path = tmp_path_factory.mktemp("full") / "resnet10_full.caffemodel"
+    n = nets.build(nets.render_deploy("resnet10"), "TEST")
+    nets.fill_random(n, np.random.RandomState(11))
+    n.save(str(path))
     return path
+
+
+@pytest.fixture
+def _full(full_model, tmp_path):
+    """A private copy of full_model (for tests that give it as an output too)."""
+    import shutil
+    return pathlib.Path(shutil.copy(str(full_model), str(tmp_path / "resnet10_full.caffemodel")))
 
 
 def _cut_at_layer(src, dst, keep):
@@ -250,7 +259,7 @@ def _png_bytes():
             + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
 
 
-def _bad_source(kind, tmp_path):
+def _bad_source(kind, tmp_path, full_model):
     """(path given as --from, words the message must contain)."""
     p = tmp_path / ("src_" + kind)
     if kind == "missing":
@@ -268,15 +277,15 @@ def _bad_source(kind, tmp_path):
         p.write_bytes(_png_bytes())
         return p, ["not a caffemodel"]
     if kind == "cut_mid_layer":
-        data = _full_model(tmp_path).read_bytes()
+        data = full_model.read_bytes()
         p.write_bytes(data[:len(data) // 2])
         return p, ["not a caffemodel", "truncated"]
     raise AssertionError(kind)
 
 
 @pytest.mark.parametrize("kind", ["missing", "folder", "empty", "text", "png", "cut_mid_layer"])
-def test_transfer_bad_source_file(tmp_path, capsys, kind):
-    src, words = _bad_source(kind, tmp_path)
+def test_transfer_bad_source_file(tmp_path, capsys, kind, full_model):
+    src, words = _bad_source(kind, tmp_path, full_model)
     out = tmp_path / "new" / "out.caffemodel"
     code, err = _run(capsys, ["weights", "transfer", "--from", str(src), "--out", str(out)])
     assert code == 1
@@ -285,10 +294,10 @@ def test_transfer_bad_source_file(tmp_path, capsys, kind):
     assert not (tmp_path / "new").exists()
 
 
-def test_transfer_refuses_file_cut_at_layer_boundary(tmp_path, capsys):
+def test_transfer_refuses_file_cut_at_layer_boundary(tmp_path, capsys, full_model):
     """The known case: a caffemodel cut between two layers parses, and used to
     give exit 0 with the missing layers started from fillers."""
-    full = _full_model(tmp_path)
+    full = full_model
     cut = tmp_path / "cut.caffemodel"
     missing = _cut_at_layer(full, cut, keep=30)
     assert len(missing) > 5 and nets.CLASSIFIER in missing
@@ -309,14 +318,17 @@ def test_transfer_refuses_file_cut_at_layer_boundary(tmp_path, capsys):
                      "--out", str(out)]) == 0
 
 
-def test_transfer_missing_classifier_hint(tmp_path, capsys):
+def test_transfer_missing_classifier_hint(tmp_path, capsys, full_model):
     """A source without the classifier (e.g. the imagenet-to-gray output):
     named, with the option that accepts it."""
-    full = _full_model(tmp_path)
-    model = weights.read_caffemodel(str(full))
-    del model[nets.CLASSIFIER]
+    pb = nets._pb()
+    param = pb.NetParameter()
+    param.ParseFromString(full_model.read_bytes())
+    keep = [l for l in param.layer if l.name != nets.CLASSIFIER]
+    del param.layer[:]
+    param.layer.extend(keep)
     src = tmp_path / "nocls.caffemodel"
-    weights.write_caffemodel(model, str(src))
+    src.write_bytes(param.SerializeToString())
     out = tmp_path / "out.caffemodel"
     code, err = _run(capsys, ["weights", "transfer", "--from", str(src), "--out", str(out)])
     assert code == 1
@@ -340,19 +352,19 @@ def test_imagenet_to_gray_refuses_cut_model(tmp_path, capsys):
     assert not out.exists()
 
 
-def test_imagenet_to_gray_refuses_gray_model(tmp_path, capsys):
-    src = _full_model(tmp_path)
+def test_imagenet_to_gray_refuses_gray_model(tmp_path, capsys, full_model):
+    src = full_model
     out = tmp_path / "gray.caffemodel"
     code, err = _run(capsys, ["weights", "imagenet-to-gray", "--in", str(src), "--out", str(out)])
     assert code == 1 and "expected a 3-channel" in err and "(64, 1, 7, 7)" in err
     assert not out.exists()
 
 
-def test_transfer_to_train_val_prototxt(tmp_path, capsys):
+def test_transfer_to_train_val_prototxt(tmp_path, capsys, full_model):
     """--to-prototxt train_val.prototxt: its LMDB Data layers are replaced by
     an Input, so Caffe does not try to open the LMDB; the result equals the
     transfer into the committed net."""
-    src = _full_model(tmp_path)
+    src = full_model
     a, b = tmp_path / "a.caffemodel", tmp_path / "b.caffemodel"
     assert cli.main(["weights", "transfer", "--from", str(src), "--to-prototxt",
                      nets.prototxt_path("micro_attention", "train_val"), "--out", str(a)]) == 0
@@ -365,7 +377,7 @@ def test_transfer_to_train_val_prototxt(tmp_path, capsys):
             np.testing.assert_array_equal(x, y)
 
 
-def _bad_prototxt(kind, tmp_path):
+def _bad_prototxt(kind, tmp_path, full_model):
     p = tmp_path / ("target_%s.prototxt" % kind)
     if kind == "missing":
         return p, ["cannot read it", "No such file"]
@@ -373,7 +385,7 @@ def _bad_prototxt(kind, tmp_path):
         p.write_text('name: "x"\nlayer { name: "a" type: "Input" top: "data" \n')
         return p, ["not a valid net prototxt"]
     if kind == "caffemodel":
-        p.write_bytes(_full_model(tmp_path).read_bytes())
+        p.write_bytes(full_model.read_bytes())
         return p, ["not"]
     if kind == "no_layers":
         p.write_text('name: "empty"\n')
@@ -388,9 +400,9 @@ def _bad_prototxt(kind, tmp_path):
 
 
 @pytest.mark.parametrize("kind", ["missing", "syntax", "caffemodel", "no_layers", "unbuildable"])
-def test_transfer_bad_target_prototxt(tmp_path, capsys, kind):
-    src = _full_model(tmp_path)
-    proto, words = _bad_prototxt(kind, tmp_path)
+def test_transfer_bad_target_prototxt(tmp_path, capsys, kind, full_model):
+    src = full_model
+    proto, words = _bad_prototxt(kind, tmp_path, full_model)
     out = tmp_path / "out.caffemodel"
     code, err = _run(capsys, ["weights", "transfer", "--from", str(src), "--to-prototxt",
                               str(proto), "--out", str(out)])
@@ -401,8 +413,8 @@ def test_transfer_bad_target_prototxt(tmp_path, capsys, kind):
 
 @pytest.mark.parametrize("kind", ["out_is_folder", "out_is_source", "out_is_prototxt",
                                   "num_output_zero", "num_output_negative", "unwritable"])
-def test_transfer_bad_options(tmp_path, capsys, kind):
-    src = _full_model(tmp_path)
+def test_transfer_bad_options(tmp_path, capsys, kind, _full):
+    src = _full
     proto = tmp_path / "target.prototxt"
     proto.write_text(open(nets.prototxt_path("resnet10")).read())
     out, extra, words = tmp_path / "out.caffemodel", [], []
@@ -434,9 +446,9 @@ def test_transfer_bad_options(tmp_path, capsys, kind):
         assert not out.exists()
 
 
-def test_transfer_unknown_net_name(tmp_path, capsys):
+def test_transfer_unknown_net_name(tmp_path, capsys, full_model):
     """argparse names the bad value (its usage errors exit 2)."""
-    src = _full_model(tmp_path)
+    src = full_model
     out = tmp_path / "out.caffemodel"
     with pytest.raises(SystemExit) as e:
         cli.main(["weights", "transfer", "--from", str(src), "--to", "micro-attention",
