@@ -25,9 +25,7 @@ tools/openblas-env can run it as a script with `python3 -I -S` (~25 ms):
 """
 import ctypes
 import os
-import subprocess
 import sys
-import time
 
 ENV = "OPENBLAS_CORETYPE"
 # Set once the choice has been made for this process tree, so that nested
@@ -166,6 +164,7 @@ def _probe_here():
 def probe_picked():
     """The kernel OpenBLAS picks by itself on this machine, asked in a child
     process (this one may already have loaded OpenBLAS, with another choice)."""
+    import subprocess
     env = {k: v for k, v in os.environ.items() if k != ENV}
     try:
         r = subprocess.run([sys.executable, "-I", "-S", os.path.abspath(__file__), "probe"],
@@ -215,6 +214,7 @@ def setup(environ=None, cpuinfo="/proc/cpuinfo"):
 def sgemm_gflops(sizes=(256, 512, 1024), min_seconds=0.2):
     """{n: GFLOP/s} of numpy float32 n x n matmul (best of repeated runs
     lasting at least min_seconds per size)."""
+    import time
     import numpy as np
     rng = np.random.RandomState(0)
     out = {}
@@ -263,6 +263,9 @@ def main(argv=None):
         print(config or "")
         return 0 if core else 1
     if argv[:1] == ["choose"]:
+        if cpu_level(read_cpuinfo()[0]) < 2:
+            print("")           # nothing to choose: do not even load OpenBLAS
+            return 0
         core, config = _probe_here()
         print(_decide(core, config, {}, "/proc/cpuinfo") or "")
         return 0
