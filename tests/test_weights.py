@@ -482,6 +482,8 @@ def test_fetch_bad_options(tmp_path, capsys, kind):
     assert not os.path.exists(str(out) + ".part")
     if kind != "url_is_out":
         assert not out.is_file()
+    if kind not in ("out_is_folder", "url_is_out"):
+        assert not (tmp_path / "w").exists()        # no folder made for nothing
     assert good.read_bytes() == b"x" * 100
 
 

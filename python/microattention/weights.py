@@ -366,7 +366,10 @@ def fetch(url, out, sha256=RESNET10_SHA256, force=False):
     not_an_input(out, {"--url": local})
     files.check_outputs([out, out + ".part"], [local], {out: "--out", local: "--url"})
     if os.path.exists(out) and not force:
-        got = sha256_of(out)
+        try:
+            got = sha256_of(out)
+        except OSError as exc:
+            raise UserError("cannot read the existing --out %s: %s" % (out, exc.strerror or exc))
         if got == sha256:
             print("%s already present, sha256 ok" % out)
             return out
@@ -457,11 +460,11 @@ def add_arguments(parser):
 
 
 def run(args):
-    if args.action == "fetch":
-        fetch(args.url, args.out, force=args.force)
-        return 0
     made = new_dirs(os.path.dirname(os.path.abspath(args.out)))
     try:
+        if args.action == "fetch":
+            fetch(args.url, args.out, force=args.force)
+            return 0
         return _convert(args)
     except BaseException:
         remove_empty(made)      # folders made for an output that was never written
