@@ -178,3 +178,8 @@ def test_module_without_entrypoint(avx2_cpu):
     user = _kernel([sys.executable, "-m", "microattention.blas"],
                    dict(env, OPENBLAS_CORETYPE="Prescott"))
     assert "kernel:   Prescott (OPENBLAS_CORETYPE=Prescott (user))" in user
+    # a name OpenBLAS does not know is the user's too, but the report says it was not taken
+    bogus = _kernel([sys.executable, "-m", "microattention.blas"],
+                    dict(env, OPENBLAS_CORETYPE="Skylake-X"))
+    assert "kernel:   Prescott (OPENBLAS_CORETYPE=Skylake-X (user)); OpenBLAS did not take " \
+           "OPENBLAS_CORETYPE=Skylake-X (not a kernel name it knows?)" in bogus

@@ -233,8 +233,8 @@ def sgemm_gflops(sizes=(256, 512, 1024), min_seconds=0.2):
 
 
 def kernel_source(environ=None):
-    """Who chose the kernel: 'OPENBLAS_CORETYPE=X (user)', '... (set by
-    microattention: ...)' or "OpenBLAS's own choice"."""
+    """Who chose the kernel: 'OPENBLAS_CORETYPE=X (user)', 'OPENBLAS_CORETYPE=X
+    (set by microattention for this CPU)' or "OpenBLAS's own choice"."""
     environ = os.environ if environ is None else environ
     value = environ.get(ENV)
     if not value:
@@ -244,11 +244,21 @@ def kernel_source(environ=None):
     return "OPENBLAS_CORETYPE=%s (user)" % value
 
 
+def _not_taken(i):
+    """A note when OpenBLAS ignored OPENBLAS_CORETYPE (0.3.13 falls back to
+    Prescott for a name it does not know)."""
+    asked = os.environ.get(ENV)
+    if asked and i["corename"] and asked.lower() != i["corename"].lower():
+        return "; OpenBLAS did not take OPENBLAS_CORETYPE=%s (not a kernel name it knows?)" % asked
+    return ""
+
+
 def describe(gflops=None):
     """One line: kernel, who chose it, threads, and sgemm GFLOP/s if given."""
     i = info()
     text = "OpenBLAS kernel %s, %s threads (%s)" % (
         i["corename"] or "unknown (no OpenBLAS loaded)", i["threads"] or "?", kernel_source())
+    text += _not_taken(i)
     if gflops:
         text += "; numpy sgemm " + ", ".join("%d: %.1f" % (n, g) for n, g in gflops.items()) \
                 + " GFLOP/s"
@@ -272,7 +282,7 @@ def main(argv=None):
     i = info()
     print("library:  %s" % i["library"])
     print("config:   %s" % i["config"])
-    print("kernel:   %s (%s)" % (i["corename"], kernel_source()))
+    print("kernel:   %s (%s)%s" % (i["corename"], kernel_source(), _not_taken(i)))
     print("threads:  %s" % i["threads"])
     flags, vendor = read_cpuinfo()
     print("cpu:      %s, level %d (0 SSE, 1 AVX, 2 AVX2+FMA, 3 AVX-512)"
