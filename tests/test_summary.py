@@ -172,6 +172,22 @@ def test_layer_parser_on_real_output():
 # ----------------------------------------------------------------- bad input
 # Each kind: exit 1, a message naming the option/value/file, no output written.
 
+
+@pytest.fixture
+def read_only():
+    """read_only(path): a folder that cannot be written to, made writable again
+    at teardown so that pytest can remove it."""
+    made = []
+
+    def make(path):
+        path.mkdir()
+        path.chmod(0o555)
+        made.append(path)
+        return path
+    yield make
+    for path in made:
+        path.chmod(0o755)
+
 def _script(tmp_path, body, name="caffe"):
     path = tmp_path / name
     path.write_text("#!/bin/sh\n" + body + "\n")
@@ -184,7 +200,7 @@ def _script(tmp_path, body, name="caffe"):
     "size_negative", "gpu_negative", "caffe_missing", "caffe_folder", "caffe_not_executable",
     "layers_without_time", "out_is_file", "out_unwritable", "caffe_fails", "caffe_no_averages",
     "caffe_no_layer_times"])
-def test_summary_bad_input(tmp_path, capsys, kind, fake_caffe):
+def test_summary_bad_input(tmp_path, capsys, kind, fake_caffe, read_only):
     out = tmp_path / "new" / "out"
     argv = ["summary", "--nets", "resnet10", "micro_attention", "--size", "32",
             "--caffe", fake_caffe]
@@ -216,9 +232,7 @@ def test_summary_bad_input(tmp_path, capsys, kind, fake_caffe):
     elif kind == "out_unwritable":
         if os.getuid() == 0:
             pytest.skip("root may write anywhere")
-        ro = tmp_path / "ro"
-        ro.mkdir()
-        ro.chmod(0o555)
+        ro = read_only(tmp_path / "ro")
         out = ro / "out"
         words = ["cannot write to %s" % out]
     elif kind == "caffe_fails":

@@ -212,6 +212,22 @@ def test_fetch_accepts_matching_checksum(tmp_path, capsys):
 # ----------------------------------------------------------------- bad input
 # Each kind: exit 1, a message naming the file/option/value, no output file.
 
+
+@pytest.fixture
+def read_only():
+    """read_only(path): a folder that cannot be written to, made writable again
+    at teardown so that pytest can remove it."""
+    made = []
+
+    def make(path):
+        path.mkdir()
+        path.chmod(0o555)
+        made.append(path)
+        return path
+    yield make
+    for path in made:
+        path.chmod(0o755)
+
 @pytest.fixture(scope="module")
 def full_model(tmp_path_factory):
     """A complete resnet10 caffemodel as Caffe saves it (made once, never written to)."""
@@ -413,7 +429,7 @@ def test_transfer_bad_target_prototxt(tmp_path, capsys, kind, full_model):
 
 @pytest.mark.parametrize("kind", ["out_is_folder", "out_is_source", "out_is_prototxt",
                                   "num_output_zero", "num_output_negative", "unwritable"])
-def test_transfer_bad_options(tmp_path, capsys, kind, _full):
+def test_transfer_bad_options(tmp_path, capsys, kind, _full, read_only):
     src = _full
     proto = tmp_path / "target.prototxt"
     proto.write_text(open(nets.prototxt_path("resnet10")).read())
@@ -433,9 +449,7 @@ def test_transfer_bad_options(tmp_path, capsys, kind, _full):
     elif kind == "unwritable":
         if os.getuid() == 0:
             pytest.skip("root may write anywhere")
-        ro = tmp_path / "ro"
-        ro.mkdir()
-        ro.chmod(0o555)
+        ro = read_only(tmp_path / "ro")
         out, words = ro / "out.caffemodel", ["cannot write to %s" % ro]
     before = {p: p.stat().st_mtime_ns for p in (src, proto) if p.is_file()}
     code, err = _run(capsys, ["weights", "transfer", "--from", str(src), "--out", str(out)] + extra)
