@@ -183,3 +183,39 @@ def test_module_without_entrypoint(avx2_cpu):
                     dict(env, OPENBLAS_CORETYPE="Skylake-X"))
     assert "kernel:   Prescott (OPENBLAS_CORETYPE=Skylake-X (user)); OpenBLAS did not take " \
            "OPENBLAS_CORETYPE=Skylake-X (not a kernel name it knows?)" in bogus
+
+
+def _source_env(tmp_path, answer, **env):
+    """Source tools/openblas-env with a stand-in python3 that answers `choose`
+    with `answer` (and leaves a mark that it ran)."""
+    fake = tmp_path / "bin"
+    fake.mkdir(exist_ok=True)
+    (fake / "python3").write_text("#!/bin/sh\ntouch %s\necho '%s'\n" % (tmp_path / "ran", answer))
+    (fake / "python3").chmod(0o755)
+    base = {k: v for k, v in os.environ.items()
+            if k not in (blas.ENV, blas.CHECKED_ENV, blas.SET_ENV)}
+    base.update(env, PATH="%s:%s" % (fake, os.environ["PATH"]), MA_HOME=ROOT)
+    r = subprocess.run(["sh", "-c", '. "$MA_HOME/tools/openblas-env"; '
+                        'echo "${OPENBLAS_CORETYPE-unset} ${MA_OPENBLAS_SET-unset} '
+                        '${MA_OPENBLAS_CHECKED-unset}"; env | grep -c "^OPENBLAS_CORETYPE=" || :'],
+                       stdout=subprocess.PIPE, universal_newlines=True, env=base)
+    return r.stdout.split(), (tmp_path / "ran").exists()
+
+
+def test_openblas_env_exports_the_choice(tmp_path):
+    """The entrypoint's script exports what blas.py chooses (the override
+    branch, which this project's own AVX2 machine never takes)."""
+    assert _source_env(tmp_path, "SkylakeX") == (["SkylakeX", "SkylakeX", "1", "1"], True)
+
+
+def test_openblas_env_without_choice(tmp_path):
+    assert _source_env(tmp_path, "") == (["unset", "unset", "1", "0"], True)
+    # an empty user value is dropped, then the rule applies
+    assert _source_env(tmp_path, "Haswell", OPENBLAS_CORETYPE="") == \
+        (["Haswell", "Haswell", "1", "1"], True)
+
+
+def test_openblas_env_keeps_user_value(tmp_path):
+    """A user's value is kept and the probe does not even run."""
+    assert _source_env(tmp_path, "SkylakeX", OPENBLAS_CORETYPE="Prescott") == \
+        (["Prescott", "unset", "unset", "1"], False)
