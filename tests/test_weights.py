@@ -292,6 +292,19 @@ def _bad_source(kind, tmp_path, full_model):
     if kind == "png":
         p.write_bytes(_png_bytes())
         return p, ["not a caffemodel"]
+    if kind == "solverstate":
+        pb = nets._pb()
+        state = pb.SolverState(iter=5, learned_net="snap_iter_5.caffemodel")
+        state.history.add().data.extend([0.5] * 10)
+        p.write_bytes(state.SerializeToString())
+        return p, ["not a caffemodel"]
+    if kind == "v1_layers":
+        pb = nets._pb()
+        old = pb.NetParameter(name="old")
+        layer = old.layers.add(name="conv1", type=pb.V1LayerParameter.CONVOLUTION)
+        layer.blobs.add().data.extend([0.5] * 10)
+        p.write_bytes(old.SerializeToString())
+        return p, ["V1 'layers' format", "upgrade_net_proto_binary"]
     if kind == "cut_mid_layer":
         data = full_model.read_bytes()
         p.write_bytes(data[:len(data) // 2])
@@ -299,7 +312,8 @@ def _bad_source(kind, tmp_path, full_model):
     raise AssertionError(kind)
 
 
-@pytest.mark.parametrize("kind", ["missing", "folder", "empty", "text", "png", "cut_mid_layer"])
+@pytest.mark.parametrize("kind", ["missing", "folder", "empty", "text", "png", "solverstate",
+                                  "v1_layers", "cut_mid_layer"])
 def test_transfer_bad_source_file(tmp_path, capsys, kind, full_model):
     src, words = _bad_source(kind, tmp_path, full_model)
     out = tmp_path / "new" / "out.caffemodel"
