@@ -348,6 +348,9 @@ def run(args):
                                              if args.layers else None)))
         if outputs:
             files.write_together(contents)
+    except KeyboardInterrupt:
+        weights.remove_empty(made)
+        raise UserError("interrupted; nothing was written")
     except BaseException:
         weights.remove_empty(made)      # folders made for outputs never written
         raise

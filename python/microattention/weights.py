@@ -466,6 +466,9 @@ def run(args):
             fetch(args.url, args.out, force=args.force)
             return 0
         return _convert(args)
+    except KeyboardInterrupt:
+        remove_empty(made)
+        raise UserError("interrupted; nothing was written")
     except BaseException:
         remove_empty(made)      # folders made for an output that was never written
         raise
