@@ -258,3 +258,33 @@ def test_summary_bad_input(tmp_path, capsys, kind, fake_caffe, read_only):
     else:
         assert not out.exists()
         assert not (tmp_path / "new").exists()
+
+
+def test_summary_interrupted_writes_nothing(tmp_path):
+    """Ctrl-C while caffe time runs: exit 1, a message, no --out folder."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    mark = tmp_path / "caffe_started"
+    slow = _script(tmp_path, "touch %s; exec sleep 30" % mark, "slowcaffe")
+    out = tmp_path / "new" / "out"
+    env = dict(os.environ, PYTHONPATH=os.path.join(nets.project_root(), "python"))
+    proc = subprocess.Popen([sys.executable, "-m", "microattention", "summary", "--nets",
+                             "resnet10", "--size", "32", "--caffe", slow, "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            universal_newlines=True, env=env)
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline and not mark.exists():
+            time.sleep(0.05)
+        assert mark.exists()
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 1, err
+    assert "microattention summary: error: interrupted; nothing was written" in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "new").exists()
