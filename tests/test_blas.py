@@ -122,6 +122,8 @@ REPORT = ("import ctypes, sys; sys.path.insert(0, %r); from microattention impor
 def _clean_env(**extra):
     env = {k: v for k, v in os.environ.items()
            if k not in (blas.ENV, blas.CHECKED_ENV, blas.SET_ENV)}
+    # run as ourselves: the entrypoint, started as root, would switch users
+    env.update(MA_UID=str(os.getuid()), MA_GID=str(os.getgid()))
     env.update(extra)
     return env
 
