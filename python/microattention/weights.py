@@ -244,7 +244,8 @@ def check_complete(model, path, needed, skip=()):
     raise UserError(
         "%s lacks %d layer(s) with weights that its net (%s) has and the target needs: %s. "
         "The file is truncated or incomplete (a cut download or copy?); these layers would "
-        "silently start from their fillers.%s" % (path, len(missing), src, ", ".join(missing), hint))
+        "silently start from their fillers.%s"
+        % (path, len(missing), src, ", ".join(missing), hint))
 
 
 def match(model, shapes, reinit=()):
