@@ -2,7 +2,9 @@
 layer name, and the checksum-verified fetch. Runs inside the image."""
 import hashlib
 import os
+import pathlib
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -205,3 +207,359 @@ def test_fetch_accepts_matching_checksum(tmp_path, capsys):
         weights.fetch("file://" + str(tmp_path / "missing.bin"), str(out), sha256=digest)
     assert weights.RESNET10_SHA256 == \
         "7291cda37d486d442f05f80784d11e1b53d923a6da512038fee5308158b359e7"
+
+
+# ----------------------------------------------------------------- bad input
+# Each kind: exit 1, a message naming the file/option/value, no output file.
+
+
+@pytest.fixture
+def read_only():
+    """read_only(path): a folder that cannot be written to, made writable again
+    at teardown so that pytest can remove it."""
+    made = []
+
+    def make(path):
+        path.mkdir()
+        path.chmod(0o555)
+        made.append(path)
+        return path
+    yield make
+    for path in made:
+        path.chmod(0o755)
+
+@pytest.fixture(scope="module")
+def full_model(tmp_path_factory):
+    """A complete resnet10 caffemodel as Caffe saves it (made once, never written to)."""
+    path = tmp_path_factory.mktemp("full") / "resnet10_full.caffemodel"
+    n = nets.build(nets.render_deploy("resnet10"), "TEST")
+    nets.fill_random(n, np.random.RandomState(11))
+    n.save(str(path))
+    return path
+
+
+@pytest.fixture
+def _full(full_model, tmp_path):
+    """A private copy of full_model (for tests that give it as an output too)."""
+    import shutil
+    return pathlib.Path(shutil.copy(str(full_model), str(tmp_path / "resnet10_full.caffemodel")))
+
+
+def _cut_at_layer(src, dst, keep):
+    """The first bytes of a caffemodel up to the end of layer `keep` - 1:
+    a file cut at a layer boundary, which still parses."""
+    pb = nets._pb()
+    full = pb.NetParameter()
+    data = src.read_bytes()
+    full.ParseFromString(data)
+    prefix = pb.NetParameter()
+    prefix.CopyFrom(full)
+    del prefix.layer[keep:]
+    cut = len(prefix.SerializeToString())
+    assert data[:cut] == prefix.SerializeToString()    # a true prefix of the file
+    dst.write_bytes(data[:cut])
+    return [l.name for l in full.layer[keep:] if len(l.blobs)]
+
+
+def _run(capsys, argv):
+    code = cli.main(argv)
+    return code, capsys.readouterr().err
+
+
+def _png_bytes():
+    import struct
+    import zlib
+    raw = b"".join(b"\x00" + bytes(range(16)) for _ in range(16))
+    chunk = lambda t, d: struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 16, 16, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+def _bad_source(kind, tmp_path, full_model):
+    """(path given as --from, words the message must contain)."""
+    p = tmp_path / ("src_" + kind)
+    if kind == "missing":
+        return p, ["No such file"]
+    if kind == "folder":
+        p.mkdir()
+        return p, ["Is a directory"]
+    if kind == "empty":
+        p.write_bytes(b"")
+        return p, ["is empty"]
+    if kind == "text":
+        p.write_text(open(nets.prototxt_path("resnet10")).read())
+        return p, ["not a caffemodel"]
+    if kind == "png":
+        p.write_bytes(_png_bytes())
+        return p, ["not a caffemodel"]
+    if kind == "solverstate":
+        pb = nets._pb()
+        state = pb.SolverState(iter=5, learned_net="snap_iter_5.caffemodel")
+        state.history.add().data.extend([0.5] * 10)
+        p.write_bytes(state.SerializeToString())
+        return p, ["not a caffemodel"]
+    if kind == "v1_layers":
+        pb = nets._pb()
+        old = pb.NetParameter(name="old")
+        layer = old.layers.add(name="conv1", type=pb.V1LayerParameter.CONVOLUTION)
+        layer.blobs.add().data.extend([0.5] * 10)
+        p.write_bytes(old.SerializeToString())
+        return p, ["V1 'layers' format", "upgrade_net_proto_binary"]
+    if kind == "cut_mid_layer":
+        data = full_model.read_bytes()
+        p.write_bytes(data[:len(data) // 2])
+        return p, ["not a caffemodel", "truncated"]
+    raise AssertionError(kind)
+
+
+@pytest.mark.parametrize("kind", ["missing", "folder", "empty", "text", "png", "solverstate",
+                                  "v1_layers", "cut_mid_layer"])
+def test_transfer_bad_source_file(tmp_path, capsys, kind, full_model):
+    src, words = _bad_source(kind, tmp_path, full_model)
+    out = tmp_path / "new" / "out.caffemodel"
+    code, err = _run(capsys, ["weights", "transfer", "--from", str(src), "--out", str(out)])
+    assert code == 1
+    assert str(src) in err and all(w in err for w in words), err
+    assert "Traceback" not in err
+    assert not (tmp_path / "new").exists()
+
+
+def test_transfer_refuses_file_cut_at_layer_boundary(tmp_path, capsys, full_model):
+    """The known case: a caffemodel cut between two layers parses, and used to
+    give exit 0 with the missing layers started from fillers."""
+    full = full_model
+    cut = tmp_path / "cut.caffemodel"
+    missing = _cut_at_layer(full, cut, keep=30)
+    assert len(missing) > 5 and nets.CLASSIFIER in missing
+    out = tmp_path / "micro.caffemodel"
+    code, err = _run(capsys, ["weights", "transfer", "--from", str(cut), "--to", "micro_attention",
+                              "--out", str(out)])
+    assert code == 1
+    assert "%s lacks %d layer(s)" % (cut, len(missing)) in err
+    assert "(resnet10) has and the target needs: %s." % ", ".join(missing) in err
+    assert not out.exists()
+    # --reinit-classifier does not excuse the other missing layers
+    code, err = _run(capsys, ["weights", "transfer", "--from", str(cut), "--to", "micro_attention",
+                              "--reinit-classifier", "--out", str(out)])
+    assert code == 1 and "lacks %d layer(s)" % (len(missing) - 1) in err
+    assert not out.exists()
+    # the whole file transfers
+    assert cli.main(["weights", "transfer", "--from", str(full), "--to", "micro_attention",
+                     "--out", str(out)]) == 0
+
+
+def test_transfer_missing_classifier_hint(tmp_path, capsys, full_model):
+    """A source without the classifier (e.g. the imagenet-to-gray output):
+    named, with the option that accepts it."""
+    pb = nets._pb()
+    param = pb.NetParameter()
+    param.ParseFromString(full_model.read_bytes())
+    keep = [l for l in param.layer if l.name != nets.CLASSIFIER]
+    del param.layer[:]
+    param.layer.extend(keep)
+    src = tmp_path / "nocls.caffemodel"
+    src.write_bytes(param.SerializeToString())
+    out = tmp_path / "out.caffemodel"
+    code, err = _run(capsys, ["weights", "transfer", "--from", str(src), "--out", str(out)])
+    assert code == 1
+    assert "needs: %s." % nets.CLASSIFIER in err and "--reinit-classifier" in err
+    assert not out.exists()
+    assert cli.main(["weights", "transfer", "--from", str(src), "--reinit-classifier",
+                     "--out", str(out)]) == 0
+
+
+def test_imagenet_to_gray_refuses_cut_model(tmp_path, capsys):
+    rng = np.random.RandomState(12)
+    src = tmp_path / "rgb.caffemodel"
+    _cvjena_like(rng, src)
+    cut = tmp_path / "rgb_cut.caffemodel"
+    missing = _cut_at_layer(src, cut, keep=40)
+    missing = [m for m in missing if m != "score"]
+    out = tmp_path / "gray.caffemodel"
+    code, err = _run(capsys, ["weights", "imagenet-to-gray", "--in", str(cut), "--out", str(out)])
+    assert code == 1
+    assert "needs: %s." % ", ".join(missing) in err
+    assert not out.exists()
+
+
+def test_imagenet_to_gray_refuses_gray_model(tmp_path, capsys, full_model):
+    src = full_model
+    out = tmp_path / "gray.caffemodel"
+    code, err = _run(capsys, ["weights", "imagenet-to-gray", "--in", str(src), "--out", str(out)])
+    assert code == 1 and "expected a 3-channel" in err and "(64, 1, 7, 7)" in err
+    assert not out.exists()
+
+
+def test_transfer_to_train_val_prototxt(tmp_path, capsys, full_model):
+    """--to-prototxt train_val.prototxt: its LMDB Data layers are replaced by
+    an Input, so Caffe does not try to open the LMDB; the result equals the
+    transfer into the committed net."""
+    src = full_model
+    a, b = tmp_path / "a.caffemodel", tmp_path / "b.caffemodel"
+    assert cli.main(["weights", "transfer", "--from", str(src), "--to-prototxt",
+                     nets.prototxt_path("micro_attention", "train_val"), "--out", str(a)]) == 0
+    assert cli.main(["weights", "transfer", "--from", str(src), "--to", "micro_attention",
+                     "--out", str(b)]) == 0
+    ma, mb = weights.read_caffemodel(str(a)), weights.read_caffemodel(str(b))
+    assert list(ma) == list(mb)
+    for name in ma:
+        for x, y in zip(ma[name][1], mb[name][1]):
+            np.testing.assert_array_equal(x, y)
+
+
+def _bad_prototxt(kind, tmp_path, full_model):
+    p = tmp_path / ("target_%s.prototxt" % kind)
+    if kind == "missing":
+        return p, ["cannot read it", "No such file"]
+    if kind == "syntax":
+        p.write_text('name: "x"\nlayer { name: "a" type: "Input" top: "data" \n')
+        return p, ["not a valid net prototxt"]
+    if kind == "caffemodel":
+        p.write_bytes(full_model.read_bytes())
+        return p, ["not"]
+    if kind == "no_layers":
+        p.write_text('name: "empty"\n')
+        return p, ["defines no layers"]
+    if kind == "unbuildable":
+        # valid text, but a bottom nobody produces: Caffe's fatal check, not an abort of ours
+        text = open(nets.prototxt_path("resnet10")).read().replace(
+            'bottom: "conv1_pool"', 'bottom: "no_such_blob"', 1)
+        p.write_text(text)
+        return p, ["Caffe cannot build this net", "Unknown bottom blob 'no_such_blob'"]
+    raise AssertionError(kind)
+
+
+@pytest.mark.parametrize("kind", ["missing", "syntax", "caffemodel", "no_layers", "unbuildable"])
+def test_transfer_bad_target_prototxt(tmp_path, capsys, kind, full_model):
+    src = full_model
+    proto, words = _bad_prototxt(kind, tmp_path, full_model)
+    out = tmp_path / "out.caffemodel"
+    code, err = _run(capsys, ["weights", "transfer", "--from", str(src), "--to-prototxt",
+                              str(proto), "--out", str(out)])
+    assert code == 1
+    assert "--to-prototxt %s" % proto in err and all(w in err for w in words), err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("kind", ["out_is_folder", "out_is_source", "out_is_prototxt",
+                                  "num_output_zero", "num_output_negative", "unwritable"])
+def test_transfer_bad_options(tmp_path, capsys, kind, _full, read_only):
+    src = _full
+    proto = tmp_path / "target.prototxt"
+    proto.write_text(open(nets.prototxt_path("resnet10")).read())
+    out, extra, words = tmp_path / "out.caffemodel", [], []
+    if kind == "out_is_folder":
+        out.mkdir()
+        words = ["%s (--out) is an existing folder" % out]
+    elif kind == "out_is_source":
+        out = src
+        words = ["--out %s is also the input --from %s" % (src, src)]
+    elif kind == "out_is_prototxt":
+        out, extra = proto, ["--to-prototxt", str(proto)]
+        words = ["--out %s is also the input --to-prototxt %s" % (proto, proto)]
+    elif kind.startswith("num_output"):
+        n = "0" if kind.endswith("zero") else "-3"
+        extra, words = ["--num-output", n], ["--num-output %s: must be at least 1" % n]
+    elif kind == "unwritable":
+        if os.getuid() == 0:
+            pytest.skip("root may write anywhere")
+        ro = read_only(tmp_path / "ro")
+        out, words = ro / "out.caffemodel", ["cannot write to %s" % ro]
+    before = {p: p.stat().st_mtime_ns for p in (src, proto) if p.is_file()}
+    code, err = _run(capsys, ["weights", "transfer", "--from", str(src), "--out", str(out)] + extra)
+    assert code == 1
+    assert all(w in err for w in words), err
+    assert {p: p.stat().st_mtime_ns for p in before} == before     # inputs untouched
+    if kind not in ("out_is_folder", "out_is_source", "out_is_prototxt"):
+        assert not out.exists()
+
+
+def test_transfer_unknown_net_name(tmp_path, capsys, full_model):
+    """argparse names the bad value (its usage errors exit 2)."""
+    src = full_model
+    out = tmp_path / "out.caffemodel"
+    with pytest.raises(SystemExit) as e:
+        cli.main(["weights", "transfer", "--from", str(src), "--to", "micro-attention",
+                  "--out", str(out)])
+    assert e.value.code == 2
+    assert "invalid choice: 'micro-attention'" in capsys.readouterr().err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("kind", ["out_is_folder", "url_is_folder", "url_missing", "url_is_out",
+                                  "url_empty"])
+def test_fetch_bad_options(tmp_path, capsys, kind):
+    good = tmp_path / "good.bin"
+    good.write_bytes(b"x" * 100)
+    out, url = tmp_path / "w" / "model.caffemodel", str(good)
+    if kind == "out_is_folder":
+        out.mkdir(parents=True)
+        words = ["%s (--out) is an existing folder" % out]
+    elif kind == "url_is_folder":
+        url, words = str(tmp_path), ["--url %s is a folder" % tmp_path]
+    elif kind == "url_missing":
+        url, words = str(tmp_path / "nope.caffemodel"), ["download of file://", "nope.caffemodel",
+                                                         "failed"]
+    elif kind == "url_is_out":
+        out, words = good, ["--out %s is also the input --url %s" % (good, good)]
+    else:
+        url, words = "", ["--url is empty"]
+    code, err = _run(capsys, ["weights", "fetch", "--url", url, "--out", str(out)])
+    assert code == 1
+    assert all(w in err for w in words), err
+    assert not os.path.exists(str(out) + ".part")
+    if kind != "url_is_out":
+        assert not out.is_file()
+    if kind not in ("out_is_folder", "url_is_out"):
+        assert not (tmp_path / "w").exists()        # no folder made for nothing
+    assert good.read_bytes() == b"x" * 100
+
+
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_fetch_interrupted_removes_part(tmp_path, sig):
+    """Ctrl-C or SIGTERM during a download: exit 1, a message, no .part left."""
+    import http.server
+    import signal
+    import socketserver
+    import threading
+    import time
+
+    class Slow(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", str(10 << 20))
+            self.end_headers()
+            self.wfile.write(b"\0" * (3 << 20))     # more than one 1 MiB read
+            self.wfile.flush()
+            time.sleep(20)          # bounded: the test stops the client long before
+
+        def log_message(self, *a):
+            pass
+
+    socketserver.ThreadingTCPServer.daemon_threads = True
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Slow)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    out = tmp_path / "w" / "model.caffemodel"
+    part = str(out) + ".part"
+    env = dict(os.environ, PYTHONPATH=os.path.join(nets.project_root(), "python"))
+    proc = subprocess.Popen([sys.executable, "-m", "microattention", "weights", "fetch",
+                             "--url", "http://127.0.0.1:%d/m" % server.server_address[1],
+                             "--out", str(out)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, universal_newlines=True, env=env)
+    try:
+        deadline = time.time() + 30
+        while time.time() < deadline and not (os.path.exists(part)
+                                              and os.path.getsize(part) > 0):
+            time.sleep(0.05)
+        assert os.path.getsize(part) > 0
+        proc.send_signal(getattr(signal, sig))
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        server.shutdown()
+        server.server_close()
+    assert proc.returncode == 1, err
+    assert "interrupted; the partial file %s was removed" % part in err
+    assert "Traceback" not in err
+    assert not os.path.exists(part) and not out.exists()

@@ -70,6 +70,8 @@ def main(argv=None):
             "microattention: unknown command %r; known commands: %s\n"
             % (name, ", ".join(COMMANDS)))
         return 2
+    from microattention import blas
+    blas.setup()    # OpenBLAS's kernel, before a command module loads numpy or Caffe
     module = _load(name)
     if module is None:
         sys.stderr.write(

@@ -12,10 +12,16 @@ loads the file.
 """
 import collections
 import hashlib
+import json
 import os
 import shutil
+import signal
+import subprocess
+import sys
+import tempfile
 import urllib.parse
 import urllib.request
+import warnings
 
 import numpy as np
 
@@ -29,6 +35,7 @@ RESNET10_SHA256 = "7291cda37d486d442f05f80784d11e1b53d923a6da512038fee5308158b35
 RESNET10_URL = ("https://upload.uni-jena.de/data/58493041de6f79.63214979/"
                 "resnet10_cvgj_iter_320000.caffemodel")
 URL_ENV = "MA_RESNET10_URL"
+_DEFAULT_SRC = str(files.weights_dir() / RESNET10_FILE)
 SURGERY_LAYERS = ("data_bn", "data_scale", "conv1")
 
 
@@ -51,14 +58,25 @@ def read_caffemodel(path):
     param = pb.NetParameter()
     try:
         with open(path, "rb") as f:
-            param.ParseFromString(f.read())
+            data = f.read()
     except OSError as exc:
-        raise UserError("cannot read %s: %s" % (path, exc))
-    except Exception as exc:  # protobuf DecodeError
-        raise UserError("%s is not a caffemodel (NetParameter): %s" % (path, exc))
+        raise UserError("cannot read %s: %s" % (path, exc.strerror or exc))
+    if not data:
+        raise UserError("%s is empty, not a caffemodel" % path)
+    try:
+        with warnings.catch_warnings():
+            # the pure-Python protobuf only warns on some garbage ("Unexpected end-group tag")
+            warnings.simplefilter("error")
+            param.ParseFromString(data)
+    except Exception as exc:  # protobuf DecodeError, or that warning
+        raise UserError("%s is not a caffemodel (a binary NetParameter), or it is truncated: "
+                        "%s" % (path, exc))
     if not len(param.layer) and len(param.layers):
         raise UserError("%s uses the V1 'layers' format; upgrade it with Caffe's "
                            "upgrade_net_proto_binary first" % path)
+    if not any(len(layer.blobs) for layer in param.layer):
+        raise UserError("%s holds no layer with weights: not a caffemodel (a prototxt or "
+                        "another file?)" % path)
     model = Model()
     model.eps = {}
     for layer in param.layer:
@@ -68,7 +86,7 @@ def read_caffemodel(path):
         for blob in layer.blobs:
             shape, _ = _blob_shape(blob)
             data = blob.double_data if len(blob.double_data) else blob.data
-            arr = np.array(data, dtype=np.float32)
+            arr = np.fromiter(data, dtype=np.float32, count=len(data))   # ~4x np.array's speed
             if arr.size != int(np.prod(shape)):
                 raise UserError("layer %s of %s: blob has %d values for shape %s"
                                    % (layer.name, path, arr.size, shape))
@@ -104,19 +122,130 @@ def _shapes_match(src, dst_shape):
     return False
 
 
-def target_shapes(net_name, num_output, prototxt=None):
-    """{layer: (type, [blob shapes])} of a net, from a pycaffe Net built fresh."""
-    if prototxt:
-        param = nets.read_prototxt(prototxt)
-        for layer in param.layer:
-            if layer.name == nets.CLASSIFIER:
-                nets.set_num_output(param, num_output)
-    else:
-        param = nets.render_deploy(net_name, num_output=num_output)
-    net = nets.build(param, "TEST")
+def _shapes_of(net):
     return collections.OrderedDict(
         (name, (net.layer_dict[name].type, [tuple(b.data.shape) for b in blobs]))
         for name, blobs in net.params.items())
+
+
+# Layers that read a data source: in a train_val, Caffe would open their LMDB
+# (and abort when it is missing); an Input layer of the same tops replaces them.
+SOURCE_TYPES = ("Data", "ImageData", "HDF5Data", "WindowData", "MemoryData", "AnnotatedData")
+
+
+def read_target_prototxt(path):
+    """NetParameter of a user's --to-prototxt, with a clear error."""
+    from google.protobuf import text_format
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError as exc:
+        raise UserError("--to-prototxt %s: cannot read it: %s" % (path, exc.strerror or exc))
+    except UnicodeDecodeError:
+        raise UserError("--to-prototxt %s is not a text prototxt (a caffemodel?)" % path)
+    param = nets._pb().NetParameter()
+    try:
+        text_format.Merge(text, param)
+    except text_format.ParseError as exc:
+        raise UserError("--to-prototxt %s is not a valid net prototxt: %s" % (path, exc))
+    if not len(param.layer) and not len(param.layers):
+        raise UserError("--to-prototxt %s defines no layers" % path)
+    return param
+
+
+def deploy_like(param, channels=1, size=224):
+    """A train_val turned into a net Caffe can build without its data: the
+    data-source layers become one Input layer with the same tops (data
+    1 x channels x crop x crop; other tops, e.g. label, of shape 1)."""
+    pb = nets._pb()
+    sources = [l for l in param.layer if l.type in SOURCE_TYPES]
+    if not sources:
+        return param
+    crop = next((l.transform_param.crop_size for l in sources
+                 if l.transform_param.crop_size), size)
+    tops = []
+    for layer in sources:
+        tops += [t for t in layer.top if t not in tops]
+    keep = [l for l in param.layer if l.type not in SOURCE_TYPES]
+    data = pb.LayerParameter(name="input", type="Input", top=tops)
+    for top in tops:
+        dims = [1, channels, crop, crop] if top == tops[0] else [1]
+        data.input_param.shape.add().dim.extend(dims)
+    del param.layer[:]
+    param.layer.extend([data] + keep)
+    return param
+
+
+def target_shapes(net_name, num_output, prototxt=None):
+    """{layer: (type, [blob shapes])} of a net, from a pycaffe Net built fresh.
+    A user's prototxt is built in a child process, since Caffe aborts the
+    whole process on a net it cannot build; its fatal message becomes a
+    UserError."""
+    if not prototxt:
+        return _shapes_of(nets.build(nets.render_deploy(net_name, num_output=num_output), "TEST"))
+    param = deploy_like(read_target_prototxt(prototxt))
+    if any(l.name == nets.CLASSIFIER for l in param.layer):
+        nets.set_num_output(param, num_output)
+    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, GLOG_minloglevel="2",
+               PYTHONPATH=os.pathsep.join([package_parent] + [p for p in os.environ.get(
+                   "PYTHONPATH", "").split(os.pathsep) if p]))
+    with tempfile.TemporaryDirectory(prefix="ma-weights-") as tmp:
+        path = os.path.join(tmp, "target.prototxt")
+        nets.write_prototxt(param, path)
+        r = subprocess.run([sys.executable, "-m", "microattention.weights", "--shapes", path],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           universal_newlines=True, env=env)
+    if r.returncode != 0:
+        fatal = [l.split("] ", 1)[-1] for l in r.stderr.splitlines()
+                 if l[:1] in "FE" and "] " in l] or r.stderr.strip().splitlines()[-3:]
+        raise UserError("--to-prototxt %s: Caffe cannot build this net: %s"
+                        % (prototxt, "; ".join(fatal) or "exit %d" % r.returncode))
+    return collections.OrderedDict((n, (t, [tuple(s) for s in shapes]))
+                                   for n, t, shapes in json.loads(r.stdout))
+
+
+def _shapes_main(argv):
+    """Child of target_shapes: build the prototxt, print its blob shapes as JSON."""
+    net = nets.build(nets.read_prototxt(argv[-1]), "TEST")
+    print(json.dumps([[n, t, [list(x) for x in shapes]]
+                      for n, (t, shapes) in _shapes_of(net).items()]))
+    return 0
+
+
+def param_layers(net):
+    """Names of the layers of one of our nets that store blobs, in order."""
+    return [n for n, mults in nets.lr_mults(nets.load(net, "deploy")).items() if mults]
+
+
+def source_net(model):
+    """The smallest of our nets that has every layer of `model` that any of
+    our nets has (None when the model shares no layer name with them)."""
+    known = {n: param_layers(n) for n in nets.NETS}
+    ours = set(model) & set().union(*known.values())
+    fits = [n for n in nets.NETS if ours and ours <= set(known[n])]
+    return min(fits, key=lambda n: len(known[n])) if fits else None
+
+
+def check_complete(model, path, needed, skip=()):
+    """Refuse a caffemodel that lacks layers its own net has and the target
+    needs: a file cut at a layer boundary still parses, and Caffe would start
+    those layers from fillers without a word."""
+    src = source_net(model)
+    if src is None:
+        return
+    missing = [n for n in param_layers(src) if n not in model and n in needed and n not in skip]
+    if not missing:
+        return
+    hint = ""
+    if missing == [nets.CLASSIFIER]:
+        hint = (" If the source never had it (e.g. the imagenet-to-gray output, or another "
+                "class count), use --reinit-classifier.")
+    raise UserError(
+        "%s lacks %d layer(s) with weights that its net (%s) has and the target needs: %s. "
+        "The file is truncated or incomplete (a cut download or copy?); these layers would "
+        "silently start from their fillers.%s"
+        % (path, len(missing), src, ", ".join(missing), hint))
 
 
 def match(model, shapes, reinit=()):
@@ -232,32 +361,69 @@ def sha256_of(path):
 def fetch(url, out, sha256=RESNET10_SHA256, force=False):
     """Download url (http(s), file:// or a local path) to out, verify sha256.
     A mismatching download is deleted and UserError raised."""
+    url, local = _url_of(url)
+    if local is not None and os.path.isdir(local):
+        raise UserError("--url %s is a folder; give the caffemodel file" % local)
+    not_an_input(out, {"--url": local})
+    files.check_outputs([out, out + ".part"], [local], {out: "--out", local: "--url"})
     if os.path.exists(out) and not force:
-        got = sha256_of(out)
+        try:
+            got = sha256_of(out)
+        except OSError as exc:
+            raise UserError("cannot read the existing --out %s: %s" % (out, exc.strerror or exc))
         if got == sha256:
             print("%s already present, sha256 ok" % out)
             return out
         print("%s exists but its sha256 is %s, not %s: downloading again" % (out, got, sha256))
-    if "://" not in url:
-        url = "file://" + urllib.parse.quote(os.path.abspath(url))
-    files.output_dir(os.path.dirname(os.path.abspath(out)) or ".")
     part = out + ".part"
     print("downloading %s" % url)
+    old_term = _on_sigterm(_raise_interrupt)
     try:
-        with urllib.request.urlopen(url, timeout=60) as r, open(part, "wb") as f:
-            shutil.copyfileobj(r, f, 1 << 20)
-    except Exception as exc:
+        try:
+            with urllib.request.urlopen(url, timeout=60) as r, open(part, "wb") as f:
+                shutil.copyfileobj(r, f, 1 << 20)
+            got = sha256_of(part)
+        except KeyboardInterrupt:
+            raise UserError("download of %s interrupted; the partial file %s was removed"
+                            % (url, part))
+        except Exception as exc:
+            raise UserError("download of %s failed: %s" % (url, exc))
+        if got != sha256:
+            raise UserError("sha256 mismatch for %s: got %s, expected %s; the download was "
+                            "deleted" % (url, got, sha256))
+        os.replace(part, out)
+    finally:
+        _on_sigterm(old_term)
         if os.path.exists(part):
             os.unlink(part)
-        raise UserError("download of %s failed: %s" % (url, exc))
-    got = sha256_of(part)
-    if got != sha256:
-        os.unlink(part)
-        raise UserError("sha256 mismatch for %s: got %s, expected %s; the download was "
-                           "deleted" % (url, got, sha256))
-    os.replace(part, out)
     print("wrote %s (sha256 %s ok)" % (out, got))
     return out
+
+
+def _url_of(url):
+    """(URL, local path or None) of --url: a URL, a file:// URL or a path."""
+    if not url:
+        raise UserError("--url is empty")
+    if "://" not in url:
+        path = os.path.abspath(url)
+        return "file://" + urllib.parse.quote(path), path
+    if url.startswith("file://"):
+        return url, urllib.parse.unquote(urllib.parse.urlparse(url).path)
+    return url, None
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _on_sigterm(handler):
+    """Install a SIGTERM handler (main thread only); returns the previous one."""
+    if handler is None:
+        return None
+    try:
+        return signal.signal(signal.SIGTERM, handler)
+    except ValueError:      # not the main thread: leave signals alone
+        return None
 
 
 # ---------------------------------------------------------------------- commands
@@ -276,8 +442,7 @@ def add_arguments(parser):
 
     g = sub.add_parser("imagenet-to-gray",
                        help="convert the 3-channel cvjena ImageNet model to 1 gray channel")
-    g.add_argument("--in", dest="src",
-                   default=str(files.weights_dir() / RESNET10_FILE),
+    g.add_argument("--in", dest="src", default=_DEFAULT_SRC,
                    help="source caffemodel (default %s)" % (files.weights_dir() / RESNET10_FILE))
     g.add_argument("--out", required=True, help="output caffemodel")
     g.add_argument("--net", choices=nets.NETS, default=nets.BASELINE,
@@ -296,24 +461,49 @@ def add_arguments(parser):
 
 
 def run(args):
-    if args.action == "fetch":
-        fetch(args.url, args.out, force=args.force)
-        return 0
+    made = new_dirs(os.path.dirname(os.path.abspath(args.out)))
+    try:
+        if args.action == "fetch":
+            fetch(args.url, args.out, force=args.force)
+            return 0
+        return _convert(args)
+    except KeyboardInterrupt:
+        remove_empty(made)
+        raise UserError("interrupted; nothing was written")
+    except BaseException:
+        remove_empty(made)      # folders made for an output that was never written
+        raise
+
+
+def _convert(args):
+    names = {args.out: "--out", args.src: "--in" if args.action == "imagenet-to-gray" else "--from"}
     if args.action == "imagenet-to-gray":
+        if not os.path.exists(args.src) and args.src == _DEFAULT_SRC:
+            raise UserError("--in %s does not exist; download it first: python3 -m "
+                            "microattention weights fetch" % args.src)
+        not_an_input(args.out, {"--in": args.src})
+        files.check_outputs([args.out], [args.src], names)
         model = read_caffemodel(args.src)
-        gray = to_gray(model, target_eps=_target_eps(args.net))
         shapes = target_shapes(args.net, 5)
+        gray = to_gray(model, target_eps=_target_eps(args.net))
         copied, fresh, unused = match(gray, shapes, reinit=(nets.CLASSIFIER,))
+        check_complete(model, args.src, shapes, skip=(nets.CLASSIFIER,))
         write_caffemodel(copied, args.out, name=args.net + "_imagenet_gray")
         report(copied, fresh, unused, args.out)
         return 0
     if args.action == "transfer":
         if args.num_output < 1:
-            raise UserError("--num-output must be positive")
+            raise UserError("--num-output %d: must be at least 1" % args.num_output)
+        names[args.to_prototxt] = "--to-prototxt"
+        not_an_input(args.out, {"--from": args.src, "--to-prototxt": args.to_prototxt})
+        files.check_outputs([args.out], [args.src, args.to_prototxt], names)
+        if args.to_prototxt:
+            read_target_prototxt(args.to_prototxt)      # cheap checks first
         model = read_caffemodel(args.src)
         shapes = target_shapes(args.net, args.num_output, args.to_prototxt)
         reinit = (nets.CLASSIFIER,) if args.reinit_classifier else ()
         copied, fresh, unused = match(model, shapes, reinit)
+        check_complete(model, args.src, shapes, skip=reinit)
         if not copied:
             raise UserError("no layer of %s matches the target by name" % args.src)
         write_caffemodel(copied, args.out, name=(args.to_prototxt or args.net) + "_transfer")
@@ -322,6 +512,41 @@ def run(args):
     raise UserError("unknown action %r" % args.action)
 
 
+def not_an_input(out, inputs):
+    """--out may not be one of the inputs {option: path} (files.check_outputs
+    checks it too, but names one option only when both are the same path)."""
+    for option, path in inputs.items():
+        if path and os.path.realpath(out) == os.path.realpath(path):
+            raise UserError("--out %s is also the input %s %s; choose another output path"
+                            % (out, option, path))
+
+
+def new_dirs(folder):
+    """`folder` and those of its parents that do not exist yet, deepest first
+    (what files.check_outputs would create), for remove_empty on failure."""
+    made, d = [], os.path.abspath(folder)
+    while not os.path.exists(d):
+        made.append(d)
+        parent = os.path.dirname(d)
+        if parent == d:
+            break
+        d = parent
+    return made
+
+
+def remove_empty(folders):
+    """Remove the folders that are still empty, deepest first."""
+    for d in folders:
+        try:
+            os.rmdir(d)
+        except OSError:
+            pass
+
+
 def _target_eps(net):
     layer = nets.find_layer(nets.load(net, "deploy"), "data_bn")
     return layer.batch_norm_param.eps
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["--shapes"]:
+    sys.exit(_shapes_main(sys.argv[2:]))
