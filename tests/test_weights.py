@@ -450,7 +450,7 @@ def test_transfer_bad_options(tmp_path, capsys, kind, _full, read_only):
     out, extra, words = tmp_path / "out.caffemodel", [], []
     if kind == "out_is_folder":
         out.mkdir()
-        words = ["%s (--out) is an existing folder" % out]
+        words = ["--out %s is an existing folder" % out]
     elif kind == "out_is_source":
         out = src
         words = ["--out %s is also the input --from %s" % (src, src)]
@@ -494,7 +494,7 @@ def test_fetch_bad_options(tmp_path, capsys, kind):
     out, url = tmp_path / "w" / "model.caffemodel", str(good)
     if kind == "out_is_folder":
         out.mkdir(parents=True)
-        words = ["%s (--out) is an existing folder" % out]
+        words = ["--out %s is an existing folder" % out]
     elif kind == "url_is_folder":
         url, words = str(tmp_path), ["--url %s is a folder" % tmp_path]
     elif kind == "url_missing":

@@ -58,12 +58,17 @@ def atomic_write(path, data):
 def check_outputs(outputs, inputs=(), option_names=None):
     """Refuse output paths that are an input, that repeat, or that are an
     existing folder where a file is meant; make sure their folders are
-    writable. Call before any long work. `option_names` maps a path to the
-    option that gave it, for the message."""
+    writable. Call before any long work. `option_names` maps an output path
+    to the option that gave it; `inputs` may be a list of paths or a dict
+    {path: option}, so that both sides of a clash are named."""
     names = option_names or {}
+    in_names = dict(inputs) if isinstance(inputs, dict) else {}
+
+    def in_label(p):
+        return "the input %s %s" % (in_names[p], p) if in_names.get(p) else "an input (%s)" % p
 
     def label(p):
-        return "%s (%s)" % (p, names[p]) if p in names else str(p)
+        return "%s %s" % (names[p], p) if p in names else "output %s" % p
 
     seen = {}
     ins = {os.path.realpath(str(p)): p for p in inputs if p is not None}
@@ -72,15 +77,37 @@ def check_outputs(outputs, inputs=(), option_names=None):
             continue
         real = os.path.realpath(str(out))
         if real in ins:
-            raise UserError("output %s is also an input (%s); choose another output path"
-                            % (label(out), label(ins[real])))
+            raise UserError("%s is also %s; choose another output path"
+                            % (label(out), in_label(ins[real])))
         if real in seen:
-            raise UserError("outputs %s and %s are the same file" % (label(seen[real]), label(out)))
+            raise UserError("%s and %s are the same file" % (label(seen[real]), label(out)))
         seen[real] = out
         if os.path.isdir(real):
-            raise UserError("output %s is an existing folder; give a file name" % label(out))
+            raise UserError("%s is an existing folder; give a file name" % label(out))
         output_dir(pathlib.Path(real).parent)
     return list(seen.values())
+
+
+def new_dirs(folder):
+    """`folder` and those of its parents that do not exist yet, deepest first:
+    what writing an output there would create, for remove_empty on failure."""
+    made, d = [], os.path.abspath(str(folder))
+    while not os.path.exists(d):
+        made.append(d)
+        parent = os.path.dirname(d)
+        if parent == d:
+            break
+        d = parent
+    return made
+
+
+def remove_empty(folders):
+    """Remove the folders that are still empty, deepest first."""
+    for d in folders:
+        try:
+            os.rmdir(d)
+        except OSError:
+            pass
 
 
 def write_together(contents):

@@ -163,13 +163,7 @@ def run(args):
     if args.mug_apex:
         inputs[args.mug_apex] = "--mug-apex"
     # Before any work: an output may never be an input or the other output.
-    for path, option in outputs.items():
-        for source, source_option in inputs.items():
-            if os.path.realpath(path) == os.path.realpath(source):
-                raise UserError("%s %s is also the input %s %s; choose another output path"
-                                % (option, path, source_option, source))
-    labels = dict(inputs, **outputs)
-    files.check_outputs(list(outputs), list(inputs), labels)
+    files.check_outputs(list(outputs), inputs, outputs)
 
     collectors = []
     for name, root in zip(names, args.root):
@@ -196,7 +190,7 @@ def run(args):
     # Files found below the roots (sheets, label files, the images indexed)
     # are inputs too: a --out pointing at one would replace it.
     read = [p for col in collectors for p in col.inputs]
-    files.check_outputs(list(outputs), list(inputs) + read, labels)
+    files.check_outputs(list(outputs), {**{p: None for p in read}, **inputs}, outputs)
     # The images: compared as normalised paths (a realpath for each of
     # thousands of frames would take seconds).
     targets = {os.path.realpath(p): p for p in outputs}

@@ -335,7 +335,7 @@ def layers_csv(rows):
 def run(args):
     caffe = _check_args(args)
     outputs = output_paths(args)
-    made = weights.new_dirs(args.out) if args.out else []
+    made = files.new_dirs(args.out) if args.out else []
     try:
         files.check_outputs(outputs, option_names={p: "--out" for p in outputs})
         rows = measure(args, caffe)
@@ -349,10 +349,10 @@ def run(args):
         if outputs:
             files.write_together(contents)
     except KeyboardInterrupt:
-        weights.remove_empty(made)
+        files.remove_empty(made)
         raise UserError("interrupted; nothing was written")
     except BaseException:
-        weights.remove_empty(made)      # folders made for outputs never written
+        files.remove_empty(made)      # folders made for outputs never written
         raise
     print(md, end="")
     if outputs:

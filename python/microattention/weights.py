@@ -364,8 +364,7 @@ def fetch(url, out, sha256=RESNET10_SHA256, force=False):
     url, local = _url_of(url)
     if local is not None and os.path.isdir(local):
         raise UserError("--url %s is a folder; give the caffemodel file" % local)
-    not_an_input(out, {"--url": local})
-    files.check_outputs([out, out + ".part"], [local], {out: "--out", local: "--url"})
+    files.check_outputs([out, out + ".part"], {local: "--url"}, {out: "--out"})
     if os.path.exists(out) and not force:
         try:
             got = sha256_of(out)
@@ -461,28 +460,28 @@ def add_arguments(parser):
 
 
 def run(args):
-    made = new_dirs(os.path.dirname(os.path.abspath(args.out)))
+    made = files.new_dirs(os.path.dirname(os.path.abspath(args.out)))
     try:
         if args.action == "fetch":
             fetch(args.url, args.out, force=args.force)
             return 0
         return _convert(args)
     except KeyboardInterrupt:
-        remove_empty(made)
+        files.remove_empty(made)
         raise UserError("interrupted; nothing was written")
     except BaseException:
-        remove_empty(made)      # folders made for an output that was never written
+        files.remove_empty(made)      # folders made for an output that was never written
         raise
 
 
 def _convert(args):
-    names = {args.out: "--out", args.src: "--in" if args.action == "imagenet-to-gray" else "--from"}
+    names = {args.out: "--out"}
+    src_option = "--in" if args.action == "imagenet-to-gray" else "--from"
     if args.action == "imagenet-to-gray":
         if not os.path.exists(args.src) and args.src == _DEFAULT_SRC:
             raise UserError("--in %s does not exist; download it first: python3 -m "
                             "microattention weights fetch" % args.src)
-        not_an_input(args.out, {"--in": args.src})
-        files.check_outputs([args.out], [args.src], names)
+        files.check_outputs([args.out], {args.src: src_option}, names)
         model = read_caffemodel(args.src)
         shapes = target_shapes(args.net, 5)
         gray = to_gray(model, target_eps=_target_eps(args.net))
@@ -494,9 +493,8 @@ def _convert(args):
     if args.action == "transfer":
         if args.num_output < 1:
             raise UserError("--num-output %d: must be at least 1" % args.num_output)
-        names[args.to_prototxt] = "--to-prototxt"
-        not_an_input(args.out, {"--from": args.src, "--to-prototxt": args.to_prototxt})
-        files.check_outputs([args.out], [args.src, args.to_prototxt], names)
+        files.check_outputs([args.out], {args.src: src_option, args.to_prototxt: "--to-prototxt"},
+                            names)
         if args.to_prototxt:
             read_target_prototxt(args.to_prototxt)      # cheap checks first
         model = read_caffemodel(args.src)
@@ -510,37 +508,6 @@ def _convert(args):
         report(copied, fresh, unused, args.out)
         return 0
     raise UserError("unknown action %r" % args.action)
-
-
-def not_an_input(out, inputs):
-    """--out may not be one of the inputs {option: path} (files.check_outputs
-    checks it too, but names one option only when both are the same path)."""
-    for option, path in inputs.items():
-        if path and os.path.realpath(out) == os.path.realpath(path):
-            raise UserError("--out %s is also the input %s %s; choose another output path"
-                            % (out, option, path))
-
-
-def new_dirs(folder):
-    """`folder` and those of its parents that do not exist yet, deepest first
-    (what files.check_outputs would create), for remove_empty on failure."""
-    made, d = [], os.path.abspath(folder)
-    while not os.path.exists(d):
-        made.append(d)
-        parent = os.path.dirname(d)
-        if parent == d:
-            break
-        d = parent
-    return made
-
-
-def remove_empty(folders):
-    """Remove the folders that are still empty, deepest first."""
-    for d in folders:
-        try:
-            os.rmdir(d)
-        except OSError:
-            pass
 
 
 def _target_eps(net):
