@@ -134,17 +134,36 @@ FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
 
 # ------------------------------------------------------------------ geometry
-def au_displacement(aus, intensity=1.0):
+# Points of the image-left half (the rest: their MIRROR twins and the midline).
+LEFT_SIDE = frozenset(list(range(0, 8)) + list(range(17, 22)) + [31, 32]
+                      + list(range(36, 42)) + [48, 49, 50, 58, 59, 60, 61, 67])
+
+
+def au_displacement(aus, intensity=1.0, sides=(1.0, 1.0)):
     """(68, 2) displacement in inter-ocular distances (face upright) of an AU
-    set; `intensity` is one factor or {au: factor}."""
+    set; `intensity` is one factor or {au: factor}; `sides` scales the
+    sideways (dx) moves of the image-left and image-right halves."""
     moved = np.zeros((68, 2))
     for au in aus:
         if au not in AU_TABLE:
             raise ValueError("AU%d is not in the AU-to-landmark table" % au)
         factor = intensity[au] if isinstance(intensity, dict) else intensity
-        for point, move in AU_TABLE[au].items():
-            moved[point] += factor * np.asarray(move)
+        for point, (dx, dy) in AU_TABLE[au].items():
+            side = sides[0] if point in LEFT_SIDE else sides[1]
+            moved[point] += factor * np.array([dx * side, dy])
     return moved
+
+
+def side_scales(points):
+    """How wide each half of the face looks relative to the mean half width
+    (at most 1): a face turned aside shows a narrow far half, where sideways
+    moves of a frontal face would cross the cheek contour."""
+    left, right = eye_centres(points)
+    upright = (points - (left + right) / 2) @ rotation(
+        -math.degrees(math.atan2(*(right - left)[::-1]))).T
+    middle = upright[[27, 28, 29, 30, 33, 51, 57, 8], 0].mean()
+    widths = np.array([middle - upright[0:5, 0].mean(), upright[12:17, 0].mean() - middle])
+    return tuple(float(v) for v in np.clip(widths / widths.mean(), 0.05, 1.0))
 
 
 def eye_centres(points):
@@ -196,7 +215,7 @@ def border_anchors(width, height):
     return np.array(top + sides, dtype=float)
 
 
-RING_POINTS = 16
+RING_POINTS = 32
 RING_MARGIN = 1.6
 
 
@@ -230,6 +249,25 @@ def triangle_maps(src, dst):
     linear = np.stack([s1, s2], 2) @ inv                  # (T, 2, 2): src = L dst + b
     shift = src[:, 0] - np.einsum("tij,tj->ti", linear, dst[:, 0])
     return np.concatenate([linear.transpose(0, 2, 1), shift[:, None, :]], axis=1)
+
+
+MIN_AREA_RATIO = 0.2
+SMALL_TRIANGLE = 0.005      # of the squared inter-ocular distance
+
+
+def folds(src, dst, triangles, smallest=0.0):
+    """True when some triangle of the mesh flips or shrinks below
+    MIN_AREA_RATIO of its area from src to dst (the warp would tear);
+    triangles under `smallest` square pixels (a few pixels between closed
+    lips or eyelids) are not counted."""
+    def areas(points):
+        a, b, c = points[triangles[:, 0]], points[triangles[:, 1]], points[triangles[:, 2]]
+        return ((b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1])
+                - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0]))
+    before, after = areas(src), areas(dst)
+    counted = np.abs(before) / 2 >= smallest
+    ratio = after[counted] / before[counted]
+    return bool(np.any(ratio < MIN_AREA_RATIO))
 
 
 def piecewise_affine(image, src, dst, triangles):
@@ -380,10 +418,19 @@ def render_clip(face, aus, plan, profile, size, noise, rng, gray=False):
     if gray:
         base = cv2.cvtColor(base, cv2.COLOR_BGR2GRAY)
     neutral = apply_affine(matrix, points)
-    move = au_displacement(aus, plan["intensity"]) @ rotation(plan["degrees"]).T * plan["iod"]
     anchors = np.vstack([face_ring(neutral, width, height), border_anchors(width, height)])
     src = np.vstack([neutral, anchors])
     triangles = triangulate(src)
+    # On a face turned aside a lip corner can meet the cheek contour: the AU
+    # intensities shrink (recorded in the plan) until no triangle folds.
+    while True:
+        move = au_displacement(aus, plan["intensity"], side_scales(points)) \
+            @ rotation(plan["degrees"]).T * plan["iod"]
+        if not folds(src, np.vstack([neutral + move, anchors]), triangles,
+                     smallest=SMALL_TRIANGLE * plan["iod"] ** 2):
+            break
+        plan["intensity"] = {au: 0.9 * v for au, v in plan["intensity"].items()}
+        plan["shrunk"] = plan.get("shrunk", 0) + 1
     frames, landmarks = [], []
     warps = {}
     for t in profile:
@@ -617,7 +664,8 @@ def _rounded(plan):
     return {"centre": [round(v, 3) for v in plan["centre"]], "iod": round(plan["iod"], 3),
             "degrees": round(plan["degrees"], 3),
             "intensity": {str(a): round(v, 4) for a, v in plan["intensity"].items()},
-            "gain": round(plan["gain"], 4), "bias": round(plan["bias"], 3)}
+            "gain": round(plan["gain"], 4), "bias": round(plan["bias"], 3),
+            "shrunk": plan.get("shrunk", 0)}
 
 
 def landmarks_csv(rows):
