@@ -23,6 +23,19 @@ Output (OUT = --out):
   OUT/demo-data.json  the options and the plan of every clip (AUs, apex, ...)
 Index them with `index --dataset casme2 --root OUT/casme2` and
 `index --dataset ckplus --root OUT/ckplus`.
+
+Intensity: --magnitude-micro / --magnitude-macro multiply AU_TABLE (1 = a
+clear posed expression), with +-20% per clip and +-10% per AU. On a face
+turned aside the sideways moves of the far half shrink with its apparent
+width (side_scales), and when a move would still fold the mesh (a triangle
+flipping or losing 80% of its area) the clip's intensities shrink by 10%
+steps; the intensities used are in demo-data.json.
+
+docs/demo-data-strip.png (rows: classes I-V; per identity: micro apex,
+|micro apex - onset| x 4, macro neutral, macro peak) is made by
+  python3 -m microattention demo-data --out /workspace/demo-data --force \
+      --strip docs/demo-data-strip.png
+(run from the project folder, e.g. with -w /opt/micro-attention).
 """
 import io
 import json
@@ -469,9 +482,10 @@ def clip_rng(seed, dataset, identity, number, k):
 # ------------------------------------------------------------------ writing
 def encode(image, ext):
     import cv2
+    # Huffman-only PNG: noisy frames barely compress further, at twice the cost.
     params = [cv2.IMWRITE_JPEG_QUALITY, 95] if ext == ".jpg" else \
-        [cv2.IMWRITE_PNG_COMPRESSION, 1,
-                                    cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_HUFFMAN_ONLY]
+        [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_STRATEGY,
+         cv2.IMWRITE_PNG_STRATEGY_HUFFMAN_ONLY]
     ok, data = cv2.imencode(ext, image, params)
     if not ok:
         raise RuntimeError("OpenCV could not encode a %s image" % ext)
@@ -620,6 +634,12 @@ def _run_task(task):
     return render(_TASK["tree"], _TASK["faces"], _TASK["opts"], identity, number, k)
 
 
+def _one_thread():
+    """Workers already use the cores; OpenCV's own threads would only compete."""
+    import cv2
+    cv2.setNumThreads(1)
+
+
 def render_all(tree, faces, opts):
     """Every clip of both sets, in a fixed order; with opts.jobs > 1 clips are
     rendered by forked workers (each clip has its own random stream, so the
@@ -632,7 +652,7 @@ def render_all(tree, faces, opts):
     try:
         if opts.jobs > 1:
             import multiprocessing
-            with multiprocessing.get_context("fork").Pool(opts.jobs) as pool:
+            with multiprocessing.get_context("fork").Pool(opts.jobs, _one_thread) as pool:
                 results = pool.map(_run_task, tasks, chunksize=4)
         else:
             results = [_run_task(task) for task in tasks]
