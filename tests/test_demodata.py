@@ -261,7 +261,7 @@ def test_real_readers_index_the_generated_trees(tmp_path, capsys):
 
 
 def test_landmarks_file_lists_every_frame_at_its_pixels(tmp_path):
-    make_tree(tmp_path / "demo")
+    make_tree(tmp_path / "demo", "--identities", "1")
     with open(str(tmp_path / "demo" / "landmarks.csv")) as handle:
         lines = handle.read().splitlines()
     header = lines[0].split(",")
@@ -274,11 +274,12 @@ def test_landmarks_file_lists_every_frame_at_its_pixels(tmp_path):
 
 
 def test_strip_has_one_row_per_class(tmp_path):
-    manifest = make_tree(tmp_path / "demo", "--strip", str(tmp_path / "strip.png"))
+    manifest = make_tree(tmp_path / "demo", "--identities", "1", "--strip",
+                         str(tmp_path / "strip.png"))
     import cv2
     strip = cv2.imread(str(tmp_path / "strip.png"), cv2.IMREAD_UNCHANGED)
     assert strip.shape == (5 * 96 + 4 * 6, 4 * 96)   # 1 identity shown of (0, 6)
-    assert manifest["identities"] == ["breakingbad", "einstein", "lenna"]
+    assert manifest["identities"] == ["breakingbad"]
 
 
 @pytest.mark.parametrize("argv,message", [
@@ -304,7 +305,9 @@ def test_existing_folder_is_replaced_only_with_force_and_only_if_ours(tmp_path, 
     assert cli.main(["demo-data", "--out", str(other), "--force"] + SMALL) == 1
     assert "not written by demo-data" in capsys.readouterr().err
     assert (other / "keep.txt").read_text() == "mine"
-    make_tree(tmp_path / "demo")
+    tiny = ["--identities", "1", "--micro-clips", "1"]
+    make_tree(tmp_path / "demo", *tiny)
     (tmp_path / "demo" / "stale.txt").write_text("old")
-    make_tree(tmp_path / "demo", "--force")
+    make_tree(tmp_path / "demo", "--force", *tiny)
+    assert sorted(os.listdir(str(tmp_path))) == ["demo", "other"]
     assert not (tmp_path / "demo" / "stale.txt").exists()
