@@ -311,3 +311,33 @@ def test_existing_folder_is_replaced_only_with_force_and_only_if_ours(tmp_path, 
     make_tree(tmp_path / "demo", "--force", *tiny)
     assert sorted(os.listdir(str(tmp_path))) == ["demo", "other"]
     assert not (tmp_path / "demo" / "stale.txt").exists()
+
+
+def test_micro_moves_are_a_fraction_of_macro_moves(tmp_path):
+    manifest = make_tree(tmp_path / "demo")
+    with open(str(tmp_path / "demo" / "landmarks.csv")) as handle:
+        next(handle)
+        points = {line.split(",", 1)[0]: np.array(line.split(",")[1:], float).reshape(68, 2)
+                  for line in handle}
+
+    def largest(first, last, iod):
+        return np.hypot(*(points[last] - points[first]).T).max() / iod
+
+    micro = [largest("casme2/Cropped/sub%02d/%s/reg_img%d.jpg" % (c["subject"], c["clip"], n0),
+                     "casme2/Cropped/sub%02d/%s/reg_img%d.jpg" % (c["subject"], c["clip"], n1),
+                     c["iod"])
+             for c in manifest["casme2"] for n0, n1 in [(c["onset"], c["apex"])]]
+    offsets = [largest("casme2/Cropped/sub%02d/%s/reg_img%d.jpg" % (c["subject"], c["clip"], n),
+                       "casme2/Cropped/sub%02d/%s/reg_img%d.jpg" % (c["subject"], c["clip"],
+                                                                    c["onset"]), c["iod"])
+               for c in manifest["casme2"] for n in [c["offset"]]]
+    macro = []
+    for c in manifest["ckplus"]:
+        subject, seq = c["clip"].split("_")
+        name = "ckplus/cohn-kanade-images/%s/%s/%s_%%08d.png" % (subject, seq, c["clip"])
+        macro.append(largest(name % 1, name % c["frames"], c["iod"]))
+    # Table moves reach 0.14-0.21 inter-ocular distances; micro 0.25 of that.
+    assert 0.02 < np.median(micro) < 0.07 and max(micro) < 0.1
+    assert 0.08 < np.median(macro) < 0.3
+    assert np.median(macro) > 3 * np.median(micro)
+    assert max(offsets) == 0     # back to neutral at the offset
