@@ -1,0 +1,343 @@
+"""The demo-data generator: AU-to-landmark table, piecewise-affine warp,
+mirroring, determinism, and the real readers on the generated trees."""
+import json
+import os
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from dataset_fixtures import read_rows, run_index
+from microattention import cli, demodata
+from microattention.datasets.objective import NAMES, ROMAN, classify
+
+# Small trees keep the tests fast; the defaults are measured by the CLI.
+SMALL = ["--identities", "3", "--micro-clips", "2", "--macro-clips", "1",
+         "--micro-frames", "5", "--macro-frames", "4", "--size", "160x144", "--jobs", "1"]
+
+
+def make_tree(out, *extra):
+    code = cli.main(["demo-data", "--out", str(out)] + SMALL + list(extra))
+    assert code == 0
+    with open(os.path.join(str(out), demodata.MANIFEST)) as handle:
+        return json.load(handle)
+
+
+def plan(aus, intensity=1.0, degrees=0.0):
+    return {"centre": [160.0, 130.0], "iod": 80.0, "degrees": degrees,
+            "intensity": {au: intensity for au in aus}, "gain": 1.0, "bias": 0.0}
+
+
+def patch(image, centre, half=4):
+    import cv2
+    size = 2 * half + 1
+    return cv2.getRectSubPix(image.astype(np.float32), (size, size),
+                             (float(centre[0]), float(centre[1])))
+
+
+def ncc(a, b):
+    a = a - a.mean()
+    b = b - b.mean()
+    return float((a * b).sum() / np.sqrt((a * a).sum() * (b * b).sum()))
+
+
+@pytest.fixture(scope="module")
+def lenna():
+    faces = demodata.identities(3, 80)
+    assert faces[2][0] == "lenna"
+    return faces[2]
+
+
+# ------------------------------------------------------------------ tables
+def test_class_combinations_are_rows_of_the_objective_table():
+    for number, combos in demodata.CLASS_AUS.items():
+        for combo in combos:
+            assert classify(combo) == (number, None), combo
+            assert all(int(au) in demodata.AU_TABLE for au in combo.split("+"))
+
+
+def test_mirror_map_is_the_ibug_left_right_swap():
+    mirror = demodata.MIRROR
+    assert sorted(mirror) == list(range(68))
+    assert all(mirror[mirror[i]] == i for i in range(68))
+    pairs = {0: 16, 8: 8, 17: 26, 21: 22, 27: 27, 30: 30, 31: 35, 33: 33, 36: 45, 39: 42,
+             40: 47, 41: 46, 48: 54, 51: 51, 57: 57, 59: 55, 60: 64, 62: 62, 66: 66, 67: 65}
+    for point, twin in pairs.items():
+        assert mirror[point] == twin
+
+
+def test_au_table_is_left_right_symmetric():
+    for au, moves in demodata.AU_TABLE.items():
+        for point, (dx, dy) in moves.items():
+            assert moves[demodata.MIRROR[point]] == (-dx, dy), (au, point)
+    # e.g. AU12 pulls both lip corners up and out, AU1 raises the inner brows.
+    assert demodata.AU_TABLE[12][48][0] < 0 < demodata.AU_TABLE[12][54][0]
+    assert demodata.AU_TABLE[12][48][1] < 0 and demodata.AU_TABLE[12][54][1] < 0
+    assert set(demodata.AU_TABLE[1]) >= {21, 22}
+    assert demodata.AU_TABLE[1][21][1] < 0 and demodata.AU_TABLE[15][54][1] > 0
+
+
+# ------------------------------------------------------------------ warp
+@pytest.fixture(scope="module")
+def einstein():
+    faces = demodata.identities(3, 80)
+    assert faces[1][0] == "einstein"
+    return faces[1]
+
+
+BROWS = list(range(17, 27))
+MOUTH = list(range(48, 68))
+
+
+@pytest.mark.parametrize("aus,degrees,still", [([12], 0.0, BROWS), ([1, 2], 7.0, MOUTH),
+                                               ([15, 17], -4.0, BROWS)])
+def test_only_the_chosen_aus_move_and_the_image_follows(einstein, aus, degrees, still):
+    rng = np.random.default_rng(0)
+    p = plan(aus, intensity=0.8, degrees=degrees)
+    frames, points = demodata.render_clip(einstein, aus, p, [0.0, 1.0], (320, 288), 0.0, rng)
+    assert "shrunk" not in p      # no fold: the table applies as it is
+    moved = points[1] - points[0]
+    sides = demodata.side_scales(einstein[2])
+    expected = demodata.au_displacement(aus, 0.8, sides) @ demodata.rotation(degrees).T * 80.0
+    assert np.allclose(moved, expected, atol=1e-9)
+    chosen = set().union(*(demodata.AU_TABLE[a] for a in aus))
+    others = [i for i in range(68) if i not in chosen]
+    assert np.abs(moved[others]).max() == 0
+    assert np.hypot(*moved[sorted(chosen)].T).min() > 0
+
+    # A patch around a moved point of the warped frame matches the patch
+    # around the point in the neutral frame (points in flat skin, where any
+    # patch matches any other, are left out).
+    gray = [f.mean(axis=2) for f in frames]
+    follows, stays = [], []
+    for i in sorted(chosen):
+        source = patch(gray[0], points[0][i], half=3)
+        if np.hypot(*moved[i]) < 4 or source.std() < 8:
+            continue
+        follows.append(ncc(patch(gray[1], points[1][i], half=3), source))
+        stays.append(ncc(patch(gray[1], points[0][i], half=3), source))
+    assert len(follows) >= 3
+    assert min(follows) > 0.75 and np.mean(follows) > 0.93, follows
+    assert np.mean(stays) < np.mean(follows) - 0.3, (stays, follows)
+    # Pixels beyond the moving triangles are copied: all changes lie inside
+    # the fixed ring around the face, and the face parts far from the moving
+    # points (mouth for brow AUs, brows for mouth AUs; the lower lids share
+    # cheek triangles with the lip corners) are unchanged.
+    import cv2
+    inside = np.zeros(frames[0].shape[:2], np.uint8)
+    ring = demodata.face_ring(points[0], 320, 288)
+    cv2.fillConvexPoly(inside, np.round(ring).astype(np.int32), 1)
+    inside = cv2.dilate(inside, np.ones((5, 5), np.uint8))
+    changed = np.any(frames[1] != frames[0], axis=2)
+    assert changed.sum() > 100 and not (changed & (inside == 0)).any()
+    for i in still:
+        assert np.array_equal(patch(gray[1], points[0][i]), patch(gray[0], points[0][i]))
+
+
+def test_turned_faces_move_less_sideways_on_the_far_half():
+    faces = demodata.identities(4, 80)
+    assert demodata.side_scales(faces[0][2])[0] < 0.4    # breakingbad looks to the side
+    assert min(demodata.side_scales(faces[3][2])) > 0.8   # takeo faces the camera
+    table = demodata.au_displacement([12], 1.0)
+    scaled = demodata.au_displacement([12], 1.0, (0.5, 1.0))
+    assert np.allclose(scaled[48], table[48] * [0.5, 1]) and np.allclose(scaled[54], table[54])
+    assert np.allclose(table[48], demodata.AU_TABLE[12][48])
+
+
+def test_left_side_and_mirror_cover_every_point():
+    left = demodata.LEFT_SIDE
+    right = {demodata.MIRROR[i] for i in left}
+    middle = {i for i in range(68) if demodata.MIRROR[i] == i}
+    assert not left & right and left | right | middle == set(range(68))
+
+
+def test_unmoved_regions_differ_by_the_sensor_noise_only(einstein):
+    rng = np.random.default_rng(3)
+    frames, points = demodata.render_clip(einstein, [12], plan([12]), [0.0, 1.0], (320, 288),
+                                          2.0, rng, gray=True)
+    diff = frames[1].astype(float) - frames[0].astype(float)
+    # Two frames of independent noise (sigma 2 each) plus rounding: sigma ~2.9.
+    assert 2.5 < diff[:, :60].std() < 3.3
+    assert abs(diff[:, :60].mean()) < 0.1
+    corner = np.round(points[0][48]).astype(int)
+    around = diff[corner[1] - 6:corner[1] + 7, corner[0] - 6:corner[0] + 7]
+    assert np.abs(around).mean() > 10
+
+
+def test_mirrored_face_is_a_valid_68_point_face(lenna):
+    import cv2
+    _, image, points = lenna
+    flipped, mirrored = demodata.mirror_face(image, points)
+    width = image.shape[1]
+    # Semantic order kept: image-left eye, brow, lip corner and jaw start stay
+    # on the image left.
+    for left, right in ((36, 45), (39, 42), (17, 26), (48, 54), (0, 16), (31, 35)):
+        assert mirrored[left][0] < mirrored[right][0]
+        assert points[left][0] < points[right][0]
+    # The mirrored image-left eye lands on the pixels of the original
+    # image-right eye, flipped.
+    gray, mgray = (cv2.cvtColor(im, cv2.COLOR_BGR2GRAY) for im in (image, flipped))
+    for i in range(36, 42):
+        original = points[demodata.MIRROR[i]]
+        assert np.allclose(mirrored[i], [width - 1 - original[0], original[1]])
+        ours = patch(mgray, mirrored[i], half=6)
+        theirs = patch(gray, original, half=6)[:, ::-1]
+        assert np.abs(ours - theirs).max() < 1e-3
+    eye = patch(mgray, mirrored[36:42].mean(axis=0), half=8)
+    assert ncc(eye, patch(gray, points[42:48].mean(axis=0), half=8)[:, ::-1]) > 0.999
+    back_image, back_points = demodata.mirror_face(flipped, mirrored)
+    assert np.array_equal(back_image, image) and np.allclose(back_points, points)
+
+
+def test_identities_are_the_faces_then_their_mirror_images():
+    faces = demodata.identities(8, 60)
+    assert [f[0] for f in faces] == ["breakingbad", "einstein", "lenna", "takeo",
+                                     "breakingbad-mirrored", "einstein-mirrored",
+                                     "lenna-mirrored", "takeo-mirrored"]
+    for face in faces:
+        assert abs(demodata.interocular(face[2]) / 60 - 1.15) < 0.02
+    assert np.allclose(faces[6][2][:, 1], faces[2][2][demodata.MIRROR][:, 1])
+
+
+# ------------------------------------------------------------------ trees
+def files_of(root):
+    found = {}
+    for folder, _, names in os.walk(str(root)):
+        for name in names:
+            path = os.path.join(folder, name)
+            with open(path, "rb") as handle:
+                found[os.path.relpath(path, str(root))] = handle.read()
+    return found
+
+
+def test_same_seed_same_bytes_other_seed_other_frames(tmp_path):
+    make_tree(tmp_path / "a", "--seed", "7")
+    make_tree(tmp_path / "b", "--seed", "7", "--jobs", "2")   # workers change nothing
+    make_tree(tmp_path / "c", "--seed", "8")
+    a, b, c = files_of(tmp_path / "a"), files_of(tmp_path / "b"), files_of(tmp_path / "c")
+    assert a == b
+    frames = [p for p in a if p.endswith((".jpg", ".png"))]
+    assert len(frames) == 3 * 5 * (2 * 5 + 1 * 4)
+    # Other seed: other onset numbers, so other CASME II names; every frame differs.
+    assert a["casme2/CASME2-coding-20190701.xlsx"] != c["casme2/CASME2-coding-20190701.xlsx"]
+    ck = [p for p in frames if p.startswith("ckplus/")]
+    assert ck and all(a[p] != c[p] for p in ck)
+    assert not any(name.startswith(".demo-data-") for name in os.listdir(str(tmp_path)))
+
+
+def test_real_readers_index_the_generated_trees(tmp_path, capsys):
+    manifest = make_tree(tmp_path / "demo")
+    for derive in ([], ["--derive-classes"]):
+        out = tmp_path / ("casme2%d.csv" % len(derive))
+        code, _, err = run_index(capsys, "--dataset", "casme2", "--root",
+                                 tmp_path / "demo" / "casme2", "--out", out, *derive)
+        assert code == 0, err
+        rows = read_rows(out)
+        assert len(rows) == len(manifest["casme2"]) == 3 * 5 * 2
+        assert Counter(r["objective_class"] for r in rows) == \
+            {ROMAN[n]: 3 * 2 for n in range(1, 6)}
+        assert {r["class_source"] for r in rows} == \
+            {"au-derived" if derive else "objective-sheet"}
+        by_clip = {(c["subject"], c["clip"]): c for c in manifest["casme2"]}
+        for row in rows:
+            clip = by_clip[(int(row["subject"][3:]), row["clip"])]
+            assert row["objective_class"] == clip["class"]
+            assert row["label"] == clip["label"]
+            assert int(row["frame"]) == clip["apex"] and row["apex_source"] == "annotated"
+            assert (int(row["onset"]), int(row["offset"])) == (clip["onset"], clip["offset"])
+            assert row["frame_path"].endswith("/reg_img%d.jpg" % clip["apex"])
+            assert clip["onset"] < clip["apex"] < clip["offset"]
+    out = tmp_path / "ckplus.csv"
+    code, _, err = run_index(capsys, "--dataset", "ckplus", "--root",
+                             tmp_path / "demo" / "ckplus", "--out", out)
+    assert code == 0, err
+    rows = read_rows(out)
+    assert len(rows) == 3 * len(manifest["ckplus"]) == 3 * 5 * 3
+    assert Counter(r["label"] for r in rows) == {NAMES[n]: 3 * 3 for n in range(1, 6)}
+    labels = {c["clip"]: c["label"] for c in manifest["ckplus"]}
+    for row in rows:
+        assert row["label"] == labels[row["clip"]]
+        assert int(row["frame"]) in (2, 3, 4)   # the last 3 of 4 frames: the peak
+
+
+def test_landmarks_file_lists_every_frame_at_its_pixels(tmp_path):
+    make_tree(tmp_path / "demo", "--identities", "1")
+    with open(str(tmp_path / "demo" / "landmarks.csv")) as handle:
+        lines = handle.read().splitlines()
+    header = lines[0].split(",")
+    assert header[:3] == ["frame_path", "x0", "y0"] and len(header) == 137
+    paths = [line.split(",", 1)[0] for line in lines[1:]]
+    frames = sorted(p for p in files_of(tmp_path / "demo") if p.endswith((".jpg", ".png")))
+    assert sorted(paths) == frames
+    points = np.array(lines[1].split(",")[1:], float).reshape(68, 2)
+    assert (points >= 0).all() and (points[:, 0] < 160).all() and (points[:, 1] < 144).all()
+
+
+def test_strip_has_one_row_per_class(tmp_path):
+    manifest = make_tree(tmp_path / "demo", "--identities", "1", "--strip",
+                         str(tmp_path / "strip.png"))
+    import cv2
+    strip = cv2.imread(str(tmp_path / "strip.png"), cv2.IMREAD_UNCHANGED)
+    assert strip.shape == (5 * 96 + 4 * 6, 4 * 96)   # 1 identity shown of (0, 6)
+    assert manifest["identities"] == ["breakingbad"]
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--size", "320"], "--size '320': expected WIDTHxHEIGHT"),
+    (["--identities", "9"], "--identities 9: choose 1 to 8"),
+    (["--micro-frames", "2"], "--micro-frames 2: must be at least 3"),
+    (["--magnitude-macro", "4"], "--magnitude-macro 4: choose 0 to 1.5"),
+    (["--noise", "-1"], "--noise -1: choose 0 to 50"),
+])
+def test_bad_options_are_named(tmp_path, capsys, argv, message):
+    code = cli.main(["demo-data", "--out", str(tmp_path / "demo")] + argv)
+    assert code == 1
+    assert message in capsys.readouterr().err
+    assert not os.path.exists(str(tmp_path / "demo"))
+
+
+def test_existing_folder_is_replaced_only_with_force_and_only_if_ours(tmp_path, capsys):
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "keep.txt").write_text("mine")
+    assert cli.main(["demo-data", "--out", str(other)] + SMALL) == 1
+    assert "exists and is not empty" in capsys.readouterr().err
+    assert cli.main(["demo-data", "--out", str(other), "--force"] + SMALL) == 1
+    assert "not written by demo-data" in capsys.readouterr().err
+    assert (other / "keep.txt").read_text() == "mine"
+    tiny = ["--identities", "1", "--micro-clips", "1"]
+    make_tree(tmp_path / "demo", *tiny)
+    (tmp_path / "demo" / "stale.txt").write_text("old")
+    make_tree(tmp_path / "demo", "--force", *tiny)
+    assert sorted(os.listdir(str(tmp_path))) == ["demo", "other"]
+    assert not (tmp_path / "demo" / "stale.txt").exists()
+
+
+def test_micro_moves_are_a_fraction_of_macro_moves(tmp_path):
+    manifest = make_tree(tmp_path / "demo")
+    with open(str(tmp_path / "demo" / "landmarks.csv")) as handle:
+        next(handle)
+        points = {line.split(",", 1)[0]: np.array(line.split(",")[1:], float).reshape(68, 2)
+                  for line in handle}
+
+    def largest(first, last, iod):
+        return np.hypot(*(points[last] - points[first]).T).max() / iod
+
+    micro = [largest("casme2/Cropped/sub%02d/%s/reg_img%d.jpg" % (c["subject"], c["clip"], n0),
+                     "casme2/Cropped/sub%02d/%s/reg_img%d.jpg" % (c["subject"], c["clip"], n1),
+                     c["iod"])
+             for c in manifest["casme2"] for n0, n1 in [(c["onset"], c["apex"])]]
+    offsets = [largest("casme2/Cropped/sub%02d/%s/reg_img%d.jpg" % (c["subject"], c["clip"], n),
+                       "casme2/Cropped/sub%02d/%s/reg_img%d.jpg" % (c["subject"], c["clip"],
+                                                                    c["onset"]), c["iod"])
+               for c in manifest["casme2"] for n in [c["offset"]]]
+    macro = []
+    for c in manifest["ckplus"]:
+        subject, seq = c["clip"].split("_")
+        name = "ckplus/cohn-kanade-images/%s/%s/%s_%%08d.png" % (subject, seq, c["clip"])
+        macro.append(largest(name % 1, name % c["frames"], c["iod"]))
+    # Table moves reach 0.14-0.21 inter-ocular distances; micro 0.25 of that.
+    assert 0.02 < np.median(micro) < 0.07 and max(micro) < 0.1
+    assert 0.08 < np.median(macro) < 0.3
+    assert np.median(macro) > 3 * np.median(micro)
+    assert max(offsets) == 0     # back to neutral at the offset
