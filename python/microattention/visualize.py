@@ -200,17 +200,45 @@ def _param_layers(param):
             if l.type in ("Convolution", "BatchNorm", "Scale", "InnerProduct")}
 
 
+def _model_shapes(path, option):
+    """{layer: [blob shapes]} of a caffemodel's layers that hold blobs. Only
+    shapes are read here: pycaffe copies the values in C++ (converting them in
+    Python takes seconds) once they are known to fit, since Caffe aborts the
+    process on a mismatch."""
+    from microattention import weights as weights_mod
+    param = nets._pb().NetParameter()
+    try:
+        with open(path, "rb") as handle:
+            param.ParseFromString(handle.read())
+    except OSError as exc:
+        raise UserError("%s %s: cannot read: %s" % (option, path, exc.strerror or exc))
+    except Exception as exc:  # protobuf DecodeError
+        raise UserError("%s %s is not a caffemodel: %s" % (option, path, exc))
+    if not len(param.layer):
+        raise UserError("%s %s holds no layers (or the V1 format; upgrade it with Caffe's "
+                        "upgrade_net_proto_binary)" % (option, path))
+    return collections.OrderedDict(
+        (layer.name, [weights_mod._blob_shape(b)[0] for b in layer.blobs])
+        for layer in param.layer if len(layer.blobs))
+
+
+def _fits(stored, shape):
+    """Caffe's rule: the same shape, or a legacy 4-D shape padded with 1s."""
+    stored, shape = tuple(stored), tuple(shape)
+    return stored == shape or (len(stored) == 4 and len(shape) <= 4
+                               and stored == (1,) * (4 - len(shape)) + shape)
+
+
 def load_net(name, weights_path, option="--weights"):
     """(pycaffe Net, class names) of net `name` with the weights of a
     caffemodel; the caffemodel must hold exactly that net's layers."""
-    from microattention import weights as weights_mod
     if not os.path.isfile(weights_path):
         raise UserError("%s %s: file not found" % (option, weights_path))
-    model = weights_mod.read_caffemodel(weights_path)
+    model = _model_shapes(weights_path, option)
     if nets.CLASSIFIER not in model:
         raise UserError("%s %s holds no %s layer; not a model of our nets"
                         % (option, weights_path, nets.CLASSIFIER))
-    num_output = model[nets.CLASSIFIER][1][0].shape[0]
+    num_output = model[nets.CLASSIFIER][0][0]
     param = nets.render_deploy(name, num_output=num_output)
     wanted = _param_layers(param)
     missing = sorted(wanted - set(model))
@@ -225,19 +253,14 @@ def load_net(name, weights_path, option="--weights"):
                 "layer(s) not in %s: %s" % (name, ", ".join(extra[:6])) if extra else "")
             + ("; it looks like a %s model" % like[0] if like else ""))
     net = nets.build(param, "TEST")
-    bad = []
-    for layer, blobs in net.params.items():
-        arrays = model[layer][1]
-        if len(arrays) != len(blobs) or not all(
-                weights_mod._shapes_match(a, b.data.shape) for a, b in zip(arrays, blobs)):
-            bad.append("%s: weights %s, net %s" % (layer, [a.shape for a in arrays],
-                                                   [b.data.shape for b in blobs]))
-            continue
-        for a, b in zip(arrays, blobs):
-            b.data[...] = a.reshape(b.data.shape)
+    bad = ["%s: weights %s, net %s" % (layer, model[layer], [b.data.shape for b in blobs])
+           for layer, blobs in net.params.items()
+           if len(model[layer]) != len(blobs)
+           or not all(_fits(s, b.data.shape) for s, b in zip(model[layer], blobs))]
     if bad:
         raise UserError("%s %s does not fit --net %s, blob shapes differ: %s"
                         % (option, weights_path, name, "; ".join(bad[:4])))
+    net.copy_from(weights_path)
     return net, class_names(num_output)
 
 
