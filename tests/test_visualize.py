@@ -255,6 +255,10 @@ def test_bad_input_names_it_and_writes_nothing(setup, tmp_path, capsys):
            "49 landmarks")
     _fails(["visualize", "--net", "resnet10", "--weights", w["resnet10"], "--images", crop,
             "--labels", "disgust"], out, capsys, "needs 68 landmarks")
+    _fails(["visualize", "--net", "resnet10", "--weights", w["resnet10"], "--images", crop,
+            "--labels", "joy"], out, capsys, "'joy'", "not a known class")
+    _fails(["visualize", "--net", "resnet10", "--weights", w["resnet10"], "--images", crop,
+            "--labels", "anger", "disgust"], out, capsys, "2 class name(s) for 1 image(s)")
     _fails(["visualize", "--net", "resnet10", "--weights", w["resnet10"],
             "--faces", setup["faces"], "--samples", "demo/s1/missing/1"], out, capsys,
            "demo/s1/missing/1", "no face")

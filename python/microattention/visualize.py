@@ -15,7 +15,8 @@ is resized to the nets' 224x224 input exactly as the test LMDB does
                  (64/128/256/512: 56/28/14/7), channel mean (the micro-attention
                  unit has one channel; the complex attention of [29] has C).
 Maps are upsampled bilinearly to the face size and drawn as heat maps over it,
-one PNG per sample, one row per net (two nets side by side as in Figure 4).
+one PNG per sample, one row per net (with --net2 the two nets one above the
+other, the comparison of Figure 4).
 
 Given 68-point iBUG landmarks (faces.csv's landmarks column, or --landmarks)
 and the sample's class, each map is scored: score = share of the map's mass
