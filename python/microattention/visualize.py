@@ -54,6 +54,7 @@ REGION_EXTRA = {
     9: (27, 28, 39, 42),            # nose wrinkler: the nose root between the eyes
     16: (55, 56, 57, 58, 59, 65, 66, 67),   # lower lip depressor: the lower lip
 }
+# The resulting table (AU -> points) is printed in every scores.md.
 AU_LANDMARKS = {
     au: tuple(sorted(set(demodata.AU_TABLE.get(au, {})) | set(REGION_EXTRA.get(au, ()))))
     for au in sorted(set(demodata.AU_TABLE) | set(REGION_EXTRA))
@@ -167,10 +168,11 @@ def map_blobs(net):
 def _forward(net, image):
     """(maps, class probabilities) of one gray face image (2-D array)."""
     image = np.asarray(image)
-    if image.ndim != 2:
-        raise ValueError("expected a 2-D gray image, got shape %s" % (image.shape,))
+    if image.ndim != 2 or image.dtype != np.uint8:
+        raise ValueError("expected a 2-D uint8 gray image, got %s %s"
+                         % (image.dtype, image.shape))
     size = net.blobs["data"].data.shape[-1]
-    face = augment.resize_for_test(image.astype(np.uint8), size)
+    face = augment.resize_for_test(image, size)
     net.blobs["data"].data[...] = face.astype(np.float32)[None, None]
     result = net.forward()
     maps = collections.OrderedDict()
@@ -183,8 +185,8 @@ def _forward(net, image):
 def attention_maps(net, image):
     """OrderedDict map name -> 2-D map at the blob's resolution: 'feature'
     (last block, channel mean) and 'attention_<C>' per attention unit, for a
-    square gray face image of any size (resized to the net input as the test
-    LMDB does)."""
+    square 8-bit gray face image (0-255, as the LMDBs hold it) of any size,
+    resized to the net input as the test LMDB does."""
     return _forward(net, image)[0]
 
 
@@ -497,6 +499,13 @@ def scores_tables(records):
             _fmt(float(np.mean([r["score"] for r in rs]))),
             _fmt(float(np.mean([r["area"] for r in rs]))),
             _fmt(float(np.mean([r["lift"] for r in rs])))))
+    used = sorted({int(a) for r in records if r["aus"] for a in r["aus"].split("+")})
+    if used:
+        md += ["", "## AU regions", "",
+               "Convex hull per face side of these iBUG points (0-based), dilated by %.2f "
+               "inter-ocular distances." % AU_MARGIN, "",
+               "| AU | landmarks |", "|---|---|"]
+        md += ["| AU%d | %s |" % (au, " ".join(map(str, AU_LANDMARKS[au]))) for au in used]
     md += ["", "## Per sample", "",
            "| sample | class | net | map | score | area | lift |", "|---|---|---|---|---:|---:|---:|"]
     for r in records:
