@@ -19,7 +19,7 @@ COMMANDS = {
               "list the samples of a dataset (apex frames, classes) as a CSV index"),
     "faces": (None, "locate faces with an AAM and crop them to 240x240 gray"),
     "lmdb": ("microattention.lmdbs", "balance, augment and write training/test LMDBs"),
-    "folds": (None, "split an index into the folds of HDE, CDE or LOSO"),
+    "folds": ("microattention.folds", "split an index into the folds of HDE, CDE or LOSO"),
     "train-fold": (None, "train and test one fold with Caffe"),
     "run": (None, "run every fold of a protocol"),
     "report": (None, "metrics, confusion matrices and the paper's tables"),
