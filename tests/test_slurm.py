@@ -335,7 +335,7 @@ def cde(cluster):
                      "--run-dir", run_dir, "--epochs", EPOCHS]
     start = time.time()
     submitted = cluster.run(SUBMIT, "cde", folds_json, "--cpus-per-task=1", "--mem=200M",
-                            "--", *train_options)
+                            "--max-running=2", "--", *train_options)
     train, report = job_ids(submitted.stdout)
     states = cluster.wait(train, report)
     return dict(folds=folds_json, fold_ids=fold_ids, ids=ids, run_dir=run_dir,
@@ -351,7 +351,7 @@ def predictions(path):
 def test_every_fold_trained_once_then_the_report(cde, cluster):
     fold_ids, run_dir, train = cde["fold_ids"], cde["run_dir"], cde["train"]
     assert fold_ids == ["casme2_sub01", "samm_006"]
-    assert "tasks 0-1 of the 2 folds" in cde["submitted"]
+    assert "tasks 0-1%2 of the 2 folds" in cde["submitted"]
     tasks = {"%s_%d" % (train, i): ("COMPLETED", "0:0") for i in range(len(fold_ids))}
     assert {k: v for k, v in cde["states"].items() if k.startswith(train + "_")} == tasks, \
         cluster.logs()
@@ -440,3 +440,49 @@ def test_submit_refuses_a_fold_file_of_another_index_or_protocol(cde, cluster, t
     assert "holds the folds of protocol cde, not loso" in bad.stderr
     bad = cluster.run(SUBMIT, "cde", cde["folds"], "--mem=200M", check=False)
     assert bad.returncode == 2 and "no '--' before the train-fold options" in bad.stderr
+    bad = cluster.run(SUBMIT, "cde", cde["folds"], "--max-running=0", "--", *cde["options"],
+                      check=False)
+    assert bad.returncode == 2 and "--max-running 0: give a whole number" in bad.stderr
+
+
+# ---------------------------------------------------------------- without Slurm
+
+def test_array_spec_compresses_task_numbers():
+    from microattention.slurm import array_spec
+    assert array_spec([]) == ""
+    assert array_spec([4]) == "4"
+    assert array_spec([0, 1, 2, 3]) == "0-3"
+    assert array_spec([0, 1, 3, 5, 6, 7, 45]) == "0-1,3,5-7,45"
+
+
+def test_helper_errors_name_the_file_task_and_option(tmp_path):
+    from microattention import slurm
+    from microattention.errors import UserError
+    index = tmp_path / "index.csv"
+    from microattention.datasets.common import COLUMNS
+    with open(str(index), "w", newline="") as handle:
+        writer = csv.DictWriter(handle, COLUMNS)
+        writer.writeheader()
+        for n, (dataset, subject, label) in enumerate(ROWS):
+            writer.writerow(dict(dict.fromkeys(COLUMNS, ""), dataset=dataset, subject=subject,
+                                 clip="c%d" % n, label=label, frame="1"))
+    folds_json, folds_csv = tmp_path / "f.json", tmp_path / "f.csv"
+    from microattention import cli
+    assert cli.main(["folds", "--index", str(index), "--protocol", "cde",
+                     "--out", str(folds_json), "--out", str(folds_csv)]) == 0
+    assert [slurm.fold_id(str(folds_json), t) for t in ("0", "1")] == \
+        ["casme2_sub01", "samm_006"]
+    with pytest.raises(UserError, match="array task 2: fold file .*f.json holds 2 folds, "
+                                        "tasks 0-1"):
+        slurm.fold_id(str(folds_json), "2")
+    with pytest.raises(UserError, match="array task 'x' is not a number"):
+        slurm.fold_id(str(folds_json), "x")
+    with pytest.raises(UserError, match="f.csv: give the .json fold file"):
+        slurm.fold_id(str(folds_csv), "0")
+    with pytest.raises(UserError, match="give --fold to the Slurm scripts"):
+        slurm.train_fold_options("cde", ["--fold", "samm_006", "--index", str(index)])
+    with pytest.raises(UserError, match="train-fold options: .*--weights"):
+        slurm.train_fold_options("cde", ["--index", str(index), "--faces", str(tmp_path)])
+    code = slurm.main(["fold-id", "--folds", str(folds_json), "--task", "0",
+                       "--sha256", "0" * 64])
+    assert code == 1   # the file changed since submission (other checksum)

@@ -9,8 +9,9 @@
 #                       the --index below (python3 -m microattention folds ... --out FOLDS.json)
 #   SBATCH OPTIONS      for both jobs, after this script's defaults, so they win:
 #                       --partition, --account, --time, --cpus-per-task, --mem, ...
-#                       --array=SPEC[%K] replaces the computed array (training job only),
-#                       e.g. --array=0-45%8 runs at most 8 folds at once
+#                       except two for the training array only:
+#                       --max-running=K  at most K folds at once (sbatch --array=...%K)
+#                       --array=SPEC     these tasks instead of the unfinished folds
 #   TRAIN-FOLD OPTIONS  for every 'python3 -m microattention train-fold' and the report:
 #                       --index, --faces, --weights, --run-dir (on storage all nodes share),
 #                       [--net, --epochs, --seed]
@@ -27,15 +28,21 @@ die() { echo "submit.sh: $*" >&2; exit 2; }
 protocol=$1 folds=$2
 shift 2
 
-both=() array=()
+both=() array=() limit=""
 while [ $# -gt 0 ] && [ "$1" != -- ]; do
   case $1 in
+    --max-running=*) limit=${1#*=} ;;
+    --max-running) [ $# -ge 2 ] || die "$1 needs a value"; limit=$2; shift ;;
     --array=*|-a?*) array=("$1") ;;
     --array|-a) [ $# -ge 2 ] || die "$1 needs a value"; array=("$1" "$2"); shift ;;
     *) both+=("$1") ;;
   esac
   shift
 done
+case $limit in
+  "") ;;
+  *[!0-9]*|0*) die "--max-running $limit: give a whole number of folds, at least 1" ;;
+esac
 [ "${1:-}" = -- ] || die "no '--' before the train-fold options; $usage"
 shift
 command -v sbatch >/dev/null 2>&1 || die "sbatch not found: run this where Slurm's commands are"
@@ -53,11 +60,13 @@ mkdir -p "$run_dir/slurm"
 dependency=() train=""
 if [ ${#array[@]} -gt 0 ] || [ -n "$pending" ]; then
   [ ${#array[@]} -gt 0 ] || array=(--array="$pending")
+  [ -z "$limit" ] || array[${#array[@]}-1]+="%$limit"
   train=$(sbatch --parsable --job-name=ma-train --output="$run_dir/slurm/%x_%A_%a.out" \
             "${both[@]}" "${array[@]}" \
             "$here/train_folds.sbatch" "$protocol" "$folds" -- "$@")
   train=${train%%;*}
-  echo "training: job array $train, tasks ${array[*]#--array=} of the $count folds (0-$((count - 1)))"
+  echo "training: job array $train, tasks ${array[*]#--array=} of the $count folds" \
+       "(0-$((count - 1)))"
   dependency=(--dependency="afterok:$train" --kill-on-invalid-dep=yes)
 else
   echo "training: all $count folds are finished already"
