@@ -18,8 +18,9 @@
 #
 # Only folds not finished yet are queued: the same command submitted again after
 # a failure or a time limit trains what is missing, then reports. Logs go to
-# RUN_DIR/slurm/. MA_EXEC, when set, prefixes every command this script and the
-# jobs run (the container: MA_EXEC="apptainer exec micro-attention.sif").
+# RUN_DIR/slurm/. MA_EXEC, when set, prefixes every project command this script
+# and the jobs run (the container: MA_EXEC="apptainer exec micro-attention.sif");
+# sbatch itself runs outside it, the cluster's own.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 usage="usage: $0 PROTOCOL FOLDS.json [SBATCH OPTIONS...] -- TRAIN-FOLD OPTIONS..."
