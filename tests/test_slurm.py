@@ -8,9 +8,9 @@ report pooled them, that a second submission queues only what is missing
 and that a failed task cancels the report rather than leaving it pending
 forever.
 
-Runs in the image as root (slurmd runs jobs as their submitter). Skipped when
-Slurm is not installed or not root, unless MA_REQUIRE_SLURM is set (CI),
-where that is a failure. The daemons are always shut down, and any process
+Runs in the image as any user with a name (the daemons run as that user, who
+is the only one submitting: no root needed). Skipped when Slurm is not
+installed, unless MA_REQUIRE_SLURM is set (CI), where that is a failure. The daemons are always shut down, and any process
 left with our SLURM_CONF in its environment is killed by pid: daemons started
 in a container that shares the host's process namespace outlive it and would
 hold the ports."""
@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import pathlib
+import pwd
 import re
 import shutil
 import signal
@@ -51,13 +52,20 @@ def _need_slurm():
     missing = [b for b in BINARIES if shutil.which(b, path=SBIN_PATH) is None]
     if missing:
         reason = "Slurm and munge are not installed (no %s)" % ", ".join(missing)
-    elif os.geteuid() != 0:
-        reason = "a test Slurm needs root (slurmd starts jobs as their user)"
+    elif _user() is None:
+        reason = "uid %d has no user name, which Slurm needs" % os.geteuid()
     else:
         return
     if os.environ.get("MA_REQUIRE_SLURM"):
         pytest.fail(reason + "; MA_REQUIRE_SLURM is set, so this is an error")
     pytest.skip(reason)
+
+
+def _user():
+    try:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        return None
 
 
 def _free_port():
@@ -112,6 +120,7 @@ class Cluster:
         self.env.pop("GLOG_minloglevel", None)   # conftest's; caffe logs go to the fold logs
         self.env.pop("MA_EXEC", None)
         self.pids = {}
+        self.user = _user()
 
     def write_config(self):
         for sub in ("munge", "state", "spool", "log"):
@@ -129,8 +138,9 @@ class Cluster:
             "SlurmctldPort=%d" % _free_port(),
             "SlurmdPort=%d" % _free_port(),
             "CommunicationParameters=EnableIPv4,EnableIPv6",
-            "SlurmUser=root",
-            "SlurmdUser=root",
+            # one user runs the daemons and submits: slurmd needs no root then
+            "SlurmUser=%s" % self.user,
+            "SlurmdUser=%s" % self.user,
             "AuthType=auth/munge",
             "CredType=cred/munge",
             "AuthInfo=socket=%s" % (self.munge / "munge.socket"),
@@ -235,7 +245,7 @@ class Cluster:
 
     def stop(self):
         if "slurmctld" in self.pids:
-            self.run("scancel", "--user", "root", check=False)
+            self.run("scancel", "--user", self.user, check=False)
             self.run("scontrol", "shutdown", check=False)
         deadline = time.time() + 15
         while time.time() < deadline and any(
