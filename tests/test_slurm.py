@@ -410,6 +410,12 @@ def test_resubmission_queues_only_what_is_missing(cde, cluster):
     done.rename(done.with_name("done.json.away"))
     try:
         assert "pending=1\n" in cluster.run(*plan).stdout
+        # and the report refuses (it never trains), naming the fold and its task
+        report = [a if a != "plan" else "report" for a in plan]
+        refused = cluster.run(*report, check=False)
+        assert refused.returncode == 1
+        assert "1 of 2 fold(s) are not finished: samm_006 (task 1)" in refused.stderr
+        assert not (out / "samm_006" / "done.json").exists()
     finally:
         done.with_name("done.json.away").rename(done)
     assert cluster.run(*plan).stdout == "count=2\npending=\nsha256=%s\nrun_dir=%s\n" % (
