@@ -137,7 +137,7 @@ def loso(tmp_path_factory, weights):
     folder = tmp_path_factory.mktemp("loso")
     index, faces, ids = write_data(folder, LOSO_ROWS)
     argv = ["run", "--protocol", "loso", "--index", index, "--faces", faces, "--weights",
-            weights, "--run-dir", folder / "runs", "--epochs", EPOCHS, "--jobs", 2]
+            weights, "--run-dir", folder / "runs", "--epochs", EPOCHS, "--jobs", 1]
     first = cli(*argv)
     return dict(folder=folder, index=index, faces=faces, ids=ids, argv=argv, output=first.stdout,
                 runs=folder / "runs" / "loso" / "micro_attention")
@@ -327,3 +327,24 @@ def test_transfer_chain_stages_record_their_inputs(tmp_path):
                                   "reinit_classifier": False}
     assert "mask_Concat_64_1x1" in record["layers"]["from_fillers"]
     assert "conv1" in record["layers"]["copied"]
+
+
+def test_bad_fold_and_inputs_fail_clearly(loso, weights, tmp_path):
+    base = ["--index", loso["index"], "--faces", loso["faces"], "--weights", weights,
+            "--run-dir", tmp_path]
+    proc = cli("train-fold", "--protocol", "loso", "--fold", "sub09", *base, check=False)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "--fold sub09: no such fold of protocol loso" in proc.stderr
+    assert "casme2_sub01, casme2_sub02, casme2_sub03" in proc.stderr
+    proc = cli("train-fold", "--protocol", "hde", "--fold", "sub01", *base, check=False)
+    assert proc.returncode == 1 and "--protocol hde needs an index pooling" in proc.stderr
+    proc = cli("run", "--protocol", "loso", "--index", loso["index"], "--faces",
+               loso["faces"], "--weights", tmp_path / "missing.caffemodel", "--run-dir",
+               tmp_path, check=False)
+    assert proc.returncode == 1 and "missing.caffemodel: no such file" in proc.stderr
+    proc = cli("run", "--protocol", "loso", *base, "--jobs", 0, check=False)
+    assert proc.returncode == 1 and "--jobs 0: must be at least 1" in proc.stderr
+    assert not any(tmp_path.iterdir())
+    with pytest.raises(UserError, match="--epochs 0"):
+        training.train_fold(loso["index"], loso["faces"], "loso", "sub01", weights,
+                            run_dir=tmp_path, epochs=0)
