@@ -21,6 +21,8 @@
 # RUN_DIR/slurm/. MA_EXEC, when set, prefixes every project command this script
 # and the jobs run (the container: MA_EXEC="apptainer exec micro-attention.sif");
 # sbatch itself runs outside it, the cluster's own.
+# (Empty arrays are expanded as ${a[@]+"${a[@]}"}: bash 4.2, still on some
+# clusters, calls a plain "${a[@]}" of an empty array unbound under set -u.)
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 usage="usage: $0 PROTOCOL FOLDS.json [SBATCH OPTIONS...] -- TRAIN-FOLD OPTIONS..."
@@ -63,7 +65,7 @@ if [ ${#array[@]} -gt 0 ] || [ -n "$pending" ]; then
   [ ${#array[@]} -gt 0 ] || array=(--array="$pending")
   [ -z "$limit" ] || array[${#array[@]}-1]+="%$limit"
   train=$(sbatch --parsable --job-name=ma-train --output="$run_dir/slurm/%x_%A_%a.out" \
-            "${both[@]}" "${array[@]}" \
+            ${both[@]+"${both[@]}"} "${array[@]}" \
             "$here/train_folds.sbatch" "$protocol" "$folds" -- "$@")
   train=${train%%;*}
   echo "training: job array $train, tasks ${array[*]#--array=} of the $count folds" \
@@ -73,7 +75,7 @@ else
   echo "training: all $count folds are finished already"
 fi
 report=$(sbatch --parsable --job-name=ma-report --output="$run_dir/slurm/%x_%j.out" \
-           "${dependency[@]}" "${both[@]}" \
+           ${dependency[@]+"${dependency[@]}"} ${both[@]+"${both[@]}"} \
            "$here/report.sbatch" "$protocol" "$folds" -- "$@")
 report=${report%%;*}
 echo "report:   job $report${train:+ (after every task of $train succeeds)}"
