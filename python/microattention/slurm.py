@@ -25,6 +25,7 @@ parser, so they are the same options with the same defaults.
 import argparse
 import hashlib
 import json
+import os
 import sys
 
 from microattention import folds as folds_module
@@ -169,7 +170,9 @@ def fold_states(protocol, path, options):
     from microattention import training
     folds = check(protocol, path, options.index)
     net = _net(options)
-    weights_sha = training.sha256_file(training._input_file(options.weights, "--weights"))
+    if not os.path.isfile(str(options.weights)):
+        raise UserError("--weights %s: no such file" % options.weights)
+    weights_sha = training.sha256_file(options.weights)
     states = []
     for number, fold in enumerate(folds):
         settings = training.fold_settings(protocol, net, fold["fold"], options.index,
