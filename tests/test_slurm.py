@@ -347,10 +347,24 @@ def cde(cluster):
     run_dir = cluster.dir / "runs"
     train_options = ["--index", index, "--faces", faces, "--weights", weights,
                      "--run-dir", run_dir, "--epochs", EPOCHS]
-    submitted = cluster.run(SUBMIT, "cde", folds_json, "--cpus-per-task=1", "--mem=200M",
-                            "--max-running=2", "--", *train_options)
+    # MA_EXEC stands for a container command with options ("apptainer exec
+    # --bind DIR IMAGE"): this one notes each command, drops its option, runs it.
+    wrapper = folder / "container"
+    wrapper.write_text('#!/bin/sh\n[ "$1" = --bind ] && shift 2\n'
+                       'echo "$4" >> %s\nexec "$@"\n' % (folder / "container.log"))
+    wrapper.chmod(0o755)
+    cluster.env["MA_EXEC"] = "%s --bind %s" % (wrapper, folder)
+    try:
+        submitted = cluster.run(SUBMIT, "cde", folds_json, "--cpus-per-task=1", "--mem=200M",
+                                "--max-running=2", "--", *train_options)
+    finally:
+        del cluster.env["MA_EXEC"]
     train, report = job_ids(submitted.stdout)
     states = cluster.wait(train, report)
+    # every project command went through MA_EXEC: submit's check, each task's
+    # fold lookup and training, the report
+    assert sorted((folder / "container.log").read_text().split()) == sorted(
+        ["plan", "fold-id", "fold-id", "train-fold", "train-fold", "report"])
     return dict(folds=folds_json, fold_ids=fold_ids, ids=ids, run_dir=run_dir,
                 options=train_options, train=train, report=report, states=states,
                 submitted=submitted.stdout)
