@@ -26,6 +26,7 @@ import argparse
 import hashlib
 import json
 import os
+import pathlib
 import sys
 
 from microattention import folds as folds_module
@@ -202,9 +203,10 @@ def report(protocol, path, options):
         net = _net(options)
         shown = ", ".join("%s (task %d)" % (fold, number) for number, fold in missing[:10])
         raise UserError(
-            "%d of %d fold(s) are not finished: %s%s; see their logs under %s and submit "
-            "again (finished folds are kept)"
+            "%d of %d fold(s) are not finished: %s%s; read their task logs in %s and "
+            "caffe.log in their folders under %s, then submit again (finished folds are kept)"
             % (len(missing), len(states), shown, ", ..." if len(missing) > 10 else "",
+               pathlib.Path(options.run_dir or training.default_run_dir()) / "slurm",
                training.fold_dir_of(options.run_dir, protocol, net, missing[0][1]).parent))
     # Every fold is finished, so run_protocol only pools them.
     return runs.run_protocol(options.index, options.faces, protocol, options.weights,
