@@ -491,11 +491,12 @@ def _layers(copied, fresh, unused):
 
 
 def run(args):
-<<<<<<< HEAD
     made = files.new_dirs(os.path.dirname(os.path.abspath(args.out)))
     try:
         if args.action == "fetch":
             fetch(args.url, args.out, force=args.force)
+            write_provenance(args.out, "fetch", {}, collections.OrderedDict([
+                ("url", args.url), ("expected_sha256", RESNET10_SHA256)]))
             return 0
         return _convert(args)
     except KeyboardInterrupt:
@@ -507,23 +508,13 @@ def run(args):
 
 
 def _convert(args):
-    names = {args.out: "--out"}
+    names = {args.out: "--out", provenance_path(args.out): "--out (provenance)"}
     src_option = "--in" if args.action == "imagenet-to-gray" else "--from"
     if args.action == "imagenet-to-gray":
         if not os.path.exists(args.src) and args.src == _DEFAULT_SRC:
             raise UserError("--in %s does not exist; download it first: python3 -m "
                             "microattention weights fetch" % args.src)
-        files.check_outputs([args.out], {args.src: src_option}, names)
-=======
-    if args.action == "fetch":
-        fetch(args.url, args.out, force=args.force)
-        write_provenance(args.out, "fetch", {}, collections.OrderedDict([
-            ("url", args.url), ("expected_sha256", RESNET10_SHA256)]))
-        return 0
-    if args.action == "imagenet-to-gray":
-        files.check_outputs([args.out, provenance_path(args.out)], [args.src],
-                            {args.out: "--out"})
->>>>>>> slurm
+        files.check_outputs([args.out, provenance_path(args.out)], {args.src: src_option}, names)
         model = read_caffemodel(args.src)
         shapes = target_shapes(args.net, 5)
         gray = to_gray(model, target_eps=_target_eps(args.net))
@@ -537,17 +528,11 @@ def _convert(args):
         return 0
     if args.action == "transfer":
         if args.num_output < 1:
-<<<<<<< HEAD
             raise UserError("--num-output %d: must be at least 1" % args.num_output)
-        files.check_outputs([args.out], {args.src: src_option, args.to_prototxt: "--to-prototxt"},
-                            names)
+        files.check_outputs([args.out, provenance_path(args.out)],
+                            {args.src: src_option, args.to_prototxt: "--to-prototxt"}, names)
         if args.to_prototxt:
             read_target_prototxt(args.to_prototxt)      # cheap checks first
-=======
-            raise UserError("--num-output must be positive")
-        files.check_outputs([args.out, provenance_path(args.out)], [args.src],
-                            {args.out: "--out"})
->>>>>>> slurm
         model = read_caffemodel(args.src)
         shapes = target_shapes(args.net, args.num_output, args.to_prototxt)
         reinit = (nets.CLASSIFIER,) if args.reinit_classifier else ()
