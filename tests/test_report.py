@@ -64,8 +64,9 @@ def caffe_log(iterations_per_epoch, epochs, base_lr=1e-3, step=10):
                      % (it, loss))
         lines.append(stamp + "solver.cpp:258]     Train net output #0: loss = %.4f "
                              "(* 1 = %.4f loss)" % (loss, loss))
-        lr = base_lr * 0.1 ** (it // (step * iterations_per_epoch))
-        lines.append(stamp + "sgd_solver.cpp:112] Iteration %d, lr = %g" % (it, lr))
+        if it < iterations_per_epoch * epochs:   # caffe logs no update at max_iter
+            lr = base_lr * 0.1 ** (it // (step * iterations_per_epoch))
+            lines.append(stamp + "sgd_solver.cpp:112] Iteration %d, lr = %g" % (it, lr))
         if it and it % iterations_per_epoch == 0:
             lines.append(stamp + "solver.cpp:347] Iteration %d, Testing net (#0)" % it)
             lines.append(stamp + "solver.cpp:414]     Test net output #0: accuracy = %.4f"
@@ -348,16 +349,6 @@ def test_full_budget_run_has_no_setup_warning(tmp_path):
     assert cells(row)[1:3] == ["yes †", "yes"]
 
 
-def test_many_folds_give_one_small_multiples_figure(tmp_path):
-    folds = collections.OrderedDict(
-        ("casme2_sub%02d" % i, [("casme2/sub%02d/EP01/5" % i, i % 5, i % 5)]) for i in range(9))
-    run = make_run(tmp_path / "runs", "loso", "resnet10", folds)
-    out = tmp_path / "out"
-    write([run], out)
-    curves = sorted(p.name for p in out.glob("curves-*.png"))
-    assert curves == ["curves-resnet10-runs-loso-resnet10.png"]
-
-
 # ------------------------------------------------------------------ bad input
 
 
@@ -416,3 +407,70 @@ def test_cli_writes_the_report(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "2 of 2 folds done" in proc.stdout
     assert (tmp_path / "out" / "report.html").is_file()
+
+
+# ------------------------------------------------------------------ the example
+
+
+def example_runs(root):
+    """Synthetic CDE runs shaped like the paper's (26 CASME II + 20 SAMM
+    subjects, 46 folds): micro_attention finished, resnet10 at 40 of 46 folds.
+    Predictions are drawn at random (seeded), about 70 % right."""
+    import random
+    rng = random.Random(2020)
+    folds = collections.OrderedDict()
+    subjects = [("casme2", "sub%02d" % i) for i in range(1, 27)] + \
+        [("samm", "%03d" % i) for i in range(6, 26)]
+    for dataset, subject in subjects:
+        samples = []
+        for clip in range(rng.randint(2, 8)):
+            true = rng.choice([0, 1, 2, 2, 2, 3, 3, 4])
+            samples.append(("%s/%s/c%d/10" % (dataset, subject, clip), true, true))
+        folds["%s_%s" % (dataset, subject)] = samples
+
+    def predicted(rate):
+        return collections.OrderedDict(
+            (f, [(s, t, t if rng.random() < rate else rng.randrange(5)) for s, t, _ in rows])
+            for f, rows in folds.items())
+    a = make_run(root, "cde", "micro_attention", predicted(0.72))
+    b = make_run(root, "cde", "resnet10", predicted(0.68), done=list(folds)[:40], pooled=False,
+                 started=[])
+    return [a, b]
+
+
+def test_46_folds_give_one_small_multiples_figure(tmp_path):
+    # the resnet10 run of the example: 46 fold folders, 40 finished, not pooled
+    run = example_runs(tmp_path / "runs")[1]
+    out = tmp_path / "out"
+    md, html = write([run], out)
+    assert sorted(p.name for p in out.glob("curves-*.png")) == [
+        "curves-resnet10-runs-cde-resnet10.png"]
+    assert "40 of ? folds done (total unknown) - PARTIAL" in md
+    status = [cells(l)[1] for l in table_rows(md, "") if re.match(r"\| (casme2_sub|samm_0)", l)
+              and "done" in cells(l)[1]]
+    assert status == ["done"] * 40 + ["not done (started)"] * 6
+    assert cells(table_rows(md, "samm_020 |")[0])[1] == "not done (started)"
+
+
+BANNER = ("SYNTHETIC EXAMPLE: made by `python3 tests/test_report.py OUT` from invented "
+          "predictions and caffe logs (random, seeded), to show the report's layout. "
+          "None of its numbers is a result of training.")
+
+
+if __name__ == "__main__":
+    # python3 tests/test_report.py OUT: the synthetic example; OUT/report.html
+    # is committed as docs/report-example.html
+    import pathlib
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        runs = example_runs(pathlib.Path(tmp) / "runs")
+        report.write_report([str(r) for r in runs], sys.argv[1], stamp="(synthetic example)")
+    out = pathlib.Path(sys.argv[1])
+    # the temporary folder's name is not part of the example
+    md = (out / "report.md").read_text().replace(tmp, "/tmp/example")
+    (out / "report.md").write_text("> **%s**\n\n%s" % (BANNER, md))
+    page = (out / "report.html").read_text()
+    page = page.replace("<body>", '<body>\n<p class="warn">%s</p>' % BANNER.replace(
+        "`python3 tests/test_report.py OUT`", "<code>python3 tests/test_report.py OUT</code>"), 1)
+    page = page.replace(tmp, "/tmp/example")
+    (out / "report.html").write_text(page)
