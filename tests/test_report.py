@@ -308,6 +308,19 @@ def test_partial_run_without_a_known_fold_count_is_never_complete(tmp_path):
         write([run], tmp_path / "out2", index=str(index))
 
 
+def test_run_without_a_finished_fold_is_reported_as_not_done(tmp_path):
+    index = index_csv(tmp_path / "index.csv")
+    run = make_run(tmp_path / "runs", "hde", "resnet10", collections.OrderedDict(), pooled=False,
+                   started=["casme2-to-samm"], index=index)
+    md, _ = write([run], tmp_path / "out")
+    assert "0 of ? folds done (total unknown) - PARTIAL" in md
+    md, _ = write([run], tmp_path / "out", index=str(index))
+    assert "0 of 2 folds done - PARTIAL" in md     # HDE: the index gives 2 folds
+    ours = table_rows(md, paper.METHODS["resnet10"] + ", this run (PARTIAL: 0 of 2 folds")[0]
+    assert cells(ours)[1:] == ["not done"] * 4
+    assert cells(table_rows(md, "samm-to-casme2 |")[0])[1] == "not started"
+
+
 def test_two_runs_give_one_side_by_side_table(tmp_path):
     a = make_run(tmp_path / "runs", "cde", "micro_attention", CDE)
     b = make_run(tmp_path / "runs", "cde", "resnet10", collections.OrderedDict([
@@ -369,6 +382,7 @@ def test_bad_input_is_a_user_error_and_writes_nothing(tmp_path):
         ([str(cde), str(cde)], out, "given twice"),
         ([str(cde)], cde, "is an input"),
         ([str(cde)], cde / "samm_006", "is an input"),
+        ([str(runs / "cde")], runs / "cde", "is an input"),
     ]
     for paths, where, message in cases:
         with pytest.raises(UserError, match=message):

@@ -1076,6 +1076,9 @@ def write_report(paths, out_dir=None, index=None, stamp=None):
     runs = load_runs(paths, index)
     out_dir = pathlib.Path(out_dir or "report-%s" % runs[0].protocol)
     real_out = os.path.realpath(str(out_dir))
+    for given in paths:
+        if os.path.realpath(str(given)) == real_out:
+            raise UserError("--out %s is an input (%s); choose another folder" % (out_dir, given))
     for run in runs:
         for folder in [run.path] + [f.path for f in run.folds]:
             real = os.path.realpath(str(folder))
