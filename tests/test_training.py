@@ -137,7 +137,7 @@ def loso(tmp_path_factory, weights):
     folder = tmp_path_factory.mktemp("loso")
     index, faces, ids = write_data(folder, LOSO_ROWS)
     argv = ["run", "--protocol", "loso", "--index", index, "--faces", faces, "--weights",
-            weights, "--run-dir", folder / "runs", "--epochs", EPOCHS, "--jobs", 2]
+            weights, "--run-dir", folder / "runs", "--epochs", EPOCHS, "--jobs", 1]
     first = cli(*argv)
     return dict(folder=folder, index=index, faces=faces, ids=ids, argv=argv, output=first.stdout,
                 runs=folder / "runs" / "loso" / "micro_attention")
@@ -285,3 +285,66 @@ def test_killed_fold_resumes_from_its_snapshot_with_the_same_result(loso, weight
     snaps = sorted(p.name for p in (fold_dir / "snapshots").iterdir())
     assert snaps == sorted("micro_attention_iter_%d.%s" % (i, ext) for i in (2, 4)
                            for ext in ("caffemodel", "solverstate"))
+
+
+def test_pretrain_holds_out_a_tenth_and_reports_its_accuracy(tmp_path):
+    # 6 clips of happiness and one of each other class: the lmdb stage holds
+    # out round(6 / 10) = 1 happiness clip, so 9 training records (one
+    # iteration of batch 50) and 1 validation image
+    rows = [("ckplus", "S%03d" % n, "happiness") for n in range(6)] + [
+        ("ckplus", "S1%02d" % n, label)
+        for n, label in enumerate(("surprise", "anger", "disgust", "sadness"))]
+    index, faces, ids = write_data(tmp_path, rows)
+    init = random_weights(tmp_path / "gray.caffemodel", "resnet10")
+    proc = cli("run", "--protocol", "pretrain", "--index", index, "--faces", faces,
+               "--weights", init, "--run-dir", tmp_path / "runs", "--epochs", 1)
+    fold_dir = tmp_path / "runs" / "pretrain" / "resnet10" / "pretrain"
+    rows = predictions(fold_dir / "predictions.csv")
+    assert len(rows) == 1 and rows[0]["sample_id"].split("/")[2] in (
+        "clip%d" % n for n in range(6))
+    sidecar = json.loads((fold_dir / "lmdb" / "test.json").read_text())
+    assert sidecar["split"] == "val" and sidecar["count"] == 1
+    assert json.loads((fold_dir / "lmdb" / "train.json").read_text())["count"] == 9
+    war = float(rows[0]["true_label"] == rows[0]["predicted_label"])
+    assert re.search(r"pre-training validation accuracy %.2f %% on 1 held-out images "
+                     r"\(paper: 99\.33 %%\)" % (100 * war), proc.stdout)
+    provenance = json.loads((fold_dir / "provenance.json").read_text())
+    assert provenance["schedule"]["batch"] == 50 and provenance["schedule"]["max_iter"] == 1
+    # the tested snapshot under the name the next stage of the chain uses
+    assert (fold_dir / "final.caffemodel").read_bytes() == \
+        (fold_dir / "snapshots" / "resnet10_iter_1.caffemodel").read_bytes()
+
+
+def test_transfer_chain_stages_record_their_inputs(tmp_path):
+    src = random_weights(tmp_path / "pretrained.caffemodel", "resnet10")
+    out = tmp_path / "micro.caffemodel"
+    cli("weights", "transfer", "--from", src, "--to", "micro_attention", "--out", out)
+    record = json.loads((tmp_path / "micro.caffemodel.json").read_text())
+    assert record["stage"] == "transfer"
+    assert record["inputs"]["from"]["sha256"] == hashlib.sha256(src.read_bytes()).hexdigest()
+    assert record["output_sha256"] == hashlib.sha256(out.read_bytes()).hexdigest()
+    assert record["settings"] == {"to": "micro_attention", "num_output": 5,
+                                  "reinit_classifier": False}
+    assert "mask_Concat_64_1x1" in record["layers"]["from_fillers"]
+    assert "conv1" in record["layers"]["copied"]
+
+
+def test_bad_fold_and_inputs_fail_clearly(loso, weights, tmp_path):
+    base = ["--index", loso["index"], "--faces", loso["faces"], "--weights", weights,
+            "--run-dir", tmp_path]
+    proc = cli("train-fold", "--protocol", "loso", "--fold", "sub09", *base, check=False)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "--fold sub09: no such fold of protocol loso" in proc.stderr
+    assert "casme2_sub01, casme2_sub02, casme2_sub03" in proc.stderr
+    proc = cli("train-fold", "--protocol", "hde", "--fold", "sub01", *base, check=False)
+    assert proc.returncode == 1 and "--protocol hde needs an index pooling" in proc.stderr
+    proc = cli("run", "--protocol", "loso", "--index", loso["index"], "--faces",
+               loso["faces"], "--weights", tmp_path / "missing.caffemodel", "--run-dir",
+               tmp_path, check=False)
+    assert proc.returncode == 1 and "missing.caffemodel: no such file" in proc.stderr
+    proc = cli("run", "--protocol", "loso", *base, "--jobs", 0, check=False)
+    assert proc.returncode == 1 and "--jobs 0: must be at least 1" in proc.stderr
+    assert not any(tmp_path.iterdir())
+    with pytest.raises(UserError, match="--epochs 0"):
+        training.train_fold(loso["index"], loso["faces"], "loso", "sub01", weights,
+                            run_dir=tmp_path, epochs=0)

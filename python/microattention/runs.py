@@ -11,7 +11,7 @@ is finished, RUN_DIR/<protocol>/<net>/ gets predictions.csv (all folds, in
 metrics.py's format), metrics.json (pooled and per fold: WAR, UAR, F1 (MEGC
 2018), UF1 (MEGC 2019)) and metrics.md. `--protocol pretrain` trains
 ResNet-10 on the pooled macro-expression index with 1/10 held out and
-reports the validation accuracy (paper 4.1: 99.33 %).
+reports the validation accuracy next to the paper's (4.1).
 
 With N jobs on a CPU, each caffe gets cores/N OpenBLAS threads unless
 OPENBLAS_NUM_THREADS is set.
@@ -24,10 +24,9 @@ import subprocess
 import sys
 import time
 
-from microattention import files, protocols, training
+from microattention import files, paper, protocols, training
 from microattention.errors import UserError
 
-PAPER_PRETRAIN_ACCURACY = 0.9933   # paper 4.1
 POLL_SECONDS = 0.5
 
 EXAMPLES = """\
@@ -192,7 +191,7 @@ def pool(run_dir, protocol, net, fold_ids, metrics):
     pooled = result["pooled"]
     if protocol == "pretrain":
         _say("pre-training validation accuracy %.2f %% on %d held-out images (paper: %.2f %%)"
-             % (100 * pooled["war"], pooled["samples"], 100 * PAPER_PRETRAIN_ACCURACY))
+             % (100 * pooled["war"], pooled["samples"], 100 * paper.PRETRAIN_VALIDATION_ACCURACY))
     else:
         _say("%s %s pooled over %d folds, %d samples: WAR %.4f, UAR %.4f, F1 (MEGC 2018) %.4f, "
              "UF1 (MEGC 2019) %.4f" % (protocol, net, len(fold_ids), pooled["samples"],

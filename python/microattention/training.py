@@ -35,8 +35,9 @@ project's workspace/runs, /workspace/runs in the image):
     and the accuracy caffe's own test net logged at the last iteration.
  5. provenance.json records the inputs and their sha256 (index, faces.csv,
     initial weights, LMDB sidecars, rendered net and solver files, final
-    snapshot), the seed, the schedule and the caffe version; done.json is
-    written last. A fold with done.json is not trained again; a fold whose
+    snapshot), the seed, the schedule and the caffe version; final.caffemodel
+    is the tested snapshot under a fixed name (the input of the next stage of
+    docs/transfer-chain.md); done.json is written last. A fold with done.json is not trained again; a fold whose
     folder holds another configuration (other weights, seed, epochs, index
     or faces) is refused rather than mixed.
 """
@@ -63,6 +64,7 @@ FORMAT = "microattention-train-fold/1"
 PRETRAIN_FOLD = "pretrain"
 SEED_STRIDE = 1000           # epoch k of seed s uses caffe random_seed s * 1000 + k
 KEEP_SNAPSHOTS = 2
+FINAL_NAME = "final.caffemodel"   # the tested snapshot, linked for the next stage
 TEST_CROP = 224              # the nets' input
 FOLD_FILES = ("train.txt", "test.txt", "train_val.prototxt", "solver.prototxt",
               "deploy.prototxt", "caffe.log", "predictions.csv", "metrics.json",
@@ -422,6 +424,18 @@ def drop_snapshots_after(prefix, iteration):
             os.unlink(path)
 
 
+def link_final(snapshot, path):
+    """FOLD/final.caffemodel: the tested weights under a name the next stage
+    of the transfer chain can use (a hard link; a copy where links fail)."""
+    path = pathlib.Path(path)
+    tmp = path.with_name("." + path.name + ".%d" % os.getpid())
+    try:
+        os.link(str(snapshot), str(tmp))
+    except OSError:
+        shutil.copyfile(str(snapshot), str(tmp))
+    os.replace(str(tmp), str(path))
+
+
 # ------------------------------------------------------------------ caffe
 
 def _die_with_parent():
@@ -730,6 +744,7 @@ def _train_locked(index, faces, p, net, fold_info, weights, fold_dir, settings, 
         ("microattention_version", _version()),
         ("epochs_run", progress["epochs"]),
     ])
+    link_final(final_model, fold_dir / FINAL_NAME)
     pred_path = fold_dir / "predictions.csv"
     files.write_together({
         pred_path: metrics.predictions_csv(rows, classes),
@@ -743,6 +758,7 @@ def _train_locked(index, faces, p, net, fold_info, weights, fold_dir, settings, 
             (k, fold_metrics[k]) for k in ("samples", "war", "uar", "f1_megc2018",
                                            "uf1_megc2019"))),
         ("final_snapshot", final_model.name),
+        ("final_weights", FINAL_NAME),
         ("final_snapshot_sha256", provenance["files_sha256"][final_model.name]),
         ("predictions", pred_path.name),
         ("seconds", round(time.time() - started, 3)),
