@@ -488,3 +488,35 @@ if __name__ == "__main__":
         "`python3 tests/test_report.py OUT`", "<code>python3 tests/test_report.py OUT</code>"), 1)
     page = page.replace(tmp, "/tmp/example")
     (out / "report.html").write_text(page)
+
+
+def test_report_of_a_real_caffe_run(tmp_path):
+    """The layout as the run command really writes it: HDE, 2 folds, 1 epoch
+    of random weights in real Caffe (tests/test_training.py's data helpers)."""
+    pytest.importorskip("cv2")
+    pytest.importorskip("lmdb")
+    try:
+        import test_training as tt
+    except pytest.skip.Exception:
+        pytest.skip("pycaffe not available (run inside the image)")
+    index, faces, ids = tt.write_data(tmp_path / "data", tt.HDE_ROWS)
+    weights = tt.random_weights(tmp_path / "init.caffemodel", "micro_attention")
+    tt.cli("run", "--protocol", "hde", "--index", index, "--faces", faces, "--weights", weights,
+           "--run-dir", tmp_path / "runs", "--epochs", 1)
+    run = tmp_path / "runs" / "hde" / "micro_attention"
+    md, html = write([tmp_path / "runs"], tmp_path / "out")
+    assert "2 of 2 folds done" in md and "PARTIAL" not in md
+    pooled = json.loads((run / "metrics.json").read_text())
+    by_fold = {f["fold"]: f for f in pooled["folds"]}
+    ours = table_rows(md, paper.METHODS["micro_attention"] + ", this run")[0]
+    assert cells(ours)[1:] == ["%.3f" % by_fold[f][m] for m in ("war", "uar")
+                               for f in ("casme2-to-samm", "samm-to-casme2")]
+    row = table_rows(md, "epochs in all |")[0]
+    assert cells(row)[2] == "1 - **NOT the paper's setup**"
+    assert [l for l in md.splitlines() if l.startswith("| ") and "NOT the paper" in l] == [row]
+    prov = json.loads((run / "casme2-to-samm" / "provenance.json").read_text())
+    done = json.loads((run / "casme2-to-samm" / "done.json").read_text())
+    assert "- Caffe: %s\n" % prov["caffe_version"] in md
+    assert "- initial weights sha256 `%s`" % training.sha256_file(weights) in md
+    assert "`%s`" % done["final_snapshot_sha256"] in md
+    assert len(re.findall(r'src="data:image/png;base64,', html)) == 3   # 2 folds' curves + confusion
