@@ -304,7 +304,7 @@ def test_partial_run_without_a_known_fold_count_is_never_complete(tmp_path):
     assert "2 of ? folds done (total unknown) - PARTIAL" in md
     assert "give --index" in md
     index = index_csv(tmp_path / "index.csv")
-    with pytest.raises(UserError, match="not the index run"):
+    with pytest.raises(UserError, match="is not the index of any of the runs"):
         write([run], tmp_path / "out2", index=str(index))
 
 
@@ -319,6 +319,33 @@ def test_run_without_a_finished_fold_is_reported_as_not_done(tmp_path):
     ours = table_rows(md, paper.METHODS["resnet10"] + ", this run (PARTIAL: 0 of 2 folds")[0]
     assert cells(ours)[1:] == ["not done"] * 4
     assert cells(table_rows(md, "samm-to-casme2 |")[0])[1] == "not started"
+
+
+def index_of(path, folds, classes=CLASSES, extra=()):
+    """An index CSV holding the samples of `folds` and the `extra` ones."""
+    lines = ["dataset,subject,clip,frame,label"]
+    for sid, t, _ in [r for rows in folds.values() for r in rows] + list(extra):
+        lines.append(",".join(sid.split("/")) + "," + classes[t])
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_runs_on_different_indexes_each_count_their_folds_from_their_own(tmp_path):
+    casme_folds = collections.OrderedDict([("casme2_sub01", CDE["casme2_sub01"])])
+    smic_folds = collections.OrderedDict([("smic_s1", [("smic/s1/c1/5", 0, 0)])])
+    casme_index = index_of(tmp_path / "casme2.csv", casme_folds,
+                           extra=[("casme2/sub02/EP01/5", 2, 2)])
+    smic_index = index_of(tmp_path / "smic.csv", smic_folds, list(paper.SMIC_CLASSES),
+                          extra=[("smic/s2/c1/5", 1, 1), ("smic/s3/c1/5", 2, 2)])
+    a = make_run(tmp_path / "a", "loso", "micro_attention", casme_folds, pooled=False,
+                 index=casme_index)
+    b = make_run(tmp_path / "b", "loso", "micro_attention", smic_folds, pooled=False,
+                 index=smic_index, classes=list(paper.SMIC_CLASSES))
+    casme_index.rename(tmp_path / "moved-casme2.csv")   # provenance's path no longer there
+    md, _ = write([a, b], tmp_path / "out", index=[str(tmp_path / "moved-casme2.csv")])
+    assert "`%s`, 1 of 2 folds done - PARTIAL" % a in md
+    assert "`%s`, 1 of 3 folds done - PARTIAL" % b in md     # from provenance's index
+    assert "--index (%s) split into loso folds" % (tmp_path / "moved-casme2.csv") in md
 
 
 def test_two_runs_give_one_side_by_side_table(tmp_path):
