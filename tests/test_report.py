@@ -348,6 +348,39 @@ def test_runs_on_different_indexes_each_count_their_folds_from_their_own(tmp_pat
     assert "--index (%s) split into loso folds" % (tmp_path / "moved-casme2.csv") in md
 
 
+def test_one_run_dir_holding_loso_of_two_databases_gives_a_run_per_index(tmp_path):
+    # `run --protocol loso` on CASME II and then on SMIC with the same --run-dir
+    casme_folds = collections.OrderedDict([("casme2_sub01", CDE["casme2_sub01"])])
+    smic_folds = collections.OrderedDict([("smic_s1", [("smic/s1/c1/5", 0, 0),
+                                                        ("smic/s1/c2/5", 1, 2)])])
+    casme_index = index_of(tmp_path / "casme2.csv", casme_folds,
+                           extra=[("casme2/sub02/EP01/5", 2, 2)])
+    smic_index = index_of(tmp_path / "smic.csv", smic_folds, list(paper.SMIC_CLASSES),
+                          extra=[("smic/s2/c1/5", 1, 1)])
+    make_run(tmp_path / "runs", "loso", "micro_attention", casme_folds, index=casme_index,
+             pooled=False, started=["casme2_sub02"])
+    run = tmp_path / "runs" / "loso" / "micro_attention"
+    for fold in smic_folds:    # the second database's folds land in the same folder
+        make_run(tmp_path / "tmp", "loso", "micro_attention", smic_folds, index=smic_index,
+                 classes=list(paper.SMIC_CLASSES))
+        (tmp_path / "tmp" / "loso" / "micro_attention" / fold).rename(run / fold)
+    (run / "metrics.json").write_text(json.dumps({"folds_pooled": ["smic_s1"]}))
+    md, _ = write([run], tmp_path / "out")
+    ours = [l for l in table_rows(md, paper.METHODS["micro_attention"]) if "this run" in l]
+    row = cells(ours[0])
+    assert row[0] == ("%s, this run (PARTIAL: CASME II 1 of 2 folds done)"
+                      % paper.METHODS["micro_attention"])
+    assert row[1:] == ["not run", "not run", "0.800", "%.3f" % float(by_fold_uf1()),
+                       "0.500", "0.500"]   # SMIC: positive right, negative not (surprise absent)
+    assert "1 of 1 folds done" in md     # SMIC, from its metrics.json
+
+
+def by_fold_uf1():
+    """UF1 of fold casme2_sub01: happiness 2 right + 1 anger taken for it,
+    surprise 1 right, anger 1 of 2 right: (4/5 + 1 + 2/3) / 3."""
+    return (Fraction(4, 5) + 1 + Fraction(2, 3)) / 3
+
+
 def test_two_runs_give_one_side_by_side_table(tmp_path):
     a = make_run(tmp_path / "runs", "cde", "micro_attention", CDE)
     b = make_run(tmp_path / "runs", "cde", "resnet10", collections.OrderedDict([

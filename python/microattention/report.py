@@ -20,7 +20,7 @@ of the run once `run` has pooled them.
 
 What it gives: the paper's table of the protocol with the runs as extra rows
 marked "this run" (HDE: Table 2; CDE: Tables 4 and 5; LOSO: Table 6;
-pretrain: the 99.33 % validation accuracy); one side-by-side table of the
+pretrain: the paper's validation accuracy); one side-by-side table of the
 runs (WAR, UAR, F1 (MEGC 2018), UF1 (MEGC 2019)); every protocol setting of
 each run beside the protocol table, project choices marked and any difference
 flagged as NOT the paper's setup; per-fold metrics; the confusion matrix;
@@ -38,6 +38,7 @@ either it is unknown and the run is reported as partial.
 The output is the same bytes for the same runs, apart from the line that
 says when the report was made.
 """
+import argparse
 import base64
 import collections
 import datetime
@@ -112,10 +113,10 @@ class Fold:
 class Run:
     """One run folder: RUN/<protocol>/<net>/ and its fold folders."""
 
-    def __init__(self, path, indexes=None):
+    def __init__(self, path, folds, indexes=None, part=None):
         self.path = path
-        self.folds = [Fold(c) for c in sorted(path.iterdir(), key=lambda c: c.name)
-                      if c.is_dir() and _is_fold_dir(c)]
+        self.folds = folds
+        self.part = part     # which index of a folder holding several (LOSO per database)
         first = self.folds[0].settings
         self.protocol, self.net = first.get("protocol"), first.get("net")
         protocols.get(self.protocol)
@@ -152,7 +153,10 @@ class Run:
         if self.protocol == "pretrain":
             return [training.PRETRAIN_FOLD], "the pre-training run has one fold"
         pooled = _read_json(self.path / "metrics.json")
-        if pooled and pooled.get("folds_pooled"):
+        ids = {f.id for f in self.folds}
+        # a folder may hold the folds of several indexes (LOSO on each database
+        # with one --run-dir): the pooled list counts only when it is this one's
+        if pooled and pooled.get("folds_pooled") and set(pooled["folds_pooled"]) >= ids:
             return list(pooled["folds_pooled"]), "metrics.json (pooled by the run command)"
         wanted = self.settings.get("index_sha256")
         candidates = []
@@ -254,7 +258,16 @@ def load_runs(paths, index=None):
                 raise UserError("run folder %s is given twice (%s and %s)"
                                 % (net_dir, seen[real], given))
             seen[real] = given
-            runs.append(Run(net_dir, indexes))
+            folds = [Fold(c) for c in sorted(net_dir.iterdir(), key=lambda c: c.name)
+                     if c.is_dir() and _is_fold_dir(c)]
+            groups = collections.OrderedDict()
+            for fold in folds:
+                groups.setdefault(fold.settings.get("index_sha256"), []).append(fold)
+            for members in groups.values():
+                part = None
+                if len(groups) > 1:
+                    part = "index %s..." % str(members[0].settings.get("index_sha256"))[:12]
+                runs.append(Run(net_dir, members, indexes, part))
     trained_on = {r.settings.get("index_sha256") for r in runs}
     for sha, path in indexes.items():
         if sha not in trained_on:
@@ -275,11 +288,13 @@ def _label_runs(runs):
     counts = collections.Counter(r.net for r in runs)
     for r in runs:
         label = NET_LABELS.get(r.net, r.net)
+        where = _short_path(r.path)
+        if r.part:
+            where += ", " + "+".join(r.datasets())
         if counts[r.net] > 1:
-            label += " [%s]" % _short_path(r.path)
+            label += " [%s]" % where
         r.label = label
-        r.slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", "%s-%s" % (r.net, _short_path(r.path))
-                        ).strip("-")
+        r.slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", "%s-%s" % (r.net, where)).strip("-")
     slugs = collections.Counter(r.slug for r in runs)
     for i, r in enumerate(runs):
         if slugs[r.slug] > 1:
@@ -1110,7 +1125,18 @@ def write_report(paths, out_dir=None, index=None, stamp=None):
     return runs, list(targets)
 
 
+EXAMPLES = """\
+examples:
+  python3 -m microattention report runs/cde/micro_attention --out reports/cde
+  python3 -m microattention report runs/cde --out reports/cde-three-nets
+  python3 -m microattention report runs/loso --index casme2.csv --index samm.csv \\
+      --index smic.csv --out reports/loso
+"""
+
+
 def add_arguments(parser):
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = EXAMPLES
     parser.add_argument("runs", nargs="+", metavar="RUN_DIR",
                         help="run folder(s) RUN/<protocol>/<net> (RUN/<protocol> or RUN are "
                              "expanded to the nets under them); all of one protocol")
