@@ -579,4 +579,4 @@ def test_report_of_a_real_caffe_run(tmp_path):
     assert "- Caffe: %s\n" % prov["caffe_version"] in md
     assert "- initial weights sha256 `%s`" % training.sha256_file(weights) in md
     assert "`%s`" % done["final_snapshot_sha256"] in md
-    assert len(re.findall(r'src="data:image/png;base64,', html)) == 3   # 2 folds' curves + confusion
+    assert len(re.findall(r'src="data:image/png;base64,', html)) == 3  # 2 curves, 1 confusion
