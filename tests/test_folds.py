@@ -279,3 +279,15 @@ def test_bad_files(tmp_path, capsys):
     bad.write_text("fold,side,sample_id\nx,train,a/1/c/1\nx,tset,a/2/c/1\n")
     with pytest.raises(UserError, match="bad.csv row 3: side 'tset' is not train or test"):
         folds.read_folds(str(bad))
+
+
+def test_fold_classes_are_the_lmdb_class_numbers_even_with_a_class_missing(tmp_path, capsys):
+    # No sadness in this index: the fold file still numbers the five classes
+    # as the LMDBs and the nets do (lmdbs.CLASSES), not just the ones present.
+    samples = [("casme2", s, "c%d" % i, label) for s in ("sub01", "sub02", "sub03")
+               for i, label in enumerate(["happiness", "surprise", "anger", "disgust"])]
+    path = write_index(tmp_path / "index.csv", samples)
+    out = tmp_path / "folds.json"
+    code, _, err = run_folds(capsys, "--index", path, "--protocol", "loso", "--out", out)
+    assert code == 0, err
+    assert json.loads(out.read_text())["classes"] == FIVE

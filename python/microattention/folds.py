@@ -148,16 +148,22 @@ def _subject(row):
 
 
 def class_names(rows):
-    """Class names in class-index order: for each dataset of the index (in
-    natural order) its reader's class order (the paper's: happiness,
-    surprise, anger, disgust, sadness; SMIC positive, negative, surprise),
-    keeping the labels that occur; labels no reader knows come last, in
-    natural order."""
+    """Class names in class-number order: the class table of the index's
+    dataset family (lmdbs.CLASSES, the one place class numbers are assigned:
+    happiness, surprise, anger, disgust, sadness; SMIC positive, negative,
+    surprise), so that fold files, LMDB labels and predictions agree. An index
+    that mixes families or holds a dataset without a table keeps the readers'
+    order of the labels present, unknown labels last."""
+    from microattention import lmdbs
+    datasets = {r["dataset"] for r in rows.values()}
+    families = {lmdbs.FAMILY.get(d) for d in datasets}
+    if len(families) == 1 and None not in families:
+        return list(lmdbs.CLASSES[families.pop()])
     from microattention.datasets import READERS
     from microattention.datasets.objective import NAMES
     present = {r["label"] for r in rows.values()}
     order = []
-    for dataset in sorted({r["dataset"] for r in rows.values()}, key=natural_key):
+    for dataset in sorted(datasets, key=natural_key):
         reader = READERS.get(dataset)
         for key, _ in getattr(reader, "CLASSES", []):
             label = NAMES.get(key, key) if isinstance(key, int) else key
