@@ -13,7 +13,8 @@ Layer names:
     (ResNet_preact/ResNet10_cvgj: data_bn, data_scale, conv1, conv1_bn, ...,
     layer_<C>_1_conv1, layer_<C>_1_conv_expand, last_bn, global_pool), so the
     ImageNet weights load by name;
-  * micro-attention unit: the names of the authors' released prototxt
+  * micro-attention unit: the layer names this project uses for the unit (not checked
+    against the authors' files, see docs/authors-prototxt.md)
     (mask_Concat_<C>, mask_Concat_<C>_1x1, mask_Concat_<C>_1x1_one,
     mask_Concat_<C>_1x1_one_sig, mask_Concat_<C>_1x1_more,
     layer_<C>_1_sum_multip, layer_<C>_1_sum2);
@@ -157,7 +158,8 @@ def micro_attention_unit(c, sum_blob, shortcut):
     p = "layer_%d_1_" % c
     m = "mask_Concat_%d" % c
     out = comment(
-        "Micro-attention unit (paper eq. 1-2, authors' released prototxt):\n"
+        "Micro-attention unit (paper eq. 1-2; wiring as recorded from the authors'\n"
+        "prototxt, see docs/authors-prototxt.md):\n"
         "  concat(shortcut, conv1 after its in-place BN/Scale/ReLU, raw conv2) = 3C channels,\n"
         "  1x1 conv 3C -> C (W*, learned), 1x1 conv C -> 1 with constant weights 1/C and\n"
         "  lr_mult 0 (the channel average; Reduction cannot average per pixel), Sigmoid,\n"
