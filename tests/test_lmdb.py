@@ -226,7 +226,6 @@ def box_filter_interior(image, window, margin=8):
     s = np.pad(s, ((1, 0), (1, 0)))
     h, w = image.shape
     before = window // 2
-    out = np.zeros((h, w))
     ys = np.arange(h)[:, None] + pad - before
     xs = np.arange(w)[None, :] + pad - before
     out = (s[ys + window, xs + window] - s[ys, xs + window] - s[ys + window, xs] + s[ys, xs])
@@ -330,6 +329,34 @@ def test_same_seed_same_bytes_other_seed_other_order(micro, tmp_path):
     assert a["class_counts_records"] == c["class_counts_records"]
 
 
+def test_worker_processes_do_not_change_the_bytes(micro, tmp_path, monkeypatch):
+    index, faces = micro
+    monkeypatch.setattr(lmdbs, "PARALLEL_MIN", 1)
+    build(index, faces, tmp_path / "one", "loso", seed=2, workers=1)
+    build(index, faces, tmp_path / "two", "loso", seed=2, workers=2)
+    assert (tmp_path / "one" / "data.mdb").read_bytes() == \
+        (tmp_path / "two" / "data.mdb").read_bytes()
+
+
+@pytest.mark.parametrize("shape,label", [((240, 240), 0), ((224, 224), 4), ((3, 5), 300)])
+def test_datum_bytes_are_caffes_own_serialisation(shape, label):
+    from caffe.proto import caffe_pb2
+    image = np.random.RandomState(0).randint(0, 256, shape).astype(np.uint8)
+    datum = caffe_pb2.Datum(channels=1, height=shape[0], width=shape[1],
+                            data=image.tobytes(), label=label)
+    assert lmdbs.datum_bytes(image, label) == datum.SerializeToString()
+
+
+def test_map_grows_when_the_first_guess_is_too_small(micro, tmp_path, monkeypatch):
+    index, faces = micro
+    monkeypatch.setattr(lmdbs, "_initial_map_size", lambda count, size: 1 << 20)
+    meta = build(index, faces, tmp_path / "small", "cde", seed=1)
+    assert meta["count"] * 240 * 240 > 8 << 20
+    stored = records(tmp_path / "small")
+    assert [k for k, _, _ in stored] == [r["key"] for r in meta["records"]]
+    assert all(d.shape == (240, 240) for _, _, d in stored)
+
+
 def test_unchanged_inputs_reuse_the_lmdb(micro, tmp_path):
     index, faces = micro
     out = tmp_path / "train"
@@ -373,17 +400,19 @@ def test_pretrain_validation_split_is_stratified_by_whole_clips(macro, tmp_path)
 
 # ------------------------------------------------------------------ atomic output
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
 def _cli_env():
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "python"),
-                                         env.get("PYTHONPATH", "")])
+    env["PYTHONPATH"] = os.pathsep.join([os.path.join(ROOT, "python"), env.get("PYTHONPATH", "")])
     return env
 
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
 def test_killed_build_leaves_nothing_at_the_final_path(tmp_path, sig):
     rows = [dict(dataset="samm", subject="%03d" % (n % 4 + 6), clip="%03d_%d" % (n % 4 + 6, n),
-                 label="anger" if n % 10 else "sadness", frame=n) for n in range(200)]
+                 label="anger" if n % 10 else "sadness", frame=n) for n in range(120)]
     index, faces = write_dataset(tmp_path / "data", rows)
     out = tmp_path / "out" / "train"
     proc = subprocess.Popen([sys.executable, "-m", "microattention", "lmdb", "--index",
@@ -403,8 +432,8 @@ def test_killed_build_leaves_nothing_at_the_final_path(tmp_path, sig):
     if sig == signal.SIGTERM:
         assert left == [] and b"nothing written" in err
     # the next build removes a killed build's leftovers and completes
-    meta = build(index, faces, out, "loso")
-    assert meta["count"] == 2 * 180 * 5
+    meta = build(index, faces, out, "loso", workers=1)
+    assert meta["count"] == 2 * 108 * 5
     assert sorted(p.name for p in out.parent.iterdir()) == ["train", "train.json"]
 
 
@@ -503,6 +532,39 @@ def test_inspect_counts_and_contact_sheet(micro, tmp_path, capsys):
         assert "  %-5d %-12s %8d" % (number, name, per_class) in stdout
     assert "%d records" % meta["count"] in stdout
     sheet = cv2.imread(str(png), cv2.IMREAD_UNCHANGED)
-    assert sheet.shape == (3 * 138, 8 * 120)
+    assert sheet.shape == (3 * (128 + 18), 8 * 128)   # 20 tiles, 8 a row, captions
     code, _, err = run_cli(capsys, "inspect", tmp_path)
     assert code == 1 and "not an LMDB" in err
+
+
+def test_sample_lists_and_index_problems(micro, tmp_path, capsys):
+    index, faces = micro
+    rows = micro_rows()
+    chosen = [sample_id(r) for r in rows[::5]]
+    ids = tmp_path / "ids.txt"
+    ids.write_text("# fold 1\n" + "\n".join(chosen) + "\n")
+    meta = build(index, faces, tmp_path / "picked", "hde", split="test", samples=str(ids))
+    assert [s["sample_id"] for s in meta["samples"]] == chosen
+    ids.write_text(chosen[0] + "\ncasme2/sub01/EP99/1\n")
+    code, _, err = run_cli(capsys, "--index", index, "--faces", faces, "--out", tmp_path / "o",
+                           "--protocol", "hde", "--samples", ids)
+    assert code == 1 and "casme2/sub01/EP99/1" in err
+
+    def index_with(extra):
+        path = tmp_path / "mixed.csv"
+        with open(str(path), "w", newline="") as handle:
+            writer = csv.DictWriter(handle, COLUMNS)
+            writer.writeheader()
+            for row in rows[:2] + [extra]:
+                writer.writerow({c: row.get(c, "") for c in COLUMNS})
+        return path
+    mixed = index_with(dict(dataset="smic", subject="s1", clip="s1_po_01", label="positive",
+                            frame=5))
+    code, _, err = run_cli(capsys, "--index", mixed, "--faces", faces, "--out", tmp_path / "o",
+                           "--protocol", "loso")
+    assert code == 1 and "different class sets" in err and "smic" in err
+    fear = index_with(dict(dataset="samm", subject="006", clip="006_1_2", label="fear", frame=5))
+    code, _, err = run_cli(capsys, "--index", fear, "--faces", faces, "--out", tmp_path / "o",
+                           "--protocol", "loso")
+    assert code == 1 and "row 4" in err and "'fear'" in err
+    assert not (tmp_path / "o").exists()

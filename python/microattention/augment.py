@@ -143,8 +143,17 @@ def smooth(image, window):
     return cv2.blur(image, (window, window))
 
 
+_SHIFT_TABLES = {}
+
+
 def colour_shift(image, shift):
-    return np.clip(image.astype(np.int16) + shift, 0, 255).astype(np.uint8)
+    """image + shift, clipped to 0..255 (a lookup table: one pass, no int16 copy)."""
+    import cv2
+    table = _SHIFT_TABLES.get(shift)
+    if table is None:
+        table = _SHIFT_TABLES[shift] = np.clip(np.arange(256) + int(shift), 0, 255).astype(
+            np.uint8)
+    return cv2.LUT(image, table)
 
 
 def apply(image, ops):

@@ -55,6 +55,7 @@ VAL_FRACTION = 0.1          # paper 4.1: "1/10 of the images" for validation
 FACES_CSV = "faces.csv"
 SIDECAR_FORMAT = 1
 BATCH_RECORDS = 256         # records per LMDB write transaction
+PARALLEL_MIN = 3000         # fewer records are encoded in-process (a worker starts in 1-3 s)
 CACHE_BYTES = 256 << 20     # decoded faces kept in memory (resampled sets repeat them)
 INDEX_COLUMNS = ("dataset", "subject", "clip", "label", "frame")
 FACES_COLUMNS = ("sample_id", "crop", "status")
@@ -116,6 +117,9 @@ def add_arguments(parser):
                              "instead of failing")
     parser.add_argument("--force", action="store_true",
                         help="rebuild even when the sidecar shows the same inputs")
+    parser.add_argument("--workers", type=int, metavar="N",
+                        help="processes decoding and augmenting faces (default: the CPUs, "
+                             "at most 4); the output does not depend on it")
     parser.add_argument("--count", type=int, default=64,
                         help="inspect: records on the contact sheet (default 64)")
 
@@ -143,7 +147,8 @@ def run(args):
             build(args.index, args.faces, args.out, args.protocol, split=args.split,
                   samples=args.samples, subjects=_split_list(args.subjects),
                   exclude_subjects=_split_list(args.exclude_subjects), seed=args.seed,
-                  val_fraction=args.val_fraction, skip_bad=args.skip_bad, force=args.force)
+                  val_fraction=args.val_fraction, skip_bad=args.skip_bad, force=args.force,
+                  workers=args.workers)
         except KeyboardInterrupt:
             sys.stderr.write("microattention lmdb: interrupted; nothing written to %s\n"
                              % args.out)
@@ -397,18 +402,22 @@ def check_output(out, inputs):
 
 def _remove_stale(out):
     """Temporary folders of builds that were killed (their process is gone)."""
-    prefix = "." + out.name + ".building-"
+    prefixes = tuple("." + out.name + part for part in (".building-", ".old-"))
     for entry in out.parent.iterdir():
-        if entry.name.startswith(prefix):
+        prefix = next((p for p in prefixes if entry.name.startswith(p)), None)
+        if prefix is not None:
             try:
-                pid = int(entry.name[len(prefix):].split("-")[0])
+                pid = int(entry.name[len(prefix):].split(".")[0])
                 os.kill(pid, 0)
                 continue  # still running
             except (ValueError, ProcessLookupError):
                 pass
             except PermissionError:
                 continue
-            shutil.rmtree(str(entry), ignore_errors=True)
+            if entry.is_dir():
+                shutil.rmtree(str(entry), ignore_errors=True)
+            else:
+                entry.unlink()
 
 
 def _lmdb_count(path):
@@ -423,22 +432,43 @@ def _lmdb_count(path):
         env.close()
 
 
-def _datum_bytes(pb, image, label):
-    datum = pb.Datum()
-    datum.channels = 1
-    datum.height, datum.width = image.shape
-    datum.data = image.tobytes()
-    datum.label = int(label)
-    return datum.SerializeToString()
+def _varint(value):
+    out = bytearray()
+    value &= (1 << 64) - 1   # negative int32/int64 are 10-byte varints in protobuf
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def datum_bytes(image, label):
+    """A serialised caffe_pb2.Datum of a 2-D uint8 image: channels (1),
+    height (2), width (3), data (4), label (5), written in field order as
+    protobuf does (tests compare with caffe_pb2's own SerializeToString).
+    Encoded here because importing caffe.proto imports all of pycaffe
+    (seconds), and every worker would pay that."""
+    height, width = image.shape
+    data = image.tobytes()
+    return b"".join([b"\x08\x01", b"\x10", _varint(height), b"\x18", _varint(width),
+                     b"\x22", _varint(len(data)), data, b"\x28", _varint(int(label))])
+
+
+def _initial_map_size(count, size, page=4096):
+    """Enough for `count` records of size x size: a value of that size takes
+    whole overflow pages, plus its share of leaf and branch pages."""
+    per_record = (-(-(size * size + 64) // page) + 1) * page
+    return count * per_record + (8 << 20)
 
 
 def _write_lmdb(path, count, size, items, progress):
     """Write `count` (key, value) pairs from `items` in key order, in
     transactions of BATCH_RECORDS; the map grows when full."""
     import lmdb
-    page = 4096
-    per_record = (-(-(size * size + 64) // page) + 1) * page
-    map_size = count * per_record + (8 << 20)
+    map_size = _initial_map_size(count, size)
     env = lmdb.open(str(path), map_size=map_size, subdir=True, sync=False, metasync=False,
                     readahead=False)
     try:
@@ -492,10 +522,13 @@ def _install(tmp_dir, tmp_sidecar, out):
 
 def build(index, faces, out, protocol, split="train", samples=None, subjects=(),
           exclude_subjects=(), seed=0, val_fraction=VAL_FRACTION, skip_bad=False, force=False,
-          progress=True, log=None):
+          progress=True, log=None, workers=None):
     """Build one LMDB and its sidecar; returns the sidecar (a dict), with
     'reused' True when an identical earlier build was kept."""
     log = log or (lambda text: print(text, flush=True))
+    workers = default_workers() if workers is None else int(workers)
+    if workers < 1:
+        raise UserError("--workers %d: give at least 1" % workers)
     proto = protocols.get(protocol)
     if split == "val" and protocol != "pretrain":
         raise UserError("--split val is pre-training's held-out part; %s has train and test"
@@ -596,7 +629,7 @@ def build(index, faces, out, protocol, split="train", samples=None, subjects=(),
         started = time.time()
         with _progress(len(records), progress, "lmdb %s" % out.name) as bar:
             _write_lmdb(tmp_dir, len(records), size,
-                        _encode(rows, records, training, size), bar)
+                        _encode(rows, records, training, size, workers), bar)
         seconds = time.time() - started
         tmp_sidecar.write_text(json.dumps(sidecar, indent=1) + "\n", encoding="utf-8")
         _install(tmp_dir, tmp_sidecar, out)
@@ -616,6 +649,11 @@ def build(index, faces, out, protocol, split="train", samples=None, subjects=(),
     return sidecar
 
 
+def default_workers():
+    return max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                      else os.cpu_count() or 1))
+
+
 def _count_table(names, before, after, records, resampled):
     lines = ["  %-3s %-12s %8s %10s %8s" % ("#", "class", "samples",
                                            "resampled" if resampled else "", "records")]
@@ -631,32 +669,59 @@ def _progress(total, enabled, desc):
                 mininterval=0.5, dynamic_ncols=True)
 
 
-def _encode(rows, records, training, size):
-    """(key, Datum bytes) of each record, decoding each face once while the
-    cache has room."""
+_FACES = {}          # a worker's decoded faces: path -> image
+_FACES_BYTES = [0]
+
+
+def _face(path):
     import cv2
-    from microattention import nets
-    pb = nets._pb()
-    cache, cached = {}, [0]
+    image = _FACES.get(path)
+    if image is None:
+        image = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+        if image is None or image.dtype != "uint8" or image.shape != (
+                augment.FACE_SIZE, augment.FACE_SIZE):
+            raise UserError("cannot read %s as a %dx%d 8-bit gray image"
+                            % (path, augment.FACE_SIZE, augment.FACE_SIZE))
+        if _FACES_BYTES[0] + image.nbytes <= CACHE_BYTES:
+            _FACES[path] = image
+            _FACES_BYTES[0] += image.nbytes
+    return image
 
-    def face(i):
-        image = cache.get(i)
-        if image is None:
-            path = rows[i]["_crop"]
-            image = cv2.imread(path, cv2.IMREAD_UNCHANGED)
-            if image is None or image.dtype != "uint8" or image.shape != (
-                    augment.FACE_SIZE, augment.FACE_SIZE):
-                raise UserError("cannot read %s as a %dx%d gray image"
-                                % (path, augment.FACE_SIZE, augment.FACE_SIZE))
-            if cached[0] + image.nbytes <= CACHE_BYTES:
-                cache[i] = image
-                cached[0] += image.nbytes
-        return image
 
-    for key, (i, ops) in enumerate(records):
-        image = augment.apply(face(i), ops) if training else augment.resize_for_test(
-            face(i), size)
-        yield ("%08d" % key).encode("ascii"), _datum_bytes(pb, image, rows[i]["_label"])
+def _record(task):
+    """Datum bytes of one record: (crop path, ops, training, size, label)."""
+    path, ops, training, size, label = task
+    face = _face(path)
+    image = augment.apply(face, ops) if training else augment.resize_for_test(face, size)
+    return datum_bytes(image, label)
+
+
+def _worker_init():
+    import cv2
+    cv2.setNumThreads(1)                          # the pool is the parallelism
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
+
+
+def _encode(rows, records, training, size, workers):
+    """(key, Datum bytes) of each record in order; with workers > 1 and
+    enough records, the faces are decoded and augmented in a process pool
+    (the draws are already made, so the bytes do not depend on it)."""
+    tasks = ((rows[i]["_crop"], ops, training, size, rows[i]["_label"]) for i, ops in records)
+    keys = (("%08d" % k).encode("ascii") for k in range(len(records)))
+    if workers <= 1 or len(records) < PARALLEL_MIN:
+        try:
+            for key, task in zip(keys, tasks):
+                yield key, _record(task)
+        finally:
+            _FACES.clear()
+            _FACES_BYTES[0] = 0
+        return
+    import multiprocessing
+    # spawn: a fresh interpreter per worker, safe even when the caller has
+    # threads running (pycaffe's prefetchers in the tests)
+    with multiprocessing.get_context("spawn").Pool(workers, _worker_init) as pool:
+        for key, value in zip(keys, pool.imap(_record, tasks, chunksize=16)):
+            yield key, value
 
 
 # ------------------------------------------------------------------ inspect
@@ -688,7 +753,7 @@ def read_records(path):
         env.close()
 
 
-def inspect(path, png=None, count=64, columns=8, tile=120, log=None):
+def inspect(path, png=None, count=64, columns=8, tile=128, log=None):
     import cv2
     import numpy as np
     log = log or print
@@ -712,7 +777,7 @@ def inspect(path, png=None, count=64, columns=8, tile=120, log=None):
             if small.ndim == 3:
                 small = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
             caption = np.full((18, tile), 255, np.uint8)
-            cv2.putText(caption, "%s %d %s" % (key[-5:], label, names.get(label, "")[:8]),
+            cv2.putText(caption, "%s %d %s" % (key[-5:], label, names.get(label, "")),
                         (2, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.36, 0, 1, cv2.LINE_AA)
             tiles.append(np.vstack([small, caption]))
     total = sum(counts.values())
