@@ -268,3 +268,14 @@ def test_bad_files(tmp_path, capsys):
     bad.write_text("{\"format\": 1")
     with pytest.raises(UserError, match="bad.json is not valid JSON"):
         folds.read_folds(str(bad))
+    bad.write_text(json.dumps({"format": "microattention-folds/1",
+                               "folds": [{"fold": "x", "train": "a/b/c/1", "test": []}]}))
+    with pytest.raises(UserError, match="bad.json: fold 1 needs a fold id and train and test"):
+        folds.read_folds(str(bad))
+    bad = tmp_path / "bad.csv"
+    bad.write_text("fold,side,sample_id\nx,train,a/1/c/1\nx,test,b/2\n")
+    with pytest.raises(UserError, match="fold x: b/2 is not a sample id"):
+        folds.read_folds(str(bad))
+    bad.write_text("fold,side,sample_id\nx,train,a/1/c/1\nx,tset,a/2/c/1\n")
+    with pytest.raises(UserError, match="bad.csv row 3: side 'tset' is not train or test"):
+        folds.read_folds(str(bad))

@@ -123,7 +123,6 @@ def read_index(path):
                 if key in rows:
                     raise UserError("index %s row %d: sample %s is listed twice"
                                     % (path, line, key))
-                row["_line"] = line
                 rows[key] = row
     except FileNotFoundError:
         raise UserError("index %s does not exist" % path)
@@ -317,9 +316,15 @@ def read_folds(path):
         if not isinstance(document, dict) or document.get("format") != FORMAT:
             raise UserError("fold file %s is not a %s document" % (path, FORMAT))
         folds = document.get("folds") or []
-        for fold in folds:
-            if not all(k in fold for k in ("fold", "train", "test")):
-                raise UserError("fold file %s: a fold lacks fold, train or test" % path)
+        if not isinstance(folds, list):
+            raise UserError("fold file %s: 'folds' is not a list" % path)
+        for number, fold in enumerate(folds, start=1):
+            if not (isinstance(fold, dict) and isinstance(fold.get("fold"), str) and
+                    all(isinstance(fold.get(side), list) and
+                        all(isinstance(k, str) for k in fold[side])
+                        for side in ("train", "test"))):
+                raise UserError("fold file %s: fold %d needs a fold id and train and test "
+                                "lists of sample ids" % (path, number))
         protocol, classes = document.get("protocol"), document.get("classes")
     else:
         reader = csv.DictReader(io.StringIO(text))
@@ -334,12 +339,14 @@ def read_folds(path):
                 [("fold", row["fold"]), ("train", []), ("test", [])]))
             fold[row["side"]].append(row["sample_id"])
         folds = list(by_fold.values())
-        for fold in folds:
-            fold["test_subjects"] = sorted({_subject_of_id(k) for k in fold["test"]})
         protocol, classes = None, None
     if not folds:
         raise UserError("fold file %s holds no folds" % path)
     check_folds(folds, "fold file %s" % path)
+    for fold in folds:
+        if "test_subjects" not in fold:
+            fold["test_subjects"] = sorted({_subject_of_id(k) for k in fold["test"]},
+                                           key=lambda s: [natural_key(p) for p in s.split("/")])
     return protocol, classes, folds
 
 

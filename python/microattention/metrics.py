@@ -229,12 +229,13 @@ def evaluate(predictions, class_names=None, per_fold=False):
         order = []
         by_fold = {}
         for r in rows:
-            if r["fold"] not in by_fold:
-                order.append(r["fold"])
-                by_fold[r["fold"]] = []
-            by_fold[r["fold"]].append(r)
+            fold = r.get("fold", "")
+            if fold not in by_fold:
+                order.append(fold)
+                by_fold[fold] = []
+            by_fold[fold].append(r)
         from microattention.datasets.common import natural_key
-        order.sort(key=lambda f: natural_key(f))
+        order.sort(key=natural_key)
         result["folds"] = []
         for fold in order:
             entry = OrderedDict([("fold", fold)])
