@@ -17,7 +17,8 @@ from microattention.errors import UserError
 COMMANDS = {
     "index": ("microattention.index",
               "list the samples of a dataset (apex frames, classes) as a CSV index"),
-    "faces": (None, "locate faces with an AAM and crop them to 240x240 gray"),
+    "faces": ("microattention.faces",
+              "locate faces (dlib + AAM) and crop them to 240x240 gray; train-aam, evaluate"),
     "lmdb": ("microattention.lmdbs", "balance, augment and write training/test LMDBs"),
     "folds": ("microattention.folds", "split an index into the folds of HDE, CDE or LOSO"),
     "train-fold": ("microattention.training", "train and test one fold with Caffe"),
