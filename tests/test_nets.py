@@ -34,7 +34,45 @@ def test_stored_value_counts_exact(name, expected):
     net, param = build_deploy(name)
     stored, learnable = nets.count_values(net, param)
     assert stored == expected
-    assert learnable < stored
+
+
+def _bn_statistics(name):
+    """Values of the BatchNorm statistics (mean, variance: C each, plus the
+    scale factor) by hand from the architecture: data_bn (1 channel), conv1_bn,
+    per stage the pre-activation bn1 (input channels, stages after the first)
+    and bn2, the attention bn1 of the complex unit, last_bn."""
+    channels = [1, 64]
+    for c in nets.STAGES:
+        channels += ([c // 2] if c != 64 else []) + [c]
+        if name == "complex_attention":
+            channels.append(c)
+    channels.append(512)
+    return sum(2 * c + 1 for c in channels)
+
+
+@pytest.mark.parametrize("name", nets.NETS)
+def test_learnable_value_counts_exact(name):
+    """Learnable = stored less the BatchNorm statistics and the constant 1/C
+    averaging convolutions of the micro-attention units (lr_mult 0)."""
+    net, param = build_deploy(name)
+    stored, learnable = nets.count_values(net, param)
+    frozen_avg = sum(nets.STAGES) if name == "micro_attention" else 0
+    assert learnable == stored - _bn_statistics(name) - frozen_avg
+    # the same from the blobs Caffe built, by layer type and name
+    by_blobs = sum(b.data.size for n, blobs in net.params.items()
+                   if net.layer_dict[n].type != "BatchNorm" and not n.endswith("_1x1_one")
+                   for b in blobs)
+    assert learnable == by_blobs
+
+
+def test_learnable_counts_follow_lr_mult():
+    """A layer given lr_mult 0 stops counting as learnable."""
+    param = nets.render_deploy("resnet10")
+    net = nets.build(param, "TEST")
+    _, learnable = nets.count_values(net, param)
+    conv = nets.find_layer(param, "layer_512_1_conv2")
+    conv.param[0].lr_mult = 0
+    assert nets.count_values(net, param)[1] == learnable - 512 * 512 * 3 * 3
 
 
 def test_complex_attention_about_11_2_million():
@@ -81,14 +119,49 @@ def test_render_changes_class_count_and_batch():
     assert nets.find_layer(p, nets.CLASSIFIER).inner_product_param.num_output == 3
 
 
-@pytest.mark.parametrize("name", nets.NETS)
-def test_deploy_and_train_val_agree_layer_for_layer(name):
+@pytest.mark.parametrize("name,fname", [(n, f) for n, f, _, _ in nets.committed_train_vals()])
+def test_deploy_and_train_val_agree_layer_for_layer(name, fname):
     dep = nets.body_layers(nets.load(name, "deploy"))
-    tv = nets.body_layers(nets.load(name, "train_val"))
+    tv = nets.body_layers(nets.load(os.path.join(ROOT, "prototxt", name, fname)))
     assert [l.name for l in dep] == [l.name for l in tv]
     for a, b in zip(dep, tv):
         assert a == b, "layer %s differs between deploy and train_val" % a.name
     assert len(dep) > 40
+
+
+def _data_layers(param):
+    out = {}
+    for layer in param.layer:
+        if layer.type == "Data":
+            phase = "TRAIN" if layer.include[0].phase == caffe.TRAIN else "TEST"
+            out[phase] = (layer.data_param.source, layer.data_param.batch_size)
+    return out
+
+
+def test_committed_train_vals_hold_the_protocol_batch_sizes():
+    """Each protocol's committed net has its batch sizes; train_val.prototxt of
+    every net has those of the fine-tuning default; sources are relative."""
+    from microattention import protocols
+    for name, p in protocols.PROTOCOLS.items():
+        path = os.path.join(ROOT, nets.train_val_relpath(name))
+        param = nets.load(path)
+        assert param.name == p.net
+        assert _data_layers(param) == {"TRAIN": ("workspace/lmdb/train", p.batch),
+                                       "TEST": ("workspace/lmdb/test", p.test_batch)}, name
+    assert nets.train_val_relpath("pretrain") == "prototxt/resnet10/train_val_pretrain.prototxt"
+    assert nets.train_val_relpath("cde") == "prototxt/micro_attention/train_val_cde.prototxt"
+    assert nets.train_val_relpath("hde") == "prototxt/micro_attention/train_val.prototxt"
+    loso = protocols.PROTOCOLS["loso"]
+    for name in nets.NETS:
+        assert _data_layers(nets.load(name, "train_val")) == {
+            "TRAIN": (nets.DEFAULT_TRAIN_SOURCE, loso.batch),
+            "TEST": (nets.DEFAULT_TEST_SOURCE, loso.test_batch)}
+    assert (nets.DEFAULT_TRAIN_SOURCE, nets.DEFAULT_TEST_SOURCE) == \
+        ("workspace/lmdb/train", "workspace/lmdb/test")
+    files = sorted(os.path.join(n, f) for n in nets.NETS
+                   for f in os.listdir(os.path.join(ROOT, "prototxt", n)))
+    assert files == sorted([os.path.join(n, "deploy.prototxt") for n in nets.NETS] +
+                           [os.path.join(n, f) for n, f, _, _ in nets.committed_train_vals()])
 
 
 def test_committed_prototxt_match_generator():

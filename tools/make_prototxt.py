@@ -20,17 +20,25 @@ Layer names:
   * classifier: `classifier-Expressions` in all three nets, so that the
     pre-trained (macro-expression) classifier moves between them by name and
     the 1000-way ImageNet classifier (`score`) is never loaded into it.
+
+Each net's train_val.prototxt has the batch sizes of the fine-tuning protocol
+nets.DEFAULT_PROTOCOL; a protocol of microattention.protocols with other batch
+sizes (pre-training 50, CDE 8) gets prototxt/<its net>/train_val_<protocol>.prototxt,
+which its committed solver (tools/make_solvers.py) trains.
 """
 import argparse
 import os
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-STAGES = (64, 128, 256, 512)
-CLASSIFIER = "classifier-Expressions"
+sys.path.insert(0, os.path.join(ROOT, "python"))
+from microattention import nets  # noqa: E402  (plain Python; no Caffe needed here)
+
+STAGES = nets.STAGES
+CLASSIFIER = nets.CLASSIFIER
 NUM_CLASSES = 5
-TRAIN_SOURCE = "/workspace/lmdb/train"
-TEST_SOURCE = "/workspace/lmdb/test"
+TRAIN_SOURCE = nets.DEFAULT_TRAIN_SOURCE
+TEST_SOURCE = nets.DEFAULT_TEST_SOURCE
 
 
 def _block(lines, indent=0):
@@ -235,20 +243,27 @@ def header(kind, which):
     return comment(text) + 'name: "%s"\n' % kind
 
 
-def train_val(kind):
-    out = header(kind, "train_val")
+def train_val(kind, batch, test_batch, fname="train_val.prototxt"):
+    which = fname[:-len(".prototxt")]
+    users = [p for p in nets.protocols.NAMES if nets.train_val_name(p) == fname]
+    out = header(kind, which)
     out += comment(
         "Data: LMDB of caffe_pb2.Datum, 1 channel uint8 0-255 (no mean, no scaling: data_bn\n"
-        "normalises). Default sources %s (240x240 images, random 224\n"
-        "crop) and %s (224x224, no crop); batch 10 / 1." % (TRAIN_SOURCE, TEST_SOURCE))
+        "normalises). Sources relative to the project root (run caffe from there):\n"
+        "%s (240x240 images, random 224 crop) and %s (224x224, no crop).\n"
+        "Batch %d (training) / %d (test): protocol%s %s of microattention.protocols."
+        % (TRAIN_SOURCE, TEST_SOURCE, batch, test_batch, "s" if len(users) > 1 else "",
+           ", ".join(users)))
     out += layer("data", "Data", [], ["data", "label"],
                  "  include { phase: TRAIN }\n"
                  "  transform_param { crop_size: 224 mirror: false }\n"
-                 '  data_param { source: "%s" backend: LMDB batch_size: 10 }\n' % TRAIN_SOURCE)
+                 '  data_param { source: "%s" backend: LMDB batch_size: %d }\n'
+                 % (TRAIN_SOURCE, batch))
     out += layer("data", "Data", [], ["data", "label"],
                  "  include { phase: TEST }\n"
                  "  transform_param { mirror: false }\n"
-                 '  data_param { source: "%s" backend: LMDB batch_size: 1 }\n' % TEST_SOURCE)
+                 '  data_param { source: "%s" backend: LMDB batch_size: %d }\n'
+                 % (TEST_SOURCE, test_batch))
     out += body(kind)
     out += comment("Loss and test accuracy.")
     out += layer("loss", "SoftmaxWithLoss", [CLASSIFIER, "label"], ["loss"])
@@ -272,21 +287,26 @@ def main(argv=None):
                     help="compare with the committed files instead of writing them")
     args = ap.parse_args(argv)
     status = 0
-    for kind in ("resnet10", "micro_attention", "complex_attention"):
-        for fname, fn in (("train_val.prototxt", train_val), ("deploy.prototxt", deploy)):
-            path = os.path.join(ROOT, "prototxt", kind, fname)
-            text = fn(kind)
-            if args.check:
+    outputs = [(kind, "deploy.prototxt", deploy(kind)) for kind in nets.NETS]
+    outputs += [(kind, fname, train_val(kind, batch, test_batch, fname))
+                for kind, fname, batch, test_batch in nets.committed_train_vals()]
+    for kind, fname, text in sorted(outputs):
+        path = os.path.join(ROOT, "prototxt", kind, fname)
+        if args.check:
+            try:
                 with open(path) as f:
-                    if f.read() != text:
-                        print("differs: %s" % path)
-                        status = 1
-            else:
-                os.makedirs(os.path.dirname(path), exist_ok=True)
-                with open(path + ".tmp", "w") as f:
-                    f.write(text)
-                os.replace(path + ".tmp", path)
-                print("wrote %s" % os.path.relpath(path, ROOT))
+                    same = f.read() == text
+            except FileNotFoundError:
+                same = False
+            if not same:
+                print("differs: %s" % path)
+                status = 1
+        else:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path + ".tmp", "w") as f:
+                f.write(text)
+            os.replace(path + ".tmp", path)
+            print("wrote %s" % os.path.relpath(path, ROOT))
     return status
 
 

@@ -1,6 +1,11 @@
 """The three networks: where their committed prototxt live, and rendering them
 with a given class count, batch size, input size/channels or LMDB sources.
 
+The committed train_val files read the LMDBs at paths relative to the project
+root (caffe resolves them against its working directory), so that
+`caffe train` run from the project root works in a checkout and in the image,
+where /opt/micro-attention/workspace is a link to /workspace.
+
 The committed files under prototxt/<net>/ are parsed with caffe_pb2 and
 google.protobuf.text_format and only the named fields are changed, so layer
 names, wiring and fillers always stay those of the committed files. Needs
@@ -9,14 +14,18 @@ Caffe's Python protobuf module (python3-caffe) but not a Caffe Net.
 import os
 import tempfile
 
-from microattention import files
+from microattention import files, protocols
 
 NETS = ("resnet10", "micro_attention", "complex_attention")
 BASELINE = "resnet10"
 CLASSIFIER = "classifier-Expressions"
 STAGES = (64, 128, 256, 512)
-DEFAULT_TRAIN_SOURCE = "/workspace/lmdb/train"
-DEFAULT_TEST_SOURCE = "/workspace/lmdb/test"
+DEFAULT_TRAIN_SOURCE = "workspace/lmdb/train"
+DEFAULT_TEST_SOURCE = "workspace/lmdb/test"
+# prototxt/<net>/train_val.prototxt carries this protocol's batch sizes (the
+# fine-tuning batch of the paper's LOSO and HDE); a protocol with other batch
+# sizes gets a train_val_<protocol>.prototxt of its own net.
+DEFAULT_PROTOCOL = "loso"
 # Layers that exist only in one of train_val / deploy.
 DATA_TYPES = ("Data", "Input", "ImageData", "DummyData")
 HEAD_TYPES = ("SoftmaxWithLoss", "Accuracy", "Softmax")
@@ -33,6 +42,40 @@ def prototxt_path(net, kind="deploy"):
     if kind not in ("deploy", "train_val"):
         raise ValueError("kind must be deploy or train_val, not %r" % kind)
     return os.path.join(project_root(), "prototxt", net, kind + ".prototxt")
+
+
+def _batches(protocol):
+    p = protocols.get(protocol)
+    return p.batch, p.test_batch
+
+
+def train_val_name(protocol):
+    """File name (in prototxt/<net>/) of the committed train_val whose Data
+    layers hold `protocol`'s batch sizes."""
+    if _batches(protocol) == _batches(DEFAULT_PROTOCOL):
+        return "train_val.prototxt"
+    return "train_val_%s.prototxt" % protocol
+
+
+def train_val_relpath(protocol, net=None):
+    """'prototxt/<net>/<file>' (relative to the project root) of the committed
+    train_val that the committed solver of `protocol` trains."""
+    net = net or protocols.get(protocol).net
+    if net not in NETS:
+        raise ValueError("unknown net %r; known: %s" % (net, ", ".join(NETS)))
+    return "prototxt/%s/%s" % (net, train_val_name(protocol))
+
+
+def committed_train_vals():
+    """[(net, file name, train batch, test batch)] of every committed train_val:
+    each net's train_val.prototxt at DEFAULT_PROTOCOL's batch sizes, and one
+    per protocol whose batch sizes differ, for that protocol's net."""
+    out = [(net, "train_val.prototxt") + _batches(DEFAULT_PROTOCOL) for net in NETS]
+    for name, p in protocols.PROTOCOLS.items():
+        fname = train_val_name(name)
+        if fname != "train_val.prototxt":
+            out.append((p.net, fname) + _batches(name))
+    return out
 
 
 def _quiet_import(module):

@@ -1,0 +1,48 @@
+#!/usr/bin/env python3
+"""Write the committed solvers (solvers/*.prototxt) from the protocol table.
+
+    python3 tools/make_solvers.py            # rewrite solvers/{pretrain,hde,cde,loso,finetune}.prototxt
+    python3 tools/make_solvers.py --check    # exit 1 if a committed file differs from what this writes
+
+Every number comes from microattention.protocols.PROTOCOLS and the reference
+set sizes in microattention.solver.REFERENCE (microattention.solver.committed_text);
+tests run --check. Plain Python: no Caffe needed.
+"""
+import argparse
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "python"))
+from microattention import solver  # noqa: E402
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--check", action="store_true",
+                    help="compare with the committed files instead of writing them")
+    args = ap.parse_args(argv)
+    status = 0
+    for name in solver.COMMITTED:
+        path = os.path.join(ROOT, "solvers", name + ".prototxt")
+        text = solver.committed_text(name)
+        if args.check:
+            try:
+                with open(path) as f:
+                    same = f.read() == text
+            except FileNotFoundError:
+                same = False
+            if not same:
+                print("differs: %s" % path)
+                status = 1
+        else:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path + ".tmp", "w") as f:
+                f.write(text)
+            os.replace(path + ".tmp", path)
+            print("wrote %s" % os.path.relpath(path, ROOT))
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
