@@ -7,7 +7,8 @@
 
 The crop is level (roll corrected from the eye centres), covers the landmarks
 plus a fixed margin (and the forehead), and is stored gray at 240x240, the
-training size; the 224 test image is the LMDB stage's resize of it (as the released prototxt resizes test images).
+training size; the 224 test image is the LMDB stage's resize of it (the
+released prototxt resizes test images too).
 Frames of one clip (same dataset/subject/clip) share one crop box, so motion
 between them is the face's, not the crop's.
 
