@@ -8,9 +8,12 @@ FROM debian:bullseye AS base
 ARG DEBIAN_MIRROR=http://deb.debian.org/debian
 ARG DEBIAN_FRONTEND=noninteractive
 
-# Only the bullseye main suite, whose final point release no longer changes:
-# together with the pinned versions below a rebuild gives the same packages,
-# whether the base came with bullseye-updates/-security enabled or not.
+# Everything installed here comes from the bullseye main suite, whose final
+# point release no longer changes, at the pinned versions, so a rebuild gives
+# the same packages. The base image's own packages stay as the base has them:
+# Docker Hub's debian:bullseye (and .ci/docker-engine's copy of it) has them
+# upgraded from bullseye-updates/-security, and apt keeps those newer versions,
+# which satisfy every dependency here (checked by building on such a base).
 RUN rm -f /etc/apt/sources.list.d/* \
  && echo "deb ${DEBIAN_MIRROR} bullseye main" > /etc/apt/sources.list \
  && apt-get update \
@@ -52,6 +55,7 @@ RUN pip3 install --no-cache-dir --no-deps --no-build-isolation --require-hashes 
 FROM base AS project
 COPY . /opt/micro-attention
 RUN rm -f /opt/micro-attention/certs/*.crt \
+ && chmod -R a+rX,go-w /opt/micro-attention \
  && rm -rf /opt/micro-attention/workspace \
  && ln -s /workspace /opt/micro-attention/workspace
 
@@ -70,7 +74,8 @@ ENV PYTHONPATH=/opt/micro-attention/python \
 
 # No VOLUME: a declared volume hides bind mounts under buildah, and users
 # mount their workspace anyway. The entrypoint runs commands as the owner of
-# /workspace (see tools/entrypoint), so results belong to the user.
+# /workspace (see tools/entrypoint), so results belong to the user; the
+# project is readable by any uid (chmod above), whatever the checkout's umask.
 RUN useradd --create-home --uid 1000 --shell /bin/bash researcher \
  && mkdir -p /workspace && chown researcher:researcher /workspace
 

@@ -18,7 +18,9 @@ def add_arguments(parser):
 
 
 def run(args):
-    from microattention import summary
+    from microattention import files, summary
+    # Say at once, not after minutes of timing, when the results cannot be written.
+    files.output_dir(args.out)
     parser = argparse.ArgumentParser()
     summary.add_arguments(parser)
     forwarded = ["--out", args.out]
