@@ -27,6 +27,8 @@ RUN rm -f /etc/apt/sources.list.d/* \
       python3-opencv=4.5.1+dfsg-5 \
       opencv-data=4.5.1+dfsg-5 \
       libdlib-data=19.10-3.1 \
+      slurm-wlm=20.11.7+really20.11.4-2+deb11u1 \
+      munge=0.5.14-4 \
       python3-sklearn=0.23.2-5 \
       python3-pandas=1.1.5+dfsg-2 \
       python3-openpyxl=3.0.3-1 \
@@ -38,7 +40,8 @@ RUN rm -f /etc/apt/sources.list.d/* \
       python3-pip=20.3.4-4+deb11u1 \
       python3-setuptools=52.0.0-4 \
       python3-wheel=0.34.2-1 \
- && rm -rf /var/lib/apt/lists/*
+ && rm -rf /var/lib/apt/lists/* \
+ && rm -f /etc/munge/munge.key
 
 # The pip packages are installed in a stage of their own, the only place that
 # sees the optional extra CA certificates (corporate TLS interception of PyPI:
@@ -63,8 +66,10 @@ FROM base
 COPY --from=pip /opt/pip-packages/ /usr/local/lib/python3.9/dist-packages/
 RUN pip3 check
 
+# MA_REQUIRE_SLURM: the image ships Slurm, so its Slurm test must run, not skip.
 ENV MA_HOME=/opt/micro-attention \
-    MA_WEIGHTS_DIR=/workspace/weights
+    MA_WEIGHTS_DIR=/workspace/weights \
+    MA_REQUIRE_SLURM=1
 ENV PYTHONPATH=/opt/micro-attention/python \
     PATH=/opt/micro-attention/tools:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \

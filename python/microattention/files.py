@@ -30,8 +30,9 @@ def output_dir(path):
             st = existing.stat()
             owner = " (%s belongs to uid %d, we run as uid %d)" % (existing, st.st_uid, os.getuid())
         raise UserError(
-            "cannot write to %s%s; with Docker Compose run as your own user: "
-            "MA_UID=$(id -u) MA_GID=$(id -g) docker compose run ..." % (path, owner))
+            "cannot write to %s%s; the image's containers run as the owner of the mounted "
+            "/workspace unless MA_UID/MA_GID say otherwise: make the folder writable for "
+            "that user, or choose another output" % (path, owner))
     return path
 
 
