@@ -120,3 +120,23 @@ def test_output_below_a_file_is_a_user_error(tmp_path):
         files.check_outputs([blocker / "sub" / "index.csv"])
     with pytest.raises(UserError, match=r"results is a file"):
         files.atomic_write(blocker / "x.csv", "x")
+
+
+def test_write_or_check_reports_and_writes(tmp_path, capsys):
+    path = tmp_path / "gen" / "file.txt"
+    assert files.write_or_check(path, "a\n", check=True, root=tmp_path) is False
+    assert "differs: gen/file.txt" in capsys.readouterr().out
+    assert not path.exists()
+    assert files.write_or_check(path, "a\n", check=False, root=tmp_path) is True
+    assert path.read_text() == "a\n" and "wrote gen/file.txt" in capsys.readouterr().out
+    assert files.write_or_check(path, "a\n", check=True) is True
+
+
+def test_terminate_as_interrupt_turns_sigterm_into_keyboardinterrupt():
+    import signal
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt):
+        with files.terminate_as_interrupt():
+            os.kill(os.getpid(), signal.SIGTERM)   # handled before the next statement
+            raise AssertionError("SIGTERM did not interrupt")
+    assert signal.getsignal(signal.SIGTERM) == before

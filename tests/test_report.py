@@ -382,8 +382,8 @@ def by_fold_uf1():
 
 
 def test_two_runs_give_one_side_by_side_table(tmp_path):
-    a = make_run(tmp_path / "runs", "cde", "micro_attention", CDE)
-    b = make_run(tmp_path / "runs", "cde", "resnet10", collections.OrderedDict([
+    make_run(tmp_path / "runs", "cde", "micro_attention", CDE)
+    make_run(tmp_path / "runs", "cde", "resnet10", collections.OrderedDict([
         ("casme2_sub01", [(s, t, t) for s, t, _ in CDE["casme2_sub01"]]),
         ("samm_006", [(s, t, 2) for s, t, _ in CDE["samm_006"]])]))
     md, _ = write([tmp_path / "runs" / "cde"], tmp_path / "out")   # expands to both nets

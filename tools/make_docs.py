@@ -23,7 +23,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if os.path.join(ROOT, "python") not in sys.path:
     sys.path.insert(0, os.path.join(ROOT, "python"))
 
-from microattention import paper, protocols  # noqa: E402
+from microattention import files, paper, protocols  # noqa: E402
 
 DOC = os.path.join(ROOT, "docs", "paper-setup.md")
 CHOICE_MARK = "\u2020"  # dagger: the value is a project choice (see the list below the table)
@@ -278,16 +278,9 @@ def main(argv=None):
     with open(DOC, encoding="utf-8") as f:
         current = f.read()
     wanted = render(current)
-    if args.check:
-        if wanted != current:
-            print("differs: %s (run tools/make_docs.py)" % os.path.relpath(DOC, ROOT))
-            return 1
-        return 0
-    if wanted != current:
-        with open(DOC + ".tmp", "w", encoding="utf-8") as f:
-            f.write(wanted)
-        os.replace(DOC + ".tmp", DOC)
-        print("wrote %s" % os.path.relpath(DOC, ROOT))
+    if not files.write_or_check(DOC, wanted, args.check, ROOT):
+        print("run tools/make_docs.py to regenerate it")
+        return 1
     return 0
 
 

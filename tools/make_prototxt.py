@@ -33,7 +33,7 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "python"))
-from microattention import nets  # noqa: E402  (plain Python; no Caffe needed here)
+from microattention import files, nets  # noqa: E402  (plain Python; no Caffe needed here)
 
 STAGES = nets.STAGES
 CLASSIFIER = nets.CLASSIFIER
@@ -294,21 +294,8 @@ def main(argv=None):
                 for kind, fname, batch, test_batch in nets.committed_train_vals()]
     for kind, fname, text in sorted(outputs):
         path = os.path.join(ROOT, "prototxt", kind, fname)
-        if args.check:
-            try:
-                with open(path) as f:
-                    same = f.read() == text
-            except FileNotFoundError:
-                same = False
-            if not same:
-                print("differs: %s" % path)
-                status = 1
-        else:
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            with open(path + ".tmp", "w") as f:
-                f.write(text)
-            os.replace(path + ".tmp", path)
-            print("wrote %s" % os.path.relpath(path, ROOT))
+        if not files.write_or_check(path, text, args.check, ROOT):
+            status = 1
     return status
 
 

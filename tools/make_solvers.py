@@ -14,7 +14,7 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "python"))
-from microattention import solver  # noqa: E402
+from microattention import files, solver  # noqa: E402
 
 
 def main(argv=None):
@@ -26,21 +26,8 @@ def main(argv=None):
     for name in solver.COMMITTED:
         path = os.path.join(ROOT, "solvers", name + ".prototxt")
         text = solver.committed_text(name)
-        if args.check:
-            try:
-                with open(path) as f:
-                    same = f.read() == text
-            except FileNotFoundError:
-                same = False
-            if not same:
-                print("differs: %s" % path)
-                status = 1
-        else:
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            with open(path + ".tmp", "w") as f:
-                f.write(text)
-            os.replace(path + ".tmp", path)
-            print("wrote %s" % os.path.relpath(path, ROOT))
+        if not files.write_or_check(path, text, args.check, ROOT):
+            status = 1
     return status
 
 

@@ -31,7 +31,6 @@ import csv
 import datetime
 import io
 import re
-from collections import OrderedDict
 
 from microattention import files
 from microattention.errors import UserError

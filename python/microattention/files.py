@@ -5,6 +5,7 @@ temporary file in the target folder and renamed over the target.
 """
 import os
 import pathlib
+import signal
 import tempfile
 
 from microattention.errors import UserError
@@ -137,10 +138,53 @@ def write_together(contents):
     return [pathlib.Path(p) for p in contents]
 
 
+def write_or_check(path, text, check, root=None):
+    """For the generators of committed files (tools/make_*.py): with `check`,
+    report whether `path` already holds `text` (printing "differs: PATH"
+    when not); otherwise write it atomically. Returns True when the file is
+    (now) as generated."""
+    path = pathlib.Path(path)
+    shown = os.path.relpath(str(path), str(root)) if root else str(path)
+    try:
+        same = path.read_text(encoding="utf-8") == text
+    except FileNotFoundError:
+        same = False
+    if check:
+        if not same:
+            print("differs: %s" % shown)
+        return same
+    if not same:
+        atomic_write(path, text)
+        print("wrote %s" % shown)
+    return True
+
+
 def _umask():
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+class terminate_as_interrupt:
+    """SIGTERM (docker stop, kill, `run` stopping its folds) unwinds like
+    Ctrl-C inside the block, so temporaries are removed and nothing
+    half-written stays. Outside the main thread signals are left alone."""
+
+    def __enter__(self):
+        try:
+            self.old = signal.signal(signal.SIGTERM, self._raise)
+        except ValueError:
+            self.old = None
+        return self
+
+    @staticmethod
+    def _raise(signum, frame):
+        raise KeyboardInterrupt
+
+    def __exit__(self, *exc):
+        if self.old is not None:
+            signal.signal(signal.SIGTERM, self.old)
+        return False
 
 
 def project_root():

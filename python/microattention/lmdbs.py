@@ -142,7 +142,7 @@ def run(args):
                               ("--out", args.out), ("--protocol", args.protocol)) if not v]
     if missing:
         raise UserError("missing %s (see --help)" % ", ".join(missing))
-    with _terminate_as_interrupt():
+    with files.terminate_as_interrupt():
         try:
             build(args.index, args.faces, args.out, args.protocol, split=args.split,
                   samples=args.samples, subjects=_split_list(args.subjects),
@@ -154,23 +154,6 @@ def run(args):
                              % args.out)
             return 130
     return 0
-
-
-class _terminate_as_interrupt:
-    """SIGTERM (docker stop, kill) unwinds like Ctrl-C, so the temporary LMDB
-    is removed; SIGKILL leaves it, and the next build removes it."""
-
-    def __enter__(self):
-        self.old = signal.getsignal(signal.SIGTERM)
-        signal.signal(signal.SIGTERM, self._raise)
-
-    @staticmethod
-    def _raise(signum, frame):
-        raise KeyboardInterrupt
-
-    def __exit__(self, *exc):
-        signal.signal(signal.SIGTERM, self.old)
-        return False
 
 
 def _split_list(values):

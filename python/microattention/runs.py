@@ -49,7 +49,7 @@ def add_arguments(parser):
 def run(args):
     if args.jobs < 1:
         raise UserError("--jobs %d: must be at least 1" % args.jobs)
-    with training.terminate_as_interrupt():
+    with files.terminate_as_interrupt():
         try:
             return run_protocol(args.index, args.faces, args.protocol, args.weights,
                                 net=args.net, run_dir=args.run_dir, jobs=args.jobs,

@@ -21,7 +21,7 @@ import subprocess
 import tempfile
 from collections import OrderedDict
 
-from microattention import blas, files, nets, weights
+from microattention import blas, files, nets
 from microattention.errors import UserError
 
 # Paper, Table 3 (parameters in millions, seconds per training iteration on their GPU).

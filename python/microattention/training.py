@@ -120,7 +120,7 @@ def add_arguments(parser):
 
 
 def run(args):
-    with terminate_as_interrupt():
+    with files.terminate_as_interrupt():
         try:
             result = train_fold(args.index, args.faces, args.protocol, args.fold, args.weights,
                                 net=args.net, run_dir=args.run_dir, epochs=args.epochs,
@@ -131,23 +131,6 @@ def run(args):
             return 130
     print(summary_line(result))
     return 0
-
-
-class terminate_as_interrupt:
-    """SIGTERM (docker stop, the run command stopping its folds) unwinds like
-    Ctrl-C, so the caffe child is stopped and nothing half-written stays."""
-
-    def __enter__(self):
-        self.old = signal.getsignal(signal.SIGTERM)
-        signal.signal(signal.SIGTERM, self._raise)
-
-    @staticmethod
-    def _raise(signum, frame):
-        raise KeyboardInterrupt
-
-    def __exit__(self, *exc):
-        signal.signal(signal.SIGTERM, self.old)
-        return False
 
 
 def summary_line(result):

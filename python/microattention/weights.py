@@ -15,7 +15,6 @@ import hashlib
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -376,23 +375,22 @@ def fetch(url, out, sha256=RESNET10_SHA256, force=False):
         print("%s exists but its sha256 is %s, not %s: downloading again" % (out, got, sha256))
     part = out + ".part"
     print("downloading %s" % url)
-    old_term = _on_sigterm(_raise_interrupt)
     try:
-        try:
-            with urllib.request.urlopen(url, timeout=60) as r, open(part, "wb") as f:
-                shutil.copyfileobj(r, f, 1 << 20)
-            got = sha256_of(part)
-        except KeyboardInterrupt:
-            raise UserError("download of %s interrupted; the partial file %s was removed"
-                            % (url, part))
-        except Exception as exc:
-            raise UserError("download of %s failed: %s" % (url, exc))
+        with files.terminate_as_interrupt():
+            try:
+                with urllib.request.urlopen(url, timeout=60) as r, open(part, "wb") as f:
+                    shutil.copyfileobj(r, f, 1 << 20)
+                got = sha256_of(part)
+            except KeyboardInterrupt:
+                raise UserError("download of %s interrupted; the partial file %s was removed"
+                                % (url, part))
+            except Exception as exc:
+                raise UserError("download of %s failed: %s" % (url, exc))
         if got != sha256:
             raise UserError("sha256 mismatch for %s: got %s, expected %s; the download was "
                             "deleted" % (url, got, sha256))
         os.replace(part, out)
     finally:
-        _on_sigterm(old_term)
         if os.path.exists(part):
             os.unlink(part)
     print("wrote %s (sha256 %s ok)" % (out, got))
@@ -409,20 +407,6 @@ def _url_of(url):
     if url.startswith("file://"):
         return url, urllib.parse.unquote(urllib.parse.urlparse(url).path)
     return url, None
-
-
-def _raise_interrupt(signum, frame):
-    raise KeyboardInterrupt
-
-
-def _on_sigterm(handler):
-    """Install a SIGTERM handler (main thread only); returns the previous one."""
-    if handler is None:
-        return None
-    try:
-        return signal.signal(signal.SIGTERM, handler)
-    except ValueError:      # not the main thread: leave signals alone
-        return None
 
 
 # ---------------------------------------------------------------------- commands
