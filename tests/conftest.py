@@ -18,3 +18,19 @@ os.environ.setdefault("GLOG_minloglevel", "2")
 @pytest.fixture(scope="session")
 def project_root():
     return ROOT
+
+
+@pytest.fixture
+def read_only():
+    """read_only(path): a folder that cannot be written to, made writable again
+    at teardown so that pytest can remove it."""
+    made = []
+
+    def make(path):
+        path.mkdir()
+        path.chmod(0o555)
+        made.append(path)
+        return path
+    yield make
+    for path in made:
+        path.chmod(0o755)

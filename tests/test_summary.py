@@ -173,21 +173,6 @@ def test_layer_parser_on_real_output():
 # Each kind: exit 1, a message naming the option/value/file, no output written.
 
 
-@pytest.fixture
-def read_only():
-    """read_only(path): a folder that cannot be written to, made writable again
-    at teardown so that pytest can remove it."""
-    made = []
-
-    def make(path):
-        path.mkdir()
-        path.chmod(0o555)
-        made.append(path)
-        return path
-    yield make
-    for path in made:
-        path.chmod(0o755)
-
 def _script(tmp_path, body, name="caffe"):
     path = tmp_path / name
     path.write_text("#!/bin/sh\n" + body + "\n")

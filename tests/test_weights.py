@@ -213,21 +213,6 @@ def test_fetch_accepts_matching_checksum(tmp_path, capsys):
 # Each kind: exit 1, a message naming the file/option/value, no output file.
 
 
-@pytest.fixture
-def read_only():
-    """read_only(path): a folder that cannot be written to, made writable again
-    at teardown so that pytest can remove it."""
-    made = []
-
-    def make(path):
-        path.mkdir()
-        path.chmod(0o555)
-        made.append(path)
-        return path
-    yield make
-    for path in made:
-        path.chmod(0o755)
-
 @pytest.fixture(scope="module")
 def full_model(tmp_path_factory):
     """A complete resnet10 caffemodel as Caffe saves it (made once, never written to)."""
