@@ -20,7 +20,8 @@ def test_compose_and_ci_run_the_same_test_command(project_root):
     # CI runs the README's two commands themselves on a Docker engine, and the
     # same run-tests where it falls back to podman/buildah.
     assert re.search(r"^\s*docker compose run --rm test </dev/null", ci, re.M)
-    assert re.search(r"^\s*docker compose run --rm demo </dev/null", ci, re.M)
+    assert re.search(r"^\s*docker compose run --rm demo python3 -m microattention demo --quick "
+                     r"</dev/null", ci, re.M)
     assert re.search(r"^\.ci/in-image run-tests\b", ci, re.M)
     # run-tests is on PATH in the image (tools/ is added to PATH by the Dockerfile).
     assert os.access(str(project_root / "tools" / "run-tests"), os.X_OK)
