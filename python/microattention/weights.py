@@ -459,11 +459,44 @@ def add_arguments(parser):
     t.add_argument("--out", required=True, help="output caffemodel")
 
 
+def provenance_path(out):
+    """OUT.json next to each weights file this command writes."""
+    return str(out) + ".json"
+
+
+def write_provenance(out, stage, inputs, settings, layers=None):
+    """Record where a weights file came from: the stage, the sha256 of every
+    input file, the settings and the output's own sha256, so that each link
+    of the transfer chain (docs/transfer-chain.md) can be checked."""
+    import json
+    from microattention import __version__
+    doc = collections.OrderedDict([
+        ("format", "microattention-weights/1"), ("stage", stage),
+        ("output", os.path.abspath(out)), ("output_sha256", sha256_of(out)),
+        ("inputs", collections.OrderedDict(
+            (name, collections.OrderedDict([("path", os.path.abspath(path)),
+                                            ("sha256", sha256_of(path))]))
+            for name, path in inputs.items())),
+        ("settings", settings),
+        ("microattention_version", __version__),
+    ])
+    if layers is not None:
+        doc["layers"] = layers
+    files.atomic_write(provenance_path(out), json.dumps(doc, indent=1) + "\n")
+
+
+def _layers(copied, fresh, unused):
+    return collections.OrderedDict([("copied", list(copied)), ("from_fillers", list(fresh)),
+                                    ("unused_source_layers", list(unused))])
+
+
 def run(args):
     made = files.new_dirs(os.path.dirname(os.path.abspath(args.out)))
     try:
         if args.action == "fetch":
             fetch(args.url, args.out, force=args.force)
+            write_provenance(args.out, "fetch", {}, collections.OrderedDict([
+                ("url", args.url), ("expected_sha256", RESNET10_SHA256)]))
             return 0
         return _convert(args)
     except KeyboardInterrupt:
@@ -481,20 +514,24 @@ def _convert(args):
         if not os.path.exists(args.src) and args.src == _DEFAULT_SRC:
             raise UserError("--in %s does not exist; download it first: python3 -m "
                             "microattention weights fetch" % args.src)
-        files.check_outputs([args.out], {args.src: src_option}, names)
+        files.check_outputs([args.out, provenance_path(args.out)], {args.src: src_option},
+                            names)
         model = read_caffemodel(args.src)
         shapes = target_shapes(args.net, 5)
         gray = to_gray(model, target_eps=_target_eps(args.net))
         copied, fresh, unused = match(gray, shapes, reinit=(nets.CLASSIFIER,))
         check_complete(model, args.src, shapes, skip=(nets.CLASSIFIER,))
         write_caffemodel(copied, args.out, name=args.net + "_imagenet_gray")
+        write_provenance(args.out, "imagenet-to-gray", {"in": args.src},
+                         collections.OrderedDict([("net", args.net)]),
+                         _layers(copied, fresh, unused))
         report(copied, fresh, unused, args.out)
         return 0
     if args.action == "transfer":
         if args.num_output < 1:
             raise UserError("--num-output %d: must be at least 1" % args.num_output)
-        files.check_outputs([args.out], {args.src: src_option, args.to_prototxt: "--to-prototxt"},
-                            names)
+        files.check_outputs([args.out, provenance_path(args.out)],
+                            {args.src: src_option, args.to_prototxt: "--to-prototxt"}, names)
         if args.to_prototxt:
             read_target_prototxt(args.to_prototxt)      # cheap checks first
         model = read_caffemodel(args.src)
@@ -505,6 +542,13 @@ def _convert(args):
         if not copied:
             raise UserError("no layer of %s matches the target by name" % args.src)
         write_caffemodel(copied, args.out, name=(args.to_prototxt or args.net) + "_transfer")
+        inputs = collections.OrderedDict([("from", args.src)])
+        if args.to_prototxt:
+            inputs["to_prototxt"] = args.to_prototxt
+        write_provenance(args.out, "transfer", inputs, collections.OrderedDict([
+            ("to", args.net), ("num_output", args.num_output),
+            ("reinit_classifier", bool(args.reinit_classifier))]),
+            _layers(copied, fresh, unused))
         report(copied, fresh, unused, args.out)
         return 0
     raise UserError("unknown action %r" % args.action)

@@ -1,0 +1,350 @@
+"""train-fold and run in real Caffe, at reduced size: a handful of generated
+240x240 faces per fold, 2 epochs of 1-3 iterations, the protocols' batch
+sizes, randomly initialised weights. Checks that every test sample is
+predicted exactly once, that pycaffe's test of the final snapshot agrees with
+caffe's own test net, that a killed fold resumes from its last snapshot and
+ends with the same bytes as an uninterrupted one, and that running a finished
+run again changes no file. Runs in the image."""
+import csv
+import hashlib
+import json
+import os
+import pathlib
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from microattention import nets, training
+from microattention.datasets.common import COLUMNS, sample_id
+from microattention.errors import UserError
+from microattention.weights import read_caffemodel
+
+cv2 = pytest.importorskip("cv2")
+pytest.importorskip("lmdb")
+try:
+    caffe = nets.import_caffe()
+except ImportError:
+    pytest.skip("pycaffe not available (run inside the image)", allow_module_level=True)
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+EPOCHS = 2
+# HDE: each database has one sample of each class, so its balanced training
+# side is 5 records, one iteration of batch 10 per epoch.
+HDE_ROWS = [("casme2", "sub01", "happiness"), ("casme2", "sub01", "surprise"),
+            ("casme2", "sub02", "anger"), ("casme2", "sub02", "disgust"),
+            ("casme2", "sub02", "sadness"),
+            ("samm", "006", "happiness"), ("samm", "006", "surprise"), ("samm", "006", "anger"),
+            ("samm", "007", "disgust"), ("samm", "007", "sadness")]
+# LOSO: training sides of 10, 20 and 15 records (classes present x largest
+# class x 5 corner crops), 1, 2 and 2 iterations of batch 10 per epoch;
+# sub03's 15 is no multiple of the batch, so its epochs end inside a batch.
+LOSO_ROWS = [("casme2", "sub01", "happiness"), ("casme2", "sub01", "anger"),
+             ("casme2", "sub02", "surprise"), ("casme2", "sub03", "happiness")]
+LOSO_EPOCH_ITERS = {"casme2_sub01": 1, "casme2_sub02": 2, "casme2_sub03": 2}
+
+
+def cli_env(**extra):
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "python"), env.get("PYTHONPATH", "")])
+    env.pop("GLOG_minloglevel", None)
+    # one BLAS thread everywhere: results are bit-identical only at equal thread counts
+    env["OPENBLAS_NUM_THREADS"] = "1"
+    env.update(extra)
+    return env
+
+
+def cli(*argv, check=True):
+    proc = subprocess.run([sys.executable, "-m", "microattention"] + [str(a) for a in argv],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          universal_newlines=True, env=cli_env(), cwd=str(ROOT))
+    if check and proc.returncode != 0:
+        raise AssertionError("exit %d\n%s\n%s" % (proc.returncode, proc.stdout, proc.stderr))
+    return proc
+
+
+def write_data(folder, rows):
+    """An index CSV and a faces folder (faces.csv + 240x240 gray crops) for
+    rows (dataset, subject, label); one clip and apex frame per row."""
+    folder = pathlib.Path(folder)
+    (folder / "faces" / "crops").mkdir(parents=True)
+    index_rows, faces_rows = [], []
+    rng = np.random.RandomState(7)
+    for n, (dataset, subject, label) in enumerate(rows):
+        row = dict((c, "") for c in COLUMNS)
+        row.update(dataset=dataset, subject=subject, clip="clip%d" % n, label=label,
+                   frame="1", frame_path="x.png", root=str(folder))
+        index_rows.append(row)
+        image = (rng.rand(240, 240) * 200 + 20).astype(np.uint8)
+        crop = "crops/%03d.png" % n
+        cv2.imwrite(str(folder / "faces" / crop), image)
+        faces_rows.append({"sample_id": sample_id(row), "crop": crop, "status": "ok"})
+    with open(str(folder / "index.csv"), "w", newline="") as handle:
+        writer = csv.DictWriter(handle, COLUMNS)
+        writer.writeheader()
+        writer.writerows(index_rows)
+    with open(str(folder / "faces" / "faces.csv"), "w", newline="") as handle:
+        writer = csv.DictWriter(handle, ["sample_id", "crop", "status"])
+        writer.writeheader()
+        writer.writerows(faces_rows)
+    return folder / "index.csv", folder / "faces", [sample_id(r) for r in index_rows]
+
+
+def random_weights(path, net, num_output=5):
+    model = nets.build(nets.render_deploy(net, num_output=num_output))
+    nets.fill_random(model, np.random.RandomState(3), data_mean=110.0, data_std=58.0)
+    model.save(str(path))
+    return path
+
+
+def tree_state(folder):
+    """{relative path: (mtime_ns, sha256)} of every file under folder."""
+    state = {}
+    for path in sorted(pathlib.Path(folder).rglob("*")):
+        if path.is_file():
+            state[str(path.relative_to(folder))] = (
+                path.stat().st_mtime_ns, hashlib.sha256(path.read_bytes()).hexdigest())
+    return state
+
+
+def predictions(path):
+    with open(str(path), newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    return random_weights(tmp_path_factory.mktemp("w") / "init.caffemodel", "micro_attention")
+
+
+@pytest.fixture(scope="module")
+def hde(tmp_path_factory, weights):
+    folder = tmp_path_factory.mktemp("hde")
+    index, faces, ids = write_data(folder, HDE_ROWS)
+    argv = ["run", "--protocol", "hde", "--index", index, "--faces", faces, "--weights", weights,
+            "--run-dir", folder / "runs", "--epochs", EPOCHS, "--jobs", 2]
+    first = cli(*argv)
+    return dict(folder=folder, index=index, faces=faces, ids=ids, argv=argv, output=first.stdout,
+                runs=folder / "runs" / "hde" / "micro_attention")
+
+
+@pytest.fixture(scope="module")
+def loso(tmp_path_factory, weights):
+    folder = tmp_path_factory.mktemp("loso")
+    index, faces, ids = write_data(folder, LOSO_ROWS)
+    argv = ["run", "--protocol", "loso", "--index", index, "--faces", faces, "--weights",
+            weights, "--run-dir", folder / "runs", "--epochs", EPOCHS, "--jobs", 1]
+    first = cli(*argv)
+    return dict(folder=folder, index=index, faces=faces, ids=ids, argv=argv, output=first.stdout,
+                runs=folder / "runs" / "loso" / "micro_attention")
+
+
+def check_fold(fold_dir, test_ids, iters_per_epoch, weights):
+    done = json.loads((fold_dir / "done.json").read_text())
+    rows = predictions(fold_dir / "predictions.csv")
+    # every test sample exactly once
+    assert sorted(r["sample_id"] for r in rows) == sorted(test_ids)
+    assert len(rows) == len(test_ids)
+    scores = np.array([[float(r[k]) for k in r if k.startswith("score_")] for r in rows])
+    assert scores.shape[1] == 5
+    np.testing.assert_allclose(scores.sum(axis=1), 1.0, atol=1e-5)
+    assert [int(r["predicted_label"]) for r in rows] == list(scores.argmax(axis=1))
+    war = np.mean([r["true_label"] == r["predicted_label"] for r in rows])
+    assert done["metrics"]["war"] == pytest.approx(war)
+    metrics = json.loads((fold_dir / "metrics.json").read_text())
+    # pycaffe on the deploy net agrees with caffe's own test net (TEST transform)
+    # on the final snapshot
+    assert metrics["caffe_test_net_final"]["accuracy"] == pytest.approx(war, abs=1e-6)
+    assert metrics["tested_snapshot"] == "micro_attention_iter_%d.caffemodel" % (
+        EPOCHS * iters_per_epoch)
+    provenance = json.loads((fold_dir / "provenance.json").read_text())
+    assert provenance["settings"]["weights_sha256"] == hashlib.sha256(
+        pathlib.Path(weights).read_bytes()).hexdigest()
+    schedule = provenance["schedule"]
+    assert schedule["iterations_per_epoch"] == iters_per_epoch
+    assert schedule["max_iter"] == EPOCHS * iters_per_epoch
+    assert provenance["caffe_version"].startswith("caffe version")
+    for name in ("train_val.prototxt", "solver.prototxt", "deploy.prototxt"):
+        assert provenance["files_sha256"][name] == hashlib.sha256(
+            (fold_dir / name).read_bytes()).hexdigest()
+    solver = (fold_dir / "solver.prototxt").read_text()
+    assert "max_iter: %d" % (EPOCHS * iters_per_epoch) in solver
+    assert "test_iter: %d" % len(test_ids) in solver
+    tv = (fold_dir / "train_val.prototxt").read_text()
+    assert str(fold_dir / "lmdb" / "train") in tv and str(fold_dir / "lmdb" / "test") in tv
+    log = (fold_dir / "caffe.log").read_text()
+    # one caffe process per epoch: from the weights, then from the snapshot
+    first_resume = log.index("Resuming from")
+    assert "Finetuning from %s" % weights in log[:first_resume]
+    assert "Finetuning from" not in log[first_resume:]
+    assert re.findall(r"Resuming from \S+_iter_(\d+)\.solverstate", log) == [
+        str(iters_per_epoch * e) for e in range(1, EPOCHS)]
+    snaps = sorted(p.name for p in (fold_dir / "snapshots").iterdir())
+    last = [EPOCHS * iters_per_epoch - iters_per_epoch, EPOCHS * iters_per_epoch]
+    assert snaps == sorted("micro_attention_iter_%d.%s" % (i, ext) for i in last
+                           for ext in ("caffemodel", "solverstate"))
+    return rows
+
+
+def test_hde_two_folds_end_to_end(hde, weights):
+    casme = [i for i in hde["ids"] if i.startswith("casme2/")]
+    samm = [i for i in hde["ids"] if i.startswith("samm/")]
+    check_fold(hde["runs"] / "casme2-to-samm", samm, 1, weights)
+    check_fold(hde["runs"] / "samm-to-casme2", casme, 1, weights)
+    pooled = predictions(hde["runs"] / "predictions.csv")
+    assert sorted(r["sample_id"] for r in pooled) == sorted(hde["ids"])
+    result = json.loads((hde["runs"] / "metrics.json").read_text())
+    assert result["pooled"]["samples"] == 10
+    assert result["pooled"]["war"] == pytest.approx(
+        np.mean([r["true_label"] == r["predicted_label"] for r in pooled]))
+    assert [f["fold"] for f in result["folds"]] == ["casme2-to-samm", "samm-to-casme2"]
+    for fold in ("casme2-to-samm", "samm-to-casme2"):
+        assert re.search(r"fold %s \(\d/2\) started" % fold, hde["output"])
+        assert re.search(r"fold %s finished in \d+ s: 5 test samples" % fold, hde["output"])
+
+
+def test_rerunning_a_finished_run_changes_no_file(hde):
+    before = tree_state(hde["folder"] / "runs")
+    again = cli(*hde["argv"])
+    assert "2 fold(s), 2 finished before, 0 to train" in again.stdout
+    assert "started" not in again.stdout
+    assert tree_state(hde["folder"] / "runs") == before
+    # train-fold alone too
+    one = cli("train-fold", "--protocol", "hde", "--fold", "casme2-to-samm",
+              *hde["argv"][3:-2])
+    assert "(already finished)" in one.stdout
+    assert tree_state(hde["folder"] / "runs") == before
+
+
+def test_finished_fold_with_other_settings_is_refused(hde, tmp_path):
+    proc = cli("train-fold", "--protocol", "hde", "--fold", "casme2-to-samm",
+               *hde["argv"][3:-2], "--seed", "1", check=False)
+    assert proc.returncode == 1
+    assert "was finished with other settings (seed 0 -> 1)" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_loso_three_subjects_end_to_end(loso, weights):
+    for n, subject in enumerate(("sub01", "sub02", "sub03")):
+        fold = "casme2_" + subject
+        test_ids = [i for i in loso["ids"] if i.startswith("casme2/%s/" % subject)]
+        check_fold(loso["runs"] / fold, test_ids, LOSO_EPOCH_ITERS[fold], weights)
+    pooled = predictions(loso["runs"] / "predictions.csv")
+    assert sorted(r["sample_id"] for r in pooled) == sorted(loso["ids"])
+
+
+def test_killed_fold_resumes_from_its_snapshot_with_the_same_result(loso, weights, tmp_path):
+    fold, per_epoch = "casme2_sub03", LOSO_EPOCH_ITERS["casme2_sub03"]
+    argv = [str(ROOT / "tools" / "train_fold.sh"), "loso", "sub03", "--index", loso["index"],
+            "--faces", loso["faces"], "--weights", weights, "--run-dir", tmp_path,
+            "--epochs", EPOCHS]
+    fold_dir = tmp_path / "loso" / "micro_attention" / fold
+    proc = subprocess.Popen([str(a) for a in argv], env=cli_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    progress = fold_dir / "progress.json"
+    deadline = time.time() + 120
+    try:
+        # wait until epoch 1 is recorded, then kill train-fold and caffe mid epoch 2
+        while time.time() < deadline and proc.poll() is None:
+            if progress.is_file() and json.loads(progress.read_text())["iteration"] == per_epoch:
+                break
+            time.sleep(0.05)
+        assert proc.poll() is None, proc.stdout.read().decode()
+        os.killpg(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait()
+    assert not (fold_dir / "done.json").exists()
+    killed_log = (fold_dir / "caffe.log").read_text()
+    resumed = subprocess.run(
+        [str(a) for a in argv], env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        universal_newlines=True)
+    assert resumed.returncode == 0, resumed.stdout
+    log = (fold_dir / "caffe.log").read_text()
+    assert log.startswith(killed_log)
+    new = log[len(killed_log):]
+    assert "Finetuning from" not in new
+    assert re.findall(r"Resuming from (\S+)", new) == [
+        str(fold_dir / "snapshots" / ("micro_attention_iter_%d.solverstate" % per_epoch))]
+    assert "Iteration %d, lr" % per_epoch in new and "Iteration 0, lr" not in new
+    # the same predictions and final weights as the uninterrupted run
+    reference = loso["runs"] / fold
+    assert (fold_dir / "predictions.csv").read_bytes() == \
+        (reference / "predictions.csv").read_bytes()
+    # and the same final weights (the files differ in the LMDB paths they name)
+    final = "snapshots/micro_attention_iter_%d.caffemodel" % (EPOCHS * per_epoch)
+    resumed_model = read_caffemodel(str(fold_dir / final))
+    reference_model = read_caffemodel(str(reference / final))
+    assert list(resumed_model) == list(reference_model)
+    for name, (_, blobs) in reference_model.items():
+        for a, b in zip(blobs, resumed_model[name][1]):
+            assert np.array_equal(a, b), name
+    snaps = sorted(p.name for p in (fold_dir / "snapshots").iterdir())
+    assert snaps == sorted("micro_attention_iter_%d.%s" % (i, ext) for i in (2, 4)
+                           for ext in ("caffemodel", "solverstate"))
+
+
+def test_pretrain_holds_out_a_tenth_and_reports_its_accuracy(tmp_path):
+    # 6 clips of happiness and one of each other class: the lmdb stage holds
+    # out round(6 / 10) = 1 happiness clip, so 9 training records (one
+    # iteration of batch 50) and 1 validation image
+    rows = [("ckplus", "S%03d" % n, "happiness") for n in range(6)] + [
+        ("ckplus", "S1%02d" % n, label)
+        for n, label in enumerate(("surprise", "anger", "disgust", "sadness"))]
+    index, faces, ids = write_data(tmp_path, rows)
+    init = random_weights(tmp_path / "gray.caffemodel", "resnet10")
+    proc = cli("run", "--protocol", "pretrain", "--index", index, "--faces", faces,
+               "--weights", init, "--run-dir", tmp_path / "runs", "--epochs", 1)
+    fold_dir = tmp_path / "runs" / "pretrain" / "resnet10" / "pretrain"
+    rows = predictions(fold_dir / "predictions.csv")
+    assert len(rows) == 1 and rows[0]["sample_id"].split("/")[2] in (
+        "clip%d" % n for n in range(6))
+    sidecar = json.loads((fold_dir / "lmdb" / "test.json").read_text())
+    assert sidecar["split"] == "val" and sidecar["count"] == 1
+    assert json.loads((fold_dir / "lmdb" / "train.json").read_text())["count"] == 9
+    war = float(rows[0]["true_label"] == rows[0]["predicted_label"])
+    assert re.search(r"pre-training validation accuracy %.2f %% on 1 held-out images "
+                     r"\(paper: 99\.33 %%\)" % (100 * war), proc.stdout)
+    provenance = json.loads((fold_dir / "provenance.json").read_text())
+    assert provenance["schedule"]["batch"] == 50 and provenance["schedule"]["max_iter"] == 1
+    # the tested snapshot under the name the next stage of the chain uses
+    assert (fold_dir / "final.caffemodel").read_bytes() == \
+        (fold_dir / "snapshots" / "resnet10_iter_1.caffemodel").read_bytes()
+
+
+def test_transfer_chain_stages_record_their_inputs(tmp_path):
+    src = random_weights(tmp_path / "pretrained.caffemodel", "resnet10")
+    out = tmp_path / "micro.caffemodel"
+    cli("weights", "transfer", "--from", src, "--to", "micro_attention", "--out", out)
+    record = json.loads((tmp_path / "micro.caffemodel.json").read_text())
+    assert record["stage"] == "transfer"
+    assert record["inputs"]["from"]["sha256"] == hashlib.sha256(src.read_bytes()).hexdigest()
+    assert record["output_sha256"] == hashlib.sha256(out.read_bytes()).hexdigest()
+    assert record["settings"] == {"to": "micro_attention", "num_output": 5,
+                                  "reinit_classifier": False}
+    assert "mask_Concat_64_1x1" in record["layers"]["from_fillers"]
+    assert "conv1" in record["layers"]["copied"]
+
+
+def test_bad_fold_and_inputs_fail_clearly(loso, weights, tmp_path):
+    base = ["--index", loso["index"], "--faces", loso["faces"], "--weights", weights,
+            "--run-dir", tmp_path]
+    proc = cli("train-fold", "--protocol", "loso", "--fold", "sub09", *base, check=False)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "--fold sub09: no such fold of protocol loso" in proc.stderr
+    assert "casme2_sub01, casme2_sub02, casme2_sub03" in proc.stderr
+    proc = cli("train-fold", "--protocol", "hde", "--fold", "sub01", *base, check=False)
+    assert proc.returncode == 1 and "--protocol hde needs an index pooling" in proc.stderr
+    proc = cli("run", "--protocol", "loso", "--index", loso["index"], "--faces",
+               loso["faces"], "--weights", tmp_path / "missing.caffemodel", "--run-dir",
+               tmp_path, check=False)
+    assert proc.returncode == 1 and "missing.caffemodel: no such file" in proc.stderr
+    proc = cli("run", "--protocol", "loso", *base, "--jobs", 0, check=False)
+    assert proc.returncode == 1 and "--jobs 0: must be at least 1" in proc.stderr
+    assert not any(tmp_path.iterdir())
+    with pytest.raises(UserError, match="--epochs 0"):
+        training.train_fold(loso["index"], loso["faces"], "loso", "sub01", weights,
+                            run_dir=tmp_path, epochs=0)
