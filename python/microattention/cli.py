@@ -23,7 +23,7 @@ COMMANDS = {
     "folds": ("microattention.folds", "split an index into the folds of HDE, CDE or LOSO"),
     "train-fold": ("microattention.training", "train and test one fold with Caffe"),
     "run": ("microattention.runs", "run every fold of a protocol"),
-    "report": (None, "metrics, confusion matrices and the paper's tables"),
+    "report": ("microattention.report", "metrics, confusion matrices and the paper's tables"),
     "summary": ("microattention.summary",
                 "parameter counts and caffe timings of the three nets (Table 3)"),
     "weights": ("microattention.weights",

@@ -1,0 +1,490 @@
+"""The report command on run folders built here from fixed predictions and a
+small synthetic caffe log, in the layout microattention.training writes
+(RUN/<protocol>/<net>/<fold>/ with settings.json, predictions.csv,
+provenance.json, solver.prototxt, caffe.log, done.json; RUN/<protocol>/<net>/
+metrics.json with folds_pooled once pooled). No training needed."""
+import base64
+import collections
+import hashlib
+import json
+import os
+import re
+import subprocess
+import sys
+from fractions import Fraction
+
+import pytest
+
+from microattention import metrics, paper, protocols, report, training
+from microattention.errors import UserError
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CLASSES = list(paper.CLASSES)
+
+# Fixed CDE predictions: fold -> [(sample_id, true, predicted)]
+CDE = collections.OrderedDict([
+    ("casme2_sub01", [("casme2/sub01/EP01/100", 0, 0), ("casme2/sub01/EP02/90", 0, 0),
+                      ("casme2/sub01/EP03/80", 1, 1), ("casme2/sub01/EP04/70", 2, 2),
+                      ("casme2/sub01/EP05/60", 2, 0)]),
+    ("samm_006", [("samm/006/006_1/5", 2, 2), ("samm/006/006_2/5", 3, 3),
+                  ("samm/006/006_3/5", 3, 2), ("samm/006/006_4/5", 4, 4),
+                  ("samm/006/006_5/5", 4, 2)]),
+])
+
+
+def by_hand():
+    """The metrics of CDE pooled, from the counts written out by hand.
+    Rows true: happiness 2 (both right), surprise 1 (right), anger 3 (2 right, 1
+    as happiness), disgust 2 (1 right, 1 as anger), sadness 2 (1 right, 1 as
+    anger). Predicted: happiness 3, surprise 1, anger 4, disgust 1, sadness 1."""
+    tp = [2, 1, 2, 1, 1]
+    n_true = [2, 1, 3, 2, 2]
+    n_pred = [3, 1, 4, 1, 1]
+    war = Fraction(sum(tp), sum(n_true))
+    recall = [Fraction(t, n) for t, n in zip(tp, n_true)]
+    precision = [Fraction(t, n) for t, n in zip(tp, n_pred)]
+    uar = sum(recall) / 5
+    p = sum(precision) / 5
+    f1_2018 = 2 * p * uar / (p + uar)
+    # per class 2TP/(2TP+FP+FN) = 2TP/(n_true + n_pred)
+    uf1 = sum(Fraction(2 * t, n + m) for t, n, m in zip(tp, n_true, n_pred)) / 5
+    return {"war": war, "uar": uar, "f1_megc2018": f1_2018, "uf1_megc2019": uf1}
+
+
+def caffe_log(iterations_per_epoch, epochs, base_lr=1e-3, step=10):
+    """A caffe train log in glog form: train loss every iteration's display,
+    lr, a test at every epoch end."""
+    lines = []
+    second = 0
+    for it in range(0, iterations_per_epoch * epochs + 1, max(1, iterations_per_epoch // 2)):
+        second += 1
+        stamp = "I1128 08:%02d:%02d.000000 16 " % (second // 60, second % 60)
+        loss = 1.6 / (1 + it / 10.0)
+        lines.append(stamp + "solver.cpp:239] Iteration %d (2 iter/s, 1s/5 iters), loss = %.4f"
+                     % (it, loss))
+        lines.append(stamp + "solver.cpp:258]     Train net output #0: loss = %.4f "
+                             "(* 1 = %.4f loss)" % (loss, loss))
+        if it < iterations_per_epoch * epochs:   # caffe logs no update at max_iter
+            lr = base_lr * 0.1 ** (it // (step * iterations_per_epoch))
+            lines.append(stamp + "sgd_solver.cpp:112] Iteration %d, lr = %g" % (it, lr))
+        if it and it % iterations_per_epoch == 0:
+            lines.append(stamp + "solver.cpp:347] Iteration %d, Testing net (#0)" % it)
+            lines.append(stamp + "solver.cpp:414]     Test net output #0: accuracy = %.4f"
+                         % min(1.0, 0.2 + it / 100.0))
+    return "\n".join(lines) + "\n"
+
+
+def table_of(protocol):
+    p = protocols.PROTOCOLS[protocol]
+    out = collections.OrderedDict((k, v._asdict() if hasattr(v, "_asdict") else v)
+                                  for k, v in p._asdict().items())
+    return out
+
+
+def make_run(root, protocol, net, folds, classes=CLASSES, epochs=None, seed=0, done=None,
+             pooled=True, index=None, started=()):
+    """Fold folders of a run as training.train_fold leaves them; `done`: the
+    fold ids finished (default all); `started`: extra fold ids with only
+    settings.json and a caffe.log (training under way)."""
+    p = protocols.PROTOCOLS[protocol]
+    epochs = epochs or p.total_epochs
+    run_dir = root / protocol / net
+    done = list(folds) if done is None else done
+    per_epoch = 3
+    for fold_id in list(folds) + list(started):
+        fold_dir = run_dir / fold_id
+        fold_dir.mkdir(parents=True)
+        settings = collections.OrderedDict([
+            ("format", training.FORMAT), ("protocol", protocol), ("net", net),
+            ("fold", fold_id), ("seed", seed), ("epochs", epochs),
+            ("index_sha256", training.sha256_file(index) if index else "a" * 64),
+            ("faces_csv_sha256", "b" * 64), ("weights_sha256", "c" * 64)])
+        (fold_dir / "settings.json").write_text(training.to_json(settings))
+        (fold_dir / "caffe.log").write_text(caffe_log(per_epoch, epochs, p.base_lr,
+                                                      p.step_epochs))
+        if fold_id not in done:
+            continue
+        rows = [collections.OrderedDict([
+            ("fold", fold_id), ("sample_id", sid), ("true_label", t), ("predicted_label", pr),
+            ("scores", [0.9 if c == pr else 0.1 / (len(classes) - 1)
+                        for c in range(len(classes))])]) for sid, t, pr in folds[fold_id]]
+        (fold_dir / "predictions.csv").write_text(metrics.predictions_csv(rows, classes))
+        (fold_dir / "solver.prototxt").write_text(
+            'net: "train_val.prototxt"\nbase_lr: %s\nmomentum: %s\nweight_decay: %s\n'
+            'lr_policy: "step"\ngamma: %s\nstepsize: %d\nmax_iter: %d\nrandom_seed: %d\n'
+            % (repr(p.base_lr), repr(p.momentum), repr(p.weight_decay), repr(p.gamma),
+               p.step_epochs * per_epoch, epochs * per_epoch, seed))
+        provenance = collections.OrderedDict([
+            ("format", training.FORMAT), ("settings", settings),
+            ("inputs", {"index": str(index) if index else "/nonexistent/index.csv",
+                        "faces": "/data/faces", "weights": "/data/init.caffemodel"}),
+            ("protocol_table", table_of(protocol)),
+            ("schedule", collections.OrderedDict([
+                ("training_records", 3 * p.batch), ("test_records", len(folds[fold_id])),
+                ("batch", p.batch), ("test_batch", p.test_batch),
+                ("iterations_per_epoch", per_epoch), ("epochs", epochs),
+                ("max_iter", epochs * per_epoch), ("stepsize", p.step_epochs * per_epoch),
+                ("caffe_random_seed", "seed * 1000 + epoch")])),
+            ("caffe_version", "caffe version 1.0.0"),
+            ("environment", {"OPENBLAS_NUM_THREADS": "2"}),
+            ("microattention_version", "0.1.0")])
+        (fold_dir / "provenance.json").write_text(training.to_json(provenance))
+        (fold_dir / "done.json").write_text(training.to_json(collections.OrderedDict([
+            ("format", training.FORMAT), ("fold", fold_id), ("settings", settings),
+            ("final_snapshot", "%s_iter_%d.caffemodel" % (net, epochs * per_epoch)),
+            ("final_snapshot_sha256", hashlib.sha256(fold_id.encode()).hexdigest()),
+            ("finished", "2026-11-28T08:00:00Z")])))
+    if pooled:
+        (run_dir / "metrics.json").write_text(json.dumps({"folds_pooled": list(folds)}))
+    return run_dir
+
+
+def write(runs, out, **kw):
+    report.write_report([str(r) for r in runs], str(out), stamp="2026-11-28T09:00:00Z", **kw)
+    return (out / "report.md").read_text(), (out / "report.html").read_text()
+
+
+def table_rows(md, first_cell_start):
+    return [line for line in md.splitlines()
+            if line.startswith("| " + first_cell_start)]
+
+
+def cells(line):
+    return [c.strip() for c in line.strip().strip("|").split("|")]
+
+
+# ------------------------------------------------------------------ CDE
+
+
+def test_cde_report_holds_tables_4_and_5_and_our_numbers_by_hand(tmp_path):
+    run = make_run(tmp_path / "runs", "cde", "micro_attention", CDE)
+    md, html = write([run], tmp_path / "out")
+    for key, values in paper.TABLE4.items():
+        row = table_rows(md, paper.METHODS[key] + " |")
+        assert len(row) == 1, key
+        assert cells(row[0])[1:3] == ["%.3f" % values["accuracy"], "%.3f" % values["f1"]]
+    for i, name in enumerate(paper.CLASSES):
+        row = table_rows(md, name + " |")[0]     # the paper's Table 5 comes first
+        assert cells(row)[1:] == ["%.2f" % v for v in paper.TABLE5[i]]
+    hand = by_hand()
+    ours = table_rows(md, paper.METHODS["micro_attention"] + ", this run")
+    # Table 4 with ours: accuracy, F1 (paper) / UF1 (ours), F1 MEGC 2018, UAR
+    assert cells(ours[0])[1:] == ["%.3f" % float(hand[k]) for k in
+                                  ("war", "uf1_megc2019", "f1_megc2018", "uar")]
+    assert cells(ours[0])[1:] == ["0.700", "0.741", "0.780", "0.733"]
+    assert "2 of 2 folds done" in md and "PARTIAL" not in md
+    # side by side: WAR, UAR, F1 2018, UF1 2019 named
+    side = [l for l in ours if "`micro_attention`" in l][0]
+    assert cells(side)[5:9] == ["0.700", "0.733", "0.780", "0.741"]
+    # Table 5 side by side: anger row ours (paper's), happiness 1 of 3 anger samples
+    anger = [l for l in table_rows(md, "anger |") if "(" in l][0]
+    assert cells(anger)[1:] == ["33.33 (2.52)", "0.00 (0.00)", "66.67 (94.12)",
+                                "0.00 (1.68)", "0.00 (1.68)", "3"]
+    # per fold
+    assert cells(table_rows(md, "casme2_sub01 |")[0])[1:4] == ["done", "5", "0.800"]
+    assert cells(table_rows(md, "samm_006 |")[0])[1:4] == ["done", "5", "0.600"]
+
+
+def test_html_embeds_every_png_and_loads_nothing_else(tmp_path):
+    run = make_run(tmp_path / "runs", "cde", "micro_attention", CDE)
+    out = tmp_path / "out"
+    md, html = write([run], out)
+    pngs = sorted(p.name for p in out.glob("*.png"))
+    assert pngs == ["confusion-micro_attention-runs-cde-micro_attention.png",
+                    "confusion-paper-table5.png",
+                    "curves-micro_attention-runs-cde-micro_attention-casme2_sub01.png",
+                    "curves-micro_attention-runs-cde-micro_attention-samm_006.png"]
+    embedded = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', html)
+    assert sorted(base64.b64decode(e) for e in embedded) == sorted(
+        (out / name).read_bytes() for name in pngs)
+    assert all((out / name).read_bytes().startswith(b"\x89PNG\r\n\x1a\n") for name in pngs)
+    assert re.findall(r'(?:src|href)="(?!data:)', html) == []
+    for name in pngs:
+        assert "](%s)" % name in md
+
+
+def test_same_runs_give_the_same_bytes_apart_from_the_stamp(tmp_path):
+    run = make_run(tmp_path / "runs", "cde", "micro_attention", CDE)
+    report.write_report([str(run)], str(tmp_path / "a"), stamp="2026-11-28T09:00:00Z")
+    report.write_report([str(run)], str(tmp_path / "b"), stamp="2026-12-01T10:11:12Z")
+    names = sorted(p.name for p in (tmp_path / "a").iterdir())
+    assert names == sorted(p.name for p in (tmp_path / "b").iterdir())
+    for name in names:
+        a, b = (tmp_path / "a" / name).read_bytes(), (tmp_path / "b" / name).read_bytes()
+        if name.startswith("report."):
+            a = a.replace(b"2026-11-28T09:00:00Z", b"STAMP")
+            b = b.replace(b"2026-12-01T10:11:12Z", b"STAMP")
+        assert a == b, name
+
+
+# ------------------------------------------------------------------ other protocols
+
+
+def test_loso_report_holds_every_table6_value_and_one_row_per_net(tmp_path):
+    casme = make_run(tmp_path / "a", "loso", "micro_attention", collections.OrderedDict([
+        ("casme2_sub01", CDE["casme2_sub01"]),
+        ("casme2_sub02", [("casme2/sub02/EP01/5", 2, 2), ("casme2/sub02/EP02/5", 3, 2)])]))
+    smic = make_run(tmp_path / "b", "loso", "micro_attention", collections.OrderedDict([
+        ("smic_s1", [("smic/s1/c1/5", 0, 0), ("smic/s1/c2/5", 1, 2)]),
+        ("smic_s2", [("smic/s2/c1/5", 2, 2), ("smic/s2/c2/5", 1, 1)])]),
+        classes=list(paper.SMIC_CLASSES))
+    md, _ = write([casme, smic], tmp_path / "out")
+    for key, values in paper.TABLE6.items():
+        row = table_rows(md, paper.METHODS[key] + " |")
+        assert len(row) == 1
+        assert cells(row[0])[1:] == ["%.3f" % values[d][m] for d in ("samm", "casme2", "smic")
+                                     for m in ("accuracy", "f1")]
+    ours = [l for l in table_rows(md, paper.METHODS["micro_attention"] + ", this run")
+            if "not run" in l]
+    assert len(ours) == 1
+    # CASME II: 7 samples, 5 right -> 0.714; SMIC: 4 samples, 3 right -> 0.750
+    c = cells(ours[0])
+    assert c[1:3] == ["not run", "not run"]
+    assert c[3] == "0.714" and c[5] == "0.750"
+    smic_uf1 = (Fraction(2, 2) + Fraction(2, 3) + Fraction(2, 3)) / 3  # 2TP/(2TP+FP+FN)
+    assert c[6] == "%.3f" % float(smic_uf1)
+
+
+def test_hde_report_holds_table2_and_our_values_per_test_database(tmp_path):
+    run = make_run(tmp_path / "runs", "hde", "micro_attention", collections.OrderedDict([
+        ("casme2-to-samm", CDE["samm_006"]), ("samm-to-casme2", CDE["casme2_sub01"])]))
+    md, _ = write([run], tmp_path / "out")
+    for key, values in paper.TABLE2.items():
+        row = table_rows(md, paper.METHODS[key] + " |")
+        assert cells(row[0])[1:] == ["%.3f" % values[t][m] for m in ("war", "uar")
+                                     for t in ("samm", "casme2")]
+    ours = table_rows(md, paper.METHODS["micro_attention"] + ", this run")[0]
+    # test SAMM = fold casme2-to-samm: 3 of 5 right; UAR (1 + 1/2 + 1/2)/3
+    # test CASME II: 4 of 5; UAR (1 + 1 + 1/2)/3
+    assert cells(ours)[1:] == ["0.600", "0.800", "0.667", "0.833"]
+
+
+def test_pretrain_report_beside_the_papers_validation_accuracy(tmp_path):
+    run = make_run(tmp_path / "runs", "pretrain", "resnet10", collections.OrderedDict([
+        ("pretrain", [("ckplus/S005/001/10", 0, 0), ("ckplus/S005/001/11", 0, 0),
+                      ("mug/001/a/5", 1, 1), ("mug/001/b/5", 2, 3)])]), pooled=False)
+    md, _ = write([run], tmp_path / "out")
+    assert "| paper (section 4.2) | 99.33 % |" in md
+    row = table_rows(md, paper.METHODS["resnet10"] + ", this run")[0]
+    assert cells(row)[1:] == ["75.00 %", "4"]
+    assert "1 of 1 folds done" in md
+
+
+# ------------------------------------------------------------------ partial, several runs
+
+
+def index_csv(path):
+    """A CDE index of three subjects: folds casme2_sub01, casme2_sub02, samm_006."""
+    lines = ["dataset,subject,clip,frame,label"]
+    for sid, t, _ in CDE["casme2_sub01"] + CDE["samm_006"] + [
+            ("casme2/sub02/EP01/5", 2, 2), ("casme2/sub02/EP02/5", 3, 2)]:
+        dataset, subject, clip, frame = sid.split("/")
+        lines.append("%s,%s,%s,%s,%s" % (dataset, subject, clip, frame, CLASSES[t]))
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_partial_run_is_flagged_with_k_of_n_from_the_recorded_index(tmp_path):
+    index = index_csv(tmp_path / "index.csv")
+    run = make_run(tmp_path / "runs", "cde", "micro_attention", CDE, pooled=False, index=index,
+                   started=["casme2_sub02"])
+    md, html = write([run], tmp_path / "out")
+    assert "2 of 3 folds done - PARTIAL" in md
+    assert "> **WARNING:** %s: 2 of 3 folds done." % paper.METHODS["micro_attention"] in md
+    ours = table_rows(md, paper.METHODS["micro_attention"] + ", this run (PARTIAL: 2 of 3 folds")
+    assert len(ours) == 2  # Table 4 and the side-by-side table
+    assert cells(table_rows(md, "casme2_sub02 |")[0])[1] == "not done (started)"
+    assert "| pooled (PARTIAL) |" in md
+    assert 'class="warn"' in html
+
+
+def test_partial_run_without_a_known_fold_count_is_never_complete(tmp_path):
+    run = make_run(tmp_path / "runs", "cde", "micro_attention", CDE, pooled=False)
+    md, _ = write([run], tmp_path / "out")
+    assert "2 of ? folds done (total unknown) - PARTIAL" in md
+    assert "give --index" in md
+    index = index_csv(tmp_path / "index.csv")
+    with pytest.raises(UserError, match="not the index run"):
+        write([run], tmp_path / "out2", index=str(index))
+
+
+def test_run_without_a_finished_fold_is_reported_as_not_done(tmp_path):
+    index = index_csv(tmp_path / "index.csv")
+    run = make_run(tmp_path / "runs", "hde", "resnet10", collections.OrderedDict(), pooled=False,
+                   started=["casme2-to-samm"], index=index)
+    md, _ = write([run], tmp_path / "out")
+    assert "0 of ? folds done (total unknown) - PARTIAL" in md
+    md, _ = write([run], tmp_path / "out", index=str(index))
+    assert "0 of 2 folds done - PARTIAL" in md     # HDE: the index gives 2 folds
+    ours = table_rows(md, paper.METHODS["resnet10"] + ", this run (PARTIAL: 0 of 2 folds")[0]
+    assert cells(ours)[1:] == ["not done"] * 4
+    assert cells(table_rows(md, "samm-to-casme2 |")[0])[1] == "not started"
+
+
+def test_two_runs_give_one_side_by_side_table(tmp_path):
+    a = make_run(tmp_path / "runs", "cde", "micro_attention", CDE)
+    b = make_run(tmp_path / "runs", "cde", "resnet10", collections.OrderedDict([
+        ("casme2_sub01", [(s, t, t) for s, t, _ in CDE["casme2_sub01"]]),
+        ("samm_006", [(s, t, 2) for s, t, _ in CDE["samm_006"]])]))
+    md, _ = write([tmp_path / "runs" / "cde"], tmp_path / "out")   # expands to both nets
+    start = md.index("## The runs side by side")
+    side = md[start:md.index("\n## ", start + 5)]
+    rows = [l for l in side.splitlines() if "this run" in l]
+    assert len(rows) == 2
+    assert "`micro_attention`" in rows[0] and "`resnet10`" in rows[1]
+    # resnet10: 5 + 1 right of 10
+    assert cells(rows[0])[5] == "0.700" and cells(rows[1])[5] == "0.600"
+    table4 = md[md.index("## Table 4"):start]
+    assert len([l for l in table4.splitlines() if l.startswith("| ") and ", this run" in l]) == 2
+
+
+def test_setup_table_flags_a_reduced_epoch_budget(tmp_path):
+    run = make_run(tmp_path / "runs", "cde", "micro_attention", CDE, epochs=2)
+    md, html = write([run], tmp_path / "out")
+    p = protocols.PROTOCOLS["cde"]
+    row = table_rows(md, "epochs in all |")[0]
+    assert cells(row)[1:3] == ["%d †" % p.total_epochs, "2 - **NOT the paper's setup**"]
+    assert protocols.CHOICES[("cde", "total_epochs")] in row
+    assert ("epochs in all is 2, the protocol table says %d. This run is NOT the paper's setup"
+            % p.total_epochs) in md
+    assert "NOT the paper&#x27;s setup" in html or "NOT the paper's setup" in html
+    # every other setting equals the table and is not flagged
+    flagged = [l for l in md.splitlines() if l.startswith("| ") and "NOT the paper" in l]
+    assert flagged == [row]
+    assert cells(table_rows(md, "weight decay |")[0])[1:3] == ["5e-6", "5e-6"]
+
+
+def test_full_budget_run_has_no_setup_warning(tmp_path):
+    run = make_run(tmp_path / "runs", "loso", "micro_attention", CDE)
+    md, _ = write([run], tmp_path / "out")
+    assert "NOT the paper" not in md
+    row = table_rows(md, "augmentation: 4 corner crops |")[0]
+    assert cells(row)[1:3] == ["yes †", "yes"]
+
+
+# ------------------------------------------------------------------ bad input
+
+
+def test_bad_input_is_a_user_error_and_writes_nothing(tmp_path):
+    runs = tmp_path / "runs"
+    cde = make_run(runs, "cde", "micro_attention", CDE)
+    loso = make_run(runs, "loso", "micro_attention", CDE)
+    out = tmp_path / "out"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    cases = [
+        ([str(empty)], out, "is not a run folder"),
+        ([str(tmp_path / "missing")], out, "does not exist"),
+        ([str(cde / "casme2_sub01" / "done.json")], out, "is a file"),
+        ([str(cde / "casme2_sub01")], out, "one fold's folder"),
+        ([str(cde), str(loso)], out, "different protocols"),
+        ([str(runs)], out, "different protocols"),
+        ([str(cde), str(cde)], out, "given twice"),
+        ([str(cde)], cde, "is an input"),
+        ([str(cde)], cde / "samm_006", "is an input"),
+        ([str(runs / "cde")], runs / "cde", "is an input"),
+    ]
+    for paths, where, message in cases:
+        with pytest.raises(UserError, match=message):
+            report.write_report(paths, str(where))
+    assert not out.exists()
+    assert not (cde / "report.md").exists()
+
+
+def test_a_run_mixing_seeds_is_refused(tmp_path):
+    run = make_run(tmp_path / "runs", "cde", "micro_attention", CDE)
+    settings = run / "samm_006" / "settings.json"
+    doc = json.loads(settings.read_text())
+    doc["seed"] = 7
+    settings.write_text(json.dumps(doc))
+    with pytest.raises(UserError, match="mixes settings: seed 0 in fold"):
+        report.write_report([str(run)], str(tmp_path / "out"))
+
+
+def test_cli_reports_a_bad_folder_without_a_traceback(tmp_path):
+    env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "python"))
+    proc = subprocess.run([sys.executable, "-m", "microattention", "report", str(tmp_path),
+                           "--out", str(tmp_path / "out")], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, universal_newlines=True, env=env)
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("microattention report: error: %s is not a run folder"
+                                  % tmp_path)
+    assert "Traceback" not in proc.stderr
+
+
+def test_cli_writes_the_report(tmp_path):
+    run = make_run(tmp_path / "runs", "cde", "micro_attention", CDE)
+    env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "python"))
+    proc = subprocess.run([sys.executable, "-m", "microattention", "report", str(run),
+                           "--out", str(tmp_path / "out")], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, universal_newlines=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "2 of 2 folds done" in proc.stdout
+    assert (tmp_path / "out" / "report.html").is_file()
+
+
+# ------------------------------------------------------------------ the example
+
+
+def example_runs(root):
+    """Synthetic CDE runs shaped like the paper's (26 CASME II + 20 SAMM
+    subjects, 46 folds): micro_attention finished, resnet10 at 40 of 46 folds.
+    Predictions are drawn at random (seeded), about 70 % right."""
+    import random
+    rng = random.Random(2020)
+    folds = collections.OrderedDict()
+    subjects = [("casme2", "sub%02d" % i) for i in range(1, 27)] + \
+        [("samm", "%03d" % i) for i in range(6, 26)]
+    for dataset, subject in subjects:
+        samples = []
+        for clip in range(rng.randint(2, 8)):
+            true = rng.choice([0, 1, 2, 2, 2, 3, 3, 4])
+            samples.append(("%s/%s/c%d/10" % (dataset, subject, clip), true, true))
+        folds["%s_%s" % (dataset, subject)] = samples
+
+    def predicted(rate):
+        return collections.OrderedDict(
+            (f, [(s, t, t if rng.random() < rate else rng.randrange(5)) for s, t, _ in rows])
+            for f, rows in folds.items())
+    a = make_run(root, "cde", "micro_attention", predicted(0.72))
+    b = make_run(root, "cde", "resnet10", predicted(0.68), done=list(folds)[:40], pooled=False,
+                 started=[])
+    return [a, b]
+
+
+def test_46_folds_give_one_small_multiples_figure(tmp_path):
+    # the resnet10 run of the example: 46 fold folders, 40 finished, not pooled
+    run = example_runs(tmp_path / "runs")[1]
+    out = tmp_path / "out"
+    md, html = write([run], out)
+    assert sorted(p.name for p in out.glob("curves-*.png")) == [
+        "curves-resnet10-runs-cde-resnet10.png"]
+    assert "40 of ? folds done (total unknown) - PARTIAL" in md
+    status = [cells(l)[1] for l in table_rows(md, "") if re.match(r"\| (casme2_sub|samm_0)", l)
+              and "done" in cells(l)[1]]
+    assert status == ["done"] * 40 + ["not done (started)"] * 6
+    assert cells(table_rows(md, "samm_020 |")[0])[1] == "not done (started)"
+
+
+BANNER = ("SYNTHETIC EXAMPLE: made by `python3 tests/test_report.py OUT` from invented "
+          "predictions and caffe logs (random, seeded), to show the report's layout. "
+          "None of its numbers is a result of training.")
+
+
+if __name__ == "__main__":
+    # python3 tests/test_report.py OUT: the synthetic example; OUT/report.html
+    # is committed as docs/report-example.html
+    import pathlib
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        runs = example_runs(pathlib.Path(tmp) / "runs")
+        report.write_report([str(r) for r in runs], sys.argv[1], stamp="(synthetic example)")
+    out = pathlib.Path(sys.argv[1])
+    # the temporary folder's name is not part of the example
+    md = (out / "report.md").read_text().replace(tmp, "/tmp/example")
+    (out / "report.md").write_text("> **%s**\n\n%s" % (BANNER, md))
+    page = (out / "report.html").read_text()
+    page = page.replace("<body>", '<body>\n<p class="warn">%s</p>' % BANNER.replace(
+        "`python3 tests/test_report.py OUT`", "<code>python3 tests/test_report.py OUT</code>"), 1)
+    page = page.replace(tmp, "/tmp/example")
+    (out / "report.html").write_text(page)
