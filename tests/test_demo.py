@@ -7,6 +7,7 @@ run skips every stage and changes no file. Its accuracy is not checked here
 full demo's. Runs in the image."""
 import csv
 import hashlib
+import html
 import json
 import os
 import pathlib
@@ -77,7 +78,7 @@ def test_every_stage_reports_progress(quick):
 def test_report_says_synthetic_and_reduced(quick):
     out, _ = quick
     for name in ("report/report.md", "report/report.html", "demo.md"):
-        text = (out / name).read_text()
+        text = html.unescape((out / name).read_text())
         assert "NOT A BENCHMARK RESULT" in text, name
         assert "synthetic landmark motion" in text, name
         assert "LOSO trained on 1 of the 4 subjects' folds" in text, name
@@ -169,3 +170,17 @@ def test_bad_input(tmp_path):
     assert result.returncode == 1
     assert "--init-weights %s: no such file" % (tmp_path / "none.caffemodel") in result.stderr
     assert not (tmp_path / "new").exists()
+
+
+def test_folder_of_the_earlier_demo_is_taken_over(tmp_path):
+    """`demo` of the first release wrote the Table 3 summary to the same
+    default folder; the demo goes on in it instead of refusing it."""
+    out = tmp_path / "demo"
+    out.mkdir()
+    (out / "summary.md").write_text("# Table 3\n")
+    demo.Demo(out, "quick").check_settings()
+    assert json.loads((out / "demo.json").read_text())["config"] == "quick"
+    (out / "other.txt").write_text("x")
+    (out / "demo.json").unlink()
+    with pytest.raises(demo.UserError, match="is not a demo folder"):
+        demo.Demo(out, "quick").check_settings()

@@ -58,6 +58,9 @@ CONFIGS = collections.OrderedDict([
 ])
 DEFAULT_MAGNITUDE_MICRO = 0.25     # demo-data's own default, for the banner
 
+# what the demo of the first release wrote (the Table 3 summary); such a
+# folder is taken over rather than refused
+EARLIER_DEMO = {"summary.md", "summary.csv"}
 TRAINING_STAGES = ("pretrain", "loso-micro_attention", "loso-resnet10")
 STAGES = ("data", "index", "faces", "pretrain", "transfer", "loso-micro_attention",
           "loso-resnet10", "report", "visualize")
@@ -154,7 +157,7 @@ class Demo:
                 raise UserError("--out %s holds a demo run with other settings (%s); choose "
                                 "another --out or remove that folder"
                                 % (self.out, path))
-        elif self.out.is_dir() and any(self.out.iterdir()):
+        elif self.out.is_dir() and set(os.listdir(str(self.out))) - EARLIER_DEMO:
             raise UserError("--out %s exists and is not a demo folder (no demo.json); "
                             "choose another --out" % self.out)
         files.output_dir(self.out)
