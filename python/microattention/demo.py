@@ -23,6 +23,10 @@ Outputs (OUT = --out): OUT/demo.md (what ran, stage times, accuracies, the
 reductions against the paper's protocol), OUT/report/report.html,
 OUT/figure4.png and OUT/figure4/ (one PNG per face, scores.csv, scores.md).
 """
+# docs/figure4-demo.png is OUT/figure4.png of a full run (docker compose run
+# --rm demo, then copy workspace/demo/figure4.png). Measured on a shared
+# 2-core machine, neither net beat chance in this budget (see the report of
+# the branch); tools/bench_demo.py prints the figures.
 import collections
 import csv
 import json
@@ -47,7 +51,7 @@ Config = collections.namedtuple("Config", [
     "magnitude_micro", "magnitude_macro", "pretrain_epochs", "loso_epochs", "loso_folds", "figure_samples"])
 
 CONFIGS = collections.OrderedDict([
-    # ~10 minutes on 2 cores
+    # sized for ~10 minutes on 2 idle cores (measured: 1680 CPU s on a loaded machine)
     ("full", Config(identities=8, micro_clips=2, macro_clips=4, micro_frames=5,
                     macro_frames=4, magnitude_micro=1.5, magnitude_macro=1.5,
                     pretrain_epochs=7, loso_epochs=1,
