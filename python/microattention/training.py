@@ -336,26 +336,15 @@ def iterations_per_epoch(records, batch):
 
 def render_fold_files(protocol, net, fold_dir, train_lmdb, test_lmdb, train_images,
                       test_images, num_output, prefix, fields):
-    """train_val.prototxt and solver.prototxt of the fold (solver.render_fold
-    when the solver module has it; else the same from nets + solver.render)."""
+    """The fold's train_val.prototxt and solver.prototxt (solver.render_fold:
+    class count, the protocol's batch sizes, the LMDBs, the epoch schedule;
+    `fields` put the schedule on this module's epoch boundaries)."""
     from microattention import solver
-    p = protocols.get(protocol)
     solver_path = pathlib.Path(fold_dir) / "solver.prototxt"
     net_path = pathlib.Path(fold_dir) / "train_val.prototxt"
-    if hasattr(solver, "render_fold"):
-        solver.render_fold(protocol, solver_path, net_path, train_images, test_images,
-                           str(train_lmdb), str(test_lmdb), str(prefix),
-                           num_output=num_output, net=net, **fields)
-    else:  # adapter for the solver module of the first release
-        tv = nets.render_train_val(net, num_output=num_output, train_source=str(train_lmdb),
-                                   test_source=str(test_lmdb), train_batch=p.batch,
-                                   test_batch=p.test_batch)
-        nets.write_prototxt(tv, net_path)
-        solver.render(protocol, solver_path, net=str(net_path), train_images=train_images,
-                      batch=p.batch, step_epochs=p.step_epochs, total_epochs=p.total_epochs,
-                      test_images=test_images, test_batch=p.test_batch,
-                      snapshot_prefix=str(prefix), **fields)
-    files.output_dir(pathlib.Path(str(prefix)).parent)
+    solver.render_fold(protocol, solver_path, net_path, train_images, test_images,
+                       str(train_lmdb), str(test_lmdb), str(prefix), num_output=num_output,
+                       net=net, **fields)
     return solver_path, net_path
 
 
@@ -388,40 +377,19 @@ def _snapshot_paths(prefix, iteration):
     return pathlib.Path(base + ".caffemodel"), pathlib.Path(base + ".solverstate")
 
 
-def _snapshots(prefix):
-    folder, base = os.path.split(str(prefix))
-    pattern = re.compile(re.escape(base) + r"_iter_(\d+)\.(caffemodel|solverstate)$")
-    found = []
-    if os.path.isdir(folder):
-        for name in os.listdir(folder):
-            m = pattern.match(name)
-            if m:
-                found.append((int(m.group(1)), os.path.join(folder, name)))
-    return found
-
-
 def prune(prefix, keep=KEEP_SNAPSHOTS):
-    try:
-        from microattention.solver import prune_snapshots
-    except ImportError:   # the solver module of the first release has no pruning
-        prune_snapshots = None
-    if prune_snapshots is not None:
-        return prune_snapshots(str(prefix), keep=keep)
-    iterations = sorted({i for i, _ in _snapshots(prefix)})
-    removed = []
-    for i, path in _snapshots(prefix):
-        if i in iterations[:-keep]:
-            os.unlink(path)
-            removed.append(path)
-    return removed
+    from microattention.solver import prune_snapshots
+    return prune_snapshots(str(prefix), keep=keep)
 
 
 def drop_snapshots_after(prefix, iteration):
     """Snapshots beyond the last recorded epoch (an epoch killed while caffe
     wrote them) are not trusted."""
-    for i, path in _snapshots(prefix):
+    from microattention.solver import snapshots
+    for i, pair in snapshots(str(prefix)).items():
         if i > iteration:
-            os.unlink(path)
+            for path in pair.values():
+                os.unlink(path)
 
 
 def link_final(snapshot, path):
