@@ -304,7 +304,7 @@ def test_partial_run_without_a_known_fold_count_is_never_complete(tmp_path):
     assert "2 of ? folds done (total unknown) - PARTIAL" in md
     assert "give --index" in md
     index = index_csv(tmp_path / "index.csv")
-    with pytest.raises(UserError, match="not the index run"):
+    with pytest.raises(UserError, match="is not the index of any of the runs"):
         write([run], tmp_path / "out2", index=str(index))
 
 
@@ -319,6 +319,66 @@ def test_run_without_a_finished_fold_is_reported_as_not_done(tmp_path):
     ours = table_rows(md, paper.METHODS["resnet10"] + ", this run (PARTIAL: 0 of 2 folds")[0]
     assert cells(ours)[1:] == ["not done"] * 4
     assert cells(table_rows(md, "samm-to-casme2 |")[0])[1] == "not started"
+
+
+def index_of(path, folds, classes=CLASSES, extra=()):
+    """An index CSV holding the samples of `folds` and the `extra` ones."""
+    lines = ["dataset,subject,clip,frame,label"]
+    for sid, t, _ in [r for rows in folds.values() for r in rows] + list(extra):
+        lines.append(",".join(sid.split("/")) + "," + classes[t])
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_runs_on_different_indexes_each_count_their_folds_from_their_own(tmp_path):
+    casme_folds = collections.OrderedDict([("casme2_sub01", CDE["casme2_sub01"])])
+    smic_folds = collections.OrderedDict([("smic_s1", [("smic/s1/c1/5", 0, 0)])])
+    casme_index = index_of(tmp_path / "casme2.csv", casme_folds,
+                           extra=[("casme2/sub02/EP01/5", 2, 2)])
+    smic_index = index_of(tmp_path / "smic.csv", smic_folds, list(paper.SMIC_CLASSES),
+                          extra=[("smic/s2/c1/5", 1, 1), ("smic/s3/c1/5", 2, 2)])
+    a = make_run(tmp_path / "a", "loso", "micro_attention", casme_folds, pooled=False,
+                 index=casme_index)
+    b = make_run(tmp_path / "b", "loso", "micro_attention", smic_folds, pooled=False,
+                 index=smic_index, classes=list(paper.SMIC_CLASSES))
+    casme_index.rename(tmp_path / "moved-casme2.csv")   # provenance's path no longer there
+    md, _ = write([a, b], tmp_path / "out", index=[str(tmp_path / "moved-casme2.csv")])
+    assert "`%s`, 1 of 2 folds done - PARTIAL" % a in md
+    assert "`%s`, 1 of 3 folds done - PARTIAL" % b in md     # from provenance's index
+    assert "--index (%s) split into loso folds" % (tmp_path / "moved-casme2.csv") in md
+
+
+def test_one_run_dir_holding_loso_of_two_databases_gives_a_run_per_index(tmp_path):
+    # `run --protocol loso` on CASME II and then on SMIC with the same --run-dir
+    casme_folds = collections.OrderedDict([("casme2_sub01", CDE["casme2_sub01"])])
+    smic_folds = collections.OrderedDict([("smic_s1", [("smic/s1/c1/5", 0, 0),
+                                                        ("smic/s1/c2/5", 1, 2)])])
+    casme_index = index_of(tmp_path / "casme2.csv", casme_folds,
+                           extra=[("casme2/sub02/EP01/5", 2, 2)])
+    smic_index = index_of(tmp_path / "smic.csv", smic_folds, list(paper.SMIC_CLASSES),
+                          extra=[("smic/s2/c1/5", 1, 1)])
+    make_run(tmp_path / "runs", "loso", "micro_attention", casme_folds, index=casme_index,
+             pooled=False, started=["casme2_sub02"])
+    run = tmp_path / "runs" / "loso" / "micro_attention"
+    for fold in smic_folds:    # the second database's folds land in the same folder
+        make_run(tmp_path / "tmp", "loso", "micro_attention", smic_folds, index=smic_index,
+                 classes=list(paper.SMIC_CLASSES))
+        (tmp_path / "tmp" / "loso" / "micro_attention" / fold).rename(run / fold)
+    (run / "metrics.json").write_text(json.dumps({"folds_pooled": ["smic_s1"]}))
+    md, _ = write([run], tmp_path / "out")
+    ours = [l for l in table_rows(md, paper.METHODS["micro_attention"]) if "this run" in l]
+    row = cells(ours[0])
+    assert row[0] == ("%s, this run (PARTIAL: CASME II 1 of 2 folds done)"
+                      % paper.METHODS["micro_attention"])
+    assert row[1:] == ["not run", "not run", "0.800", "%.3f" % float(by_fold_uf1()),
+                       "0.500", "0.500"]   # SMIC: positive right, negative not (surprise absent)
+    assert "1 of 1 folds done" in md     # SMIC, from its metrics.json
+
+
+def by_fold_uf1():
+    """UF1 of fold casme2_sub01: happiness 2 right + 1 anger taken for it,
+    surprise 1 right, anger 1 of 2 right: (4/5 + 1 + 2/3) / 3."""
+    return (Fraction(4, 5) + 1 + Fraction(2, 3)) / 3
 
 
 def test_two_runs_give_one_side_by_side_table(tmp_path):
@@ -488,3 +548,35 @@ if __name__ == "__main__":
         "`python3 tests/test_report.py OUT`", "<code>python3 tests/test_report.py OUT</code>"), 1)
     page = page.replace(tmp, "/tmp/example")
     (out / "report.html").write_text(page)
+
+
+def test_report_of_a_real_caffe_run(tmp_path):
+    """The layout as the run command really writes it: HDE, 2 folds, 1 epoch
+    of random weights in real Caffe (tests/test_training.py's data helpers)."""
+    pytest.importorskip("cv2")
+    pytest.importorskip("lmdb")
+    try:
+        import test_training as tt
+    except pytest.skip.Exception:
+        pytest.skip("pycaffe not available (run inside the image)")
+    index, faces, ids = tt.write_data(tmp_path / "data", tt.HDE_ROWS)
+    weights = tt.random_weights(tmp_path / "init.caffemodel", "micro_attention")
+    tt.cli("run", "--protocol", "hde", "--index", index, "--faces", faces, "--weights", weights,
+           "--run-dir", tmp_path / "runs", "--epochs", 1)
+    run = tmp_path / "runs" / "hde" / "micro_attention"
+    md, html = write([tmp_path / "runs"], tmp_path / "out")
+    assert "2 of 2 folds done" in md and "PARTIAL" not in md
+    pooled = json.loads((run / "metrics.json").read_text())
+    by_fold = {f["fold"]: f for f in pooled["folds"]}
+    ours = table_rows(md, paper.METHODS["micro_attention"] + ", this run")[0]
+    assert cells(ours)[1:] == ["%.3f" % by_fold[f][m] for m in ("war", "uar")
+                               for f in ("casme2-to-samm", "samm-to-casme2")]
+    row = table_rows(md, "epochs in all |")[0]
+    assert cells(row)[2] == "1 - **NOT the paper's setup**"
+    assert [l for l in md.splitlines() if l.startswith("| ") and "NOT the paper" in l] == [row]
+    prov = json.loads((run / "casme2-to-samm" / "provenance.json").read_text())
+    done = json.loads((run / "casme2-to-samm" / "done.json").read_text())
+    assert "- Caffe: %s\n" % prov["caffe_version"] in md
+    assert "- initial weights sha256 `%s`" % training.sha256_file(weights) in md
+    assert "`%s`" % done["final_snapshot_sha256"] in md
+    assert len(re.findall(r'src="data:image/png;base64,', html)) == 3  # 2 curves, 1 confusion

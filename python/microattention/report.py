@@ -1,7 +1,7 @@
 """Report of one or more runs beside the paper's tables: report.md and a
 self-contained report.html (figures inline), plus the figures as PNG files.
 
-  report RUN_DIR... [--out DIR] [--index INDEX.csv]
+  report RUN_DIR... [--out DIR] [--index INDEX.csv]...
 
 RUN_DIR is a run folder as the `run` and `train-fold` commands write it,
 RUN/<protocol>/<net>/ holding one folder per fold (RUN/<protocol>/ or RUN/
@@ -20,7 +20,7 @@ of the run once `run` has pooled them.
 
 What it gives: the paper's table of the protocol with the runs as extra rows
 marked "this run" (HDE: Table 2; CDE: Tables 4 and 5; LOSO: Table 6;
-pretrain: the 99.33 % validation accuracy); one side-by-side table of the
+pretrain: the paper's validation accuracy); one side-by-side table of the
 runs (WAR, UAR, F1 (MEGC 2018), UF1 (MEGC 2019)); every protocol setting of
 each run beside the protocol table, project choices marked and any difference
 flagged as NOT the paper's setup; per-fold metrics; the confusion matrix;
@@ -38,6 +38,7 @@ either it is unknown and the run is reported as partial.
 The output is the same bytes for the same runs, apart from the line that
 says when the report was made.
 """
+import argparse
 import base64
 import collections
 import datetime
@@ -112,10 +113,10 @@ class Fold:
 class Run:
     """One run folder: RUN/<protocol>/<net>/ and its fold folders."""
 
-    def __init__(self, path, index=None):
+    def __init__(self, path, folds, indexes=None, part=None):
         self.path = path
-        self.folds = [Fold(c) for c in sorted(path.iterdir(), key=lambda c: c.name)
-                      if c.is_dir() and _is_fold_dir(c)]
+        self.folds = folds
+        self.part = part     # which index of a folder holding several (LOSO per database)
         first = self.folds[0].settings
         self.protocol, self.net = first.get("protocol"), first.get("net")
         protocols.get(self.protocol)
@@ -135,7 +136,8 @@ class Run:
                 raise UserError("%s: its settings.json belongs to fold %s" % (
                     fold.path, fold.settings.get("fold")))
         self.settings = first
-        self.expected, self.expected_source = self._expected(index)
+        self.index_used = None
+        self.expected, self.expected_source = self._expected(indexes or {})
         self.done_folds = [f for f in self.folds if f.done is not None]
         self.complete = (self.expected is not None
                          and set(self.expected) <= {f.id for f in self.done_folds})
@@ -144,35 +146,32 @@ class Run:
         if self.done_folds:
             self._evaluate()
 
-    def _expected(self, index):
+    def _expected(self, indexes):
+        """(fold ids, where they come from), or (None, why unknown).
+        indexes: {sha256: path} of the --index files."""
+        from microattention import training
         if self.protocol == "pretrain":
-            from microattention import training
             return [training.PRETRAIN_FOLD], "the pre-training run has one fold"
         pooled = _read_json(self.path / "metrics.json")
-        if pooled and pooled.get("folds_pooled"):
+        ids = {f.id for f in self.folds}
+        # a folder may hold the folds of several indexes (LOSO on each database
+        # with one --run-dir): the pooled list counts only when it is this one's
+        if pooled and pooled.get("folds_pooled") and set(pooled["folds_pooled"]) >= ids:
             return list(pooled["folds_pooled"]), "metrics.json (pooled by the run command)"
+        wanted = self.settings.get("index_sha256")
         candidates = []
-        if index is not None:
-            candidates.append((pathlib.Path(index), "--index"))
+        if wanted in indexes:
+            candidates.append((indexes[wanted], "--index"))
         for fold in self.folds:
             recorded = ((fold.provenance or {}).get("inputs") or {}).get("index")
             if recorded:
                 candidates.append((pathlib.Path(recorded), "the index recorded in provenance.json"))
                 break
-        from microattention import training
         for candidate, how in candidates:
-            if not candidate.is_file():
-                if how == "--index":
-                    raise UserError("--index %s: no such file" % candidate)
-                continue
-            if training.sha256_file(candidate) != self.settings.get("index_sha256"):
-                if how == "--index":
-                    raise UserError("--index %s is not the index run %s was trained on (its "
-                                    "sha256 differs from settings.json's index_sha256)"
-                                    % (candidate, self.path))
-                continue
-            ids = [f["fold"] for f in training.fold_list(candidate, self.protocol)]
-            return ids, "%s (%s) split into %s folds" % (how, candidate, self.protocol)
+            if candidate.is_file() and training.sha256_file(candidate) == wanted:
+                self.index_used = candidate
+                ids = [f["fold"] for f in training.fold_list(candidate, self.protocol)]
+                return ids, "%s (%s) split into %s folds" % (how, candidate, self.protocol)
         return None, ("no source: the run is not pooled (no metrics.json) and its index is "
                       "not readable here; give --index")
 
@@ -223,7 +222,22 @@ class Run:
         return None
 
 
+def _index_files(index):
+    """{sha256: path} of the --index file(s)."""
+    from microattention import training
+    if index is None:
+        return {}
+    out = {}
+    for given in [index] if isinstance(index, (str, os.PathLike)) else index:
+        path = pathlib.Path(given)
+        if not path.is_file():
+            raise UserError("--index %s: no such file" % given)
+        out[training.sha256_file(path)] = path
+    return out
+
+
 def load_runs(paths, index=None):
+    indexes = _index_files(index)
     runs, seen = [], {}
     for given in paths:
         path = pathlib.Path(given)
@@ -244,7 +258,21 @@ def load_runs(paths, index=None):
                 raise UserError("run folder %s is given twice (%s and %s)"
                                 % (net_dir, seen[real], given))
             seen[real] = given
-            runs.append(Run(net_dir, index))
+            folds = [Fold(c) for c in sorted(net_dir.iterdir(), key=lambda c: c.name)
+                     if c.is_dir() and _is_fold_dir(c)]
+            groups = collections.OrderedDict()
+            for fold in folds:
+                groups.setdefault(fold.settings.get("index_sha256"), []).append(fold)
+            for members in groups.values():
+                part = None
+                if len(groups) > 1:
+                    part = "index %s..." % str(members[0].settings.get("index_sha256"))[:12]
+                runs.append(Run(net_dir, members, indexes, part))
+    trained_on = {r.settings.get("index_sha256") for r in runs}
+    for sha, path in indexes.items():
+        if sha not in trained_on:
+            raise UserError("--index %s is not the index of any of the runs (its sha256 differs "
+                            "from their settings.json's index_sha256)" % path)
     names = collections.OrderedDict()
     for run in runs:
         names.setdefault(run.protocol, []).append(str(run.path))
@@ -260,11 +288,13 @@ def _label_runs(runs):
     counts = collections.Counter(r.net for r in runs)
     for r in runs:
         label = NET_LABELS.get(r.net, r.net)
+        where = _short_path(r.path)
+        if r.part:
+            where += ", " + "+".join(r.datasets())
         if counts[r.net] > 1:
-            label += " [%s]" % _short_path(r.path)
+            label += " [%s]" % where
         r.label = label
-        r.slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", "%s-%s" % (r.net, _short_path(r.path))
-                        ).strip("-")
+        r.slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", "%s-%s" % (r.net, where)).strip("-")
     slugs = collections.Counter(r.slug for r in runs)
     for i, r in enumerate(runs):
         if slugs[r.slug] > 1:
@@ -1095,16 +1125,28 @@ def write_report(paths, out_dir=None, index=None, stamp=None):
     return runs, list(targets)
 
 
+EXAMPLES = """\
+examples:
+  python3 -m microattention report runs/cde/micro_attention --out reports/cde
+  python3 -m microattention report runs/cde --out reports/cde-three-nets
+  python3 -m microattention report runs/loso --index casme2.csv --index samm.csv \\
+      --index smic.csv --out reports/loso
+"""
+
+
 def add_arguments(parser):
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = EXAMPLES
     parser.add_argument("runs", nargs="+", metavar="RUN_DIR",
                         help="run folder(s) RUN/<protocol>/<net> (RUN/<protocol> or RUN are "
                              "expanded to the nets under them); all of one protocol")
     parser.add_argument("--out", metavar="DIR", default=None,
                         help="output folder for report.md, report.html and the PNGs "
                              "(default ./report-<protocol>)")
-    parser.add_argument("--index", metavar="INDEX.csv", default=None,
-                        help="the runs' index, to count their folds when the run is not "
-                             "pooled and the index recorded in provenance.json is not here")
+    parser.add_argument("--index", metavar="INDEX.csv", action="append", default=None,
+                        help="a run's index, to count its folds when the run is not pooled "
+                             "and the index recorded in provenance.json is not here; repeat "
+                             "for runs on different indexes (matched by sha256)")
 
 
 def run(args):
