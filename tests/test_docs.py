@@ -77,8 +77,12 @@ LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 
 
 def doc_files(root):
-    return [root / "README.md"] + sorted((root / "docs").glob("*.md")) + \
-        [root / d / "README.md" for d in ("prototxt", "weights", "certs")]
+    docs = [root / "README.md"] + sorted((root / "docs").glob("*.md")) + \
+        [root / d / "README.md" for d in ("prototxt", "weights", "solvers", "tools/slurm")]
+    # certs/ brings only certificates into the image (.dockerignore): its
+    # README is checked in a checkout, not in the image.
+    certs = root / "certs" / "README.md"
+    return docs + ([certs] if certs.is_file() else [])
 
 
 def test_every_relative_link_points_to_a_file(project_root):

@@ -33,7 +33,6 @@ import json
 import os
 import pathlib
 import resource
-import shutil
 import sys
 import time
 
@@ -189,10 +188,9 @@ class Demo:
             t0, c0 = time.time(), _cpu()
             method = getattr(self, "stage_" + stage.replace("-", "_"))
             if stage in TRAINING_STAGES:
-                from microattention import training
                 # docker stop stops caffe as Ctrl-C would (not around the
                 # other stages: their worker pools get SIGTERM when done)
-                with training.terminate_as_interrupt():
+                with files.terminate_as_interrupt():
                     result = method() or {}
             else:
                 result = method() or {}
