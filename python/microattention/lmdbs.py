@@ -513,6 +513,7 @@ def build(index, faces, out, protocol, split="train", samples=None, subjects=(),
     if workers < 1:
         raise UserError("--workers %d: give at least 1" % workers)
     proto = protocols.get(protocol)
+    protocol = proto.name      # a variant's settings are written out below
     if split == "val" and protocol != "pretrain":
         raise UserError("--split val is pre-training's held-out part; %s has train and test"
                         % protocol)

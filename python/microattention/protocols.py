@@ -87,7 +87,35 @@ CHOICES = collections.OrderedDict([
 
 
 def get(name):
+    """The protocol of that name, or `name` itself when it is a Protocol
+    already (a variant made by `variant`)."""
+    if isinstance(name, Protocol):
+        return name
     try:
         return PROTOCOLS[name]
     except KeyError:
         raise UserError("unknown protocol %r; expected one of %s" % (name, ", ".join(NAMES)))
+
+
+def variant(protocol, **changes):
+    """The protocol `name` with some settings changed, for runs that are
+    knowingly not the paper's (the demo's short schedules). Every run records
+    its changes (`changes`), and reports flag each one beside the paper."""
+    base = get(protocol)
+    unknown = sorted(set(changes) - (set(Protocol._fields) - {"name", "section"}))
+    if unknown:
+        raise UserError("protocol %s has no setting %s" % (base.name, ", ".join(unknown)))
+    return base._replace(**changes)
+
+
+def changes(protocol):
+    """{field: value} where the protocol differs from the table (empty for
+    the table's own protocols); augmentations as dicts, for JSON."""
+    p = get(protocol)
+    table = PROTOCOLS[p.name]
+    out = collections.OrderedDict()
+    for field in Protocol._fields:
+        value = getattr(p, field)
+        if value != getattr(table, field):
+            out[field] = value._asdict() if hasattr(value, "_asdict") else value
+    return out

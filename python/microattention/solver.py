@@ -289,8 +289,10 @@ def render_fold(protocol, solver_path, net_path, train_images, test_images, trai
         raise SolverError("unknown net %r; expected one of %s" % (net, ", ".join(nets.NETS)))
     _positive_int(num_output, "class count")
     flavour = _flavour(flavour)
-    what = "protocol %s, net %s, %d classes, %d training and %d test images" % (
-        protocol, net, num_output, train_images, test_images)
+    changed = protocols.changes(p)
+    what = "protocol %s%s, net %s, %d classes, %d training and %d test images" % (
+        p.name, " (changed: %s)" % ", ".join(changed) if changed else "", net, num_output,
+        train_images, test_images)
     text = solver_text(protocol, net_path, train_images, test_images, snapshot_prefix,
                        header="# rendered by microattention.solver.render_fold: %s\n" % what,
                        flavour=flavour, **fields)

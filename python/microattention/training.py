@@ -65,6 +65,7 @@ PRETRAIN_FOLD = "pretrain"
 SEED_STRIDE = 1000           # epoch k of seed s uses caffe random_seed s * 1000 + k
 KEEP_SNAPSHOTS = 2
 FINAL_NAME = "final.caffemodel"   # the tested snapshot, linked for the next stage
+RECALIBRATED_NAME = "final_bn_recalibrated.caffemodel"
 TEST_CROP = 224              # the nets' input
 FOLD_FILES = ("train.txt", "test.txt", "train_val.prototxt", "solver.prototxt",
               "deploy.prototxt", "caffe.log", "predictions.csv", "metrics.json",
@@ -260,9 +261,9 @@ def fold_settings(protocol, net, fold_id, index, faces, weights, seed, epochs,
         raise UserError("--faces %s: no faces.csv there (write it with the faces command)"
                         % faces)
     p = protocols.get(protocol)
-    return collections.OrderedDict([
+    settings = collections.OrderedDict([
         ("format", FORMAT),
-        ("protocol", protocol),
+        ("protocol", p.name),
         ("net", net),
         ("fold", fold_id),
         ("seed", int(seed)),
@@ -271,6 +272,10 @@ def fold_settings(protocol, net, fold_id, index, faces, weights, seed, epochs,
         ("faces_csv_sha256", sha256_file(faces_csv)),
         ("weights_sha256", weights_sha256 or sha256_file(weights)),
     ])
+    changed = protocols.changes(p)
+    if changed:   # only then, so that the table's own runs keep their settings
+        settings["protocol_changes"] = changed
+    return settings
 
 
 def _differences(old, new):
@@ -417,7 +422,7 @@ def run_caffe(argv, log_path, note, full_setup=True):
     env = dict(os.environ)
     env.setdefault("GLOG_logtostderr", "1")      # no glog files under /tmp
     env.pop("GLOG_minloglevel", None)            # the log must hold the iteration lines
-    with open(str(log_path), "a") as log:
+    with open(str(log_path), "a", buffering=1) as log:   # line by line: users tail it
         log.write("# microattention train-fold %s: %s\n# %s\n" % (now(), note, " ".join(argv)))
         if not full_setup:
             log.write("# (the nets' set-up lines are in the log of the first epoch)\n")
@@ -484,6 +489,39 @@ def predict(deploy_path, weights, test_lmdb, gpu=None):
     return out
 
 
+def recalibrate_bn(net_path, weights, out_path, batches, seed, gpu=None):
+    """Precise BatchNorm statistics (for short runs such as the demo's):
+    Caffe's running mean and variance average every training batch since the
+    start with weight 0.999^age, so after a few hundred iterations from
+    fillers (or a few dozen after a transfer) they mix in activations of
+    weights long gone, and TEST-phase outputs can collapse to one class. Here
+    every BatchNorm's statistics are zeroed and gathered again by `batches`
+    TRAIN-phase forward passes of the final weights (pycaffe; no update of any
+    learned weight). Returns the written caffemodel (out_path)."""
+    caffe = nets.import_caffe()
+    if gpu is not None:
+        caffe.set_mode_gpu()
+        caffe.set_device(int(gpu))
+    else:
+        caffe.set_mode_cpu()
+    caffe.set_random_seed(int(seed))          # the TRAIN transform's random crops
+    net = caffe.Net(str(net_path), str(weights), caffe.TRAIN)
+    layers = [name for name, layer in zip(net._layer_names, net.layers)
+              if layer.type == "BatchNorm"]
+    if not layers:
+        raise UserError("%s has no BatchNorm layer to recalibrate" % net_path)
+    for name in layers:
+        for blob in net.params[name]:
+            blob.data[...] = 0
+    for _ in range(int(batches)):
+        net.forward()
+    out_path = pathlib.Path(out_path)
+    tmp = out_path.with_name("." + out_path.name + ".%d" % os.getpid())
+    net.save(str(tmp))
+    os.replace(str(tmp), str(out_path))
+    return out_path
+
+
 def prediction_rows(fold_id, predictions, sidecar):
     """Rows in metrics.py's format, sample ids from the LMDB sidecar."""
     by_key = {r["key"]: r for r in sidecar["records"]}
@@ -519,12 +557,13 @@ def final_caffe_test(log_path, iteration):
 # ------------------------------------------------------------------ the fold
 
 def train_fold(index, faces, protocol, fold, weights, net=None, run_dir=None, epochs=None,
-               seed=0, gpu=None, log=None, weights_sha256=None):
+               seed=0, gpu=None, log=None, weights_sha256=None, recalibrate_bn=False):
     """Train and test one fold; returns done.json's content (with 'skipped'
     True when it had been finished already)."""
     from microattention import lmdbs, metrics
     log = log or (lambda text: print(text, flush=True))
-    p = protocols.get(protocol)
+    p = protocols.get(protocol)     # a name, or a protocols.variant
+    protocol = p.name
     net = net or p.net
     if net not in nets.NETS:
         raise UserError("--net %s: expected one of %s" % (net, ", ".join(nets.NETS)))
@@ -543,8 +582,10 @@ def train_fold(index, faces, protocol, fold, weights, net=None, run_dir=None, ep
     fold_dir = fold_dir_of(run_dir, protocol, net, fold_id).resolve()
     files.check_outputs([fold_dir / "done.json"], [index, weights],
                         {fold_dir / "done.json": "--run-dir"})
-    settings = fold_settings(protocol, net, fold_id, index, faces, weights, seed, epochs,
+    settings = fold_settings(p, net, fold_id, index, faces, weights, seed, epochs,
                              weights_sha256)
+    if recalibrate_bn:   # only then, so that other runs keep their settings
+        settings["bn_recalibration"] = "one epoch of training batches"
     done = finished(fold_dir, settings)
     if done is not None:
         done["skipped"] = True
@@ -580,7 +621,7 @@ def _train_locked(index, faces, p, net, fold_info, weights, fold_dir, settings, 
     samples = (lambda side: None) if protocol == "pretrain" else (lambda side: lists[side])
     built = {}
     for side, split in (("train", "train"), ("test", test_split)):
-        built[side] = lmdbs.build(str(index), str(faces), str(lmdb_dir / side), protocol,
+        built[side] = lmdbs.build(str(index), str(faces), str(lmdb_dir / side), p,
                                   split=split, samples=samples(side) and str(samples(side)),
                                   seed=seed, progress=False, log=log)
     train_n, test_n = built["train"]["count"], built["test"]["count"]
@@ -597,7 +638,7 @@ def _train_locked(index, faces, p, net, fold_info, weights, fold_dir, settings, 
         ("stepsize", p.step_epochs * per_epoch), ("max_iter", max_iter),
         ("test_interval", per_epoch), ("snapshot", per_epoch), ("random_seed", seed)])
     solver_path, net_path = render_fold_files(
-        protocol, net, fold_dir, lmdb_dir / "train", lmdb_dir / "test", train_n, test_n,
+        p, net, fold_dir, lmdb_dir / "train", lmdb_dir / "test", train_n, test_n,
         len(classes), prefix, fields)
     deploy_path = fold_dir / "deploy.prototxt"
     write_if_changed(deploy_path, nets.to_text(nets.render_deploy(net, num_output=len(classes))))
@@ -645,8 +686,14 @@ def _train_locked(index, faces, p, net, fold_info, weights, fold_dir, settings, 
         files.atomic_write(progress_path, to_json(progress))
         prune(prefix)
 
-    # 4. test the final snapshot
+    # 4. test the final snapshot (its BatchNorm statistics recomputed first
+    # when asked: see recalibrate_bn)
     final_model = _snapshot_paths(prefix, max_iter)[0]
+    if settings.get("bn_recalibration"):
+        log("fold %s: BatchNorm statistics recomputed over %d training batches"
+            % (fold_id, per_epoch))
+        final_model = recalibrate_bn(net_path, final_model, fold_dir / RECALIBRATED_NAME,
+                                     per_epoch, seed * SEED_STRIDE, gpu)
     predictions = predict(deploy_path, final_model, lmdb_dir / "test", gpu)
     rows = prediction_rows(fold_id, predictions, built["test"])
     if len(rows) != test_n:
