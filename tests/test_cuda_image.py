@@ -40,23 +40,32 @@ def test_arch_list_covers_pascal_to_hopper(dockerfile):
 
 
 def test_every_download_is_pinned(dockerfile):
-    specs = re.findall(r'^\s*"(\S+) (\S+) (\S+)" \\$', dockerfile, re.M)
+    # CUDA 11.8 from bookworm non-free: "name version sha256"
+    specs = re.findall(r'^\s*"(\S+) (\S+) ([0-9a-f]+)" \\$', dockerfile, re.M)
     names = [s[0] for s in specs]
     assert {"nvidia-cuda-toolkit", "nvidia-cuda-dev", "libcudart11.0", "libcublas11",
             "libcublaslt11", "libcurand10"} <= set(names)
     assert len(names) == len(set(names))
     for name, version, sha in specs:
-        # the exact bookworm non-free build, CUDA 11.8
-        assert version.endswith("~11.8.0-5~deb12u1"), (name, version)
-        assert re.fullmatch(r"[0-9a-f]{64}", sha), (name, sha)
-    # the loop checks each file before unpacking it, and fetches nothing else
-    assert 'echo "$3  $file" | sha256sum -c' in dockerfile
-    assert dockerfile.count("curl -fsS") == 1
+        assert version.endswith("~11.8.0-5~deb12u1"), (name, version)   # that exact build
+        assert len(sha) == 64, (name, sha)
+    # header-only libraries from bookworm main: "pool path sha256"
+    headers = re.findall(r'^\s*"(main/\S+\.deb) ([0-9a-f]+)" \\$', dockerfile, re.M)
+    assert {h[0].split("/")[-1].split("_")[0] for h in headers} == \
+        {"libthrust-dev", "libcub-dev", "libcu++-dev"}
+    assert all(len(sha) == 64 for _, sha in headers)
+    # every quoted spec line is one of those two kinds
+    assert len(re.findall(r'^\s*"[^"]*" \\$', dockerfile, re.M)) == len(specs) + len(headers)
+    # each file is checked before it is unpacked; nothing else is fetched
+    assert dockerfile.count("curl -fsS") == 2
+    assert dockerfile.count('| sha256sum -c --quiet; \\\n      dpkg-deb --fsys-tarfile') == 1
+    assert dockerfile.count('echo "$3  $file" | sha256sum -c --quiet') == 1
+    assert dockerfile.count('echo "$2  $file" | sha256sum -c --quiet') == 1
     # Caffe's source through apt (hash-checked .dsc), at the CPU image's version
     assert "apt-get source --only-source caffe=1.0.0+git20180821.99bd997-8 " in dockerfile
     # no other image than Debian's base and the CPU image
     assert re.findall(r"^FROM (\S+)", dockerfile, re.M) == \
-        ["debian:bullseye", "debian:bullseye", "${BASE}"]
+        ["debian:bullseye", "debian:bullseye", "cuda", "${BASE}"]
 
 
 def test_no_cudnn_and_arch_args_reach_cmake(dockerfile):
