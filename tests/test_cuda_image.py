@@ -154,3 +154,16 @@ def test_gpu_check_script_fails_clearly_without_gpu(project_root):
     assert r.returncode == 1
     assert "gpu-check: Caffe sees no GPU 0" in r.stdout
     assert "--gpus all" in r.stdout
+
+
+def test_docs_name_only_compiled_architectures(project_root, dockerfile):
+    """Every sm_NN / compute_NN the README, docs/ or gpu-check.sh name is one
+    Dockerfile.cuda compiles (its ARGs are the one list)."""
+    sass = {str(a) for a in arg(dockerfile, "CUDA_ARCH_BIN")}
+    ptx = {str(a) for a in arg(dockerfile, "CUDA_ARCH_PTX")}
+    paths = [project_root / "README.md", project_root / "tools" / "gpu-check.sh"]
+    paths += sorted((project_root / "docs").glob("*.md"))
+    for path in paths:
+        text = path.read_text(encoding="utf-8")
+        assert set(re.findall(r"\bsm_(\d+)", text)) <= sass, path
+        assert set(re.findall(r"\bcompute_(\d+)", text)) <= ptx, path
