@@ -13,7 +13,8 @@ the training-set size N at the protocol's batch B:
 
 The batch sizes live in the net, not the solver, so `render_fold` writes the
 fold's train_val (protocol batch sizes, class count, LMDB sources) together
-with its solver. Under NVIDIA's NVCaffe (the CUDA image) rendered solvers also
+with its solver. Under NVIDIA's NVCaffe (not the project's CUDA image, which is
+BVLC Caffe built with CUDA; a user's own NVCaffe) rendered solvers also
 get `store_blobs_in_old_format: true`, without which NVCaffe writes snapshots
 that BVLC Caffe cannot read; BVLC Caffe does not know that field, so it is
 never in the committed files.
@@ -95,7 +96,7 @@ def _caffe_pb2():
 
 
 def caffe_flavour():
-    """'nvcaffe' or 'bvlc': MA_CAFFE_FLAVOUR if set (the CUDA image sets it),
+    """'nvcaffe' or 'bvlc': MA_CAFFE_FLAVOUR if set (no image sets it),
     else whichever caffe.proto the installed pycaffe was built from."""
     flavour = os.environ.get("MA_CAFFE_FLAVOUR")
     if flavour:
