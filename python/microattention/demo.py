@@ -76,8 +76,6 @@ CONFIGS = collections.OrderedDict([
                      pretrain_epochs=2, pretrain_changes=_pretrain_changes(2),
                      loso_epochs=1, loso_changes={}, loso_folds=1, figure_samples=2)),
 ])
-DEFAULT_MAGNITUDE_MICRO = 0.25     # demo-data's own defaults, for the banner
-DEFAULT_MAGNITUDE_MACRO = 1.0
 
 # what the demo of the first release wrote (the Table 3 summary); such a
 # folder is taken over rather than refused
@@ -118,6 +116,9 @@ def _plain(value):
 
 
 def _setting_text(value):
+    from microattention import protocols
+    if value == protocols.NO_AUGMENTATION:
+        return "none"
     if hasattr(value, "_asdict"):
         return ", ".join("%s %s" % kv for kv in value._asdict().items())
     return str(value)
@@ -306,10 +307,10 @@ class Demo:
                 "init_weights": weights}
 
     def protocol(self, name):
-        """The protocol as the demo runs it (a variant when it changes any setting)."""
+        """The protocol as the demo runs it (the table's own when the config
+        changes nothing)."""
         from microattention import protocols
-        changes = getattr(self.config, name + "_changes")
-        return protocols.variant(name, **changes) if changes else name
+        return protocols.variant(name, **getattr(self.config, name + "_changes"))
 
     def filler_weights(self):
         """A ResNet-10 caffemodel as Caffe's fillers make it (seeded)."""
@@ -417,17 +418,17 @@ class Demo:
                 parts.append("%s settings changed: %s." % (
                     "Pre-training" if name == "pretrain" else "LOSO",
                     "; ".join("%s %s instead of %s" % (
-                        k, "none" if k == "augmentation" and not any(
-                            v for f, v in value.items() if f != "corner_crops") else value,
+                        k, _setting_text(getattr(self.protocol(name), k)),
                         _setting_text(getattr(protocols.PROTOCOLS[name], k)))
-                        for k, value in changed.items())))
-        if c.magnitude_micro != DEFAULT_MAGNITUDE_MICRO:
+                        for k in changed)))
+        from microattention.demodata import MAGNITUDE_MICRO, MAGNITUDE_MACRO
+        if c.magnitude_micro != MAGNITUDE_MICRO:
             parts.append("The micro set's motion is %.2f of a full expression (demo-data's "
                          "default %.2f), raised so that the nets learn it in this budget."
-                         % (c.magnitude_micro, DEFAULT_MAGNITUDE_MICRO))
-        if c.magnitude_macro != DEFAULT_MAGNITUDE_MACRO:
+                         % (c.magnitude_micro, MAGNITUDE_MICRO))
+        if c.magnitude_macro != MAGNITUDE_MACRO:
             parts.append("The macro set's motion is %.2f of a full expression (demo-data's "
-                         "default %.2f)." % (c.magnitude_macro, DEFAULT_MAGNITUDE_MACRO))
+                         "default %.2f)." % (c.magnitude_macro, MAGNITUDE_MACRO))
         parts.append("After each run its BatchNorm statistics are recomputed over one epoch of "
                      "its training batches (after so few iterations Caffe's running averages "
                      "still hold the statistics of earlier weights).")

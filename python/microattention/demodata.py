@@ -139,6 +139,8 @@ POSITION_JITTER = 0.06      # fraction of the frame size, each way
 SCALE_JITTER = 0.07
 ROTATION_JITTER = 4.0       # degrees
 INTENSITY_JITTER = 0.2      # per clip, then +-0.1 per AU
+MAGNITUDE_MICRO = 0.25      # default apex intensities (--magnitude-micro/-macro)
+MAGNITUDE_MACRO = 1.0
 GAIN_JITTER = 0.15
 BIAS_JITTER = 12.0          # grey levels
 SET_CODES = {"casme2": 1, "ckplus": 2}
@@ -860,10 +862,10 @@ def add_arguments(parser):
                         help="frames per CASME II clip, onset to offset (default: %(default)s)")
     parser.add_argument("--macro-frames", type=int, default=6, metavar="N",
                         help="frames per CK+ sequence, neutral to peak (default: %(default)s)")
-    parser.add_argument("--magnitude-micro", type=float, default=0.25, metavar="X",
+    parser.add_argument("--magnitude-micro", type=float, default=MAGNITUDE_MICRO, metavar="X",
                         help="apex intensity of the micro set, as a factor of the AU table "
                              "(1 = a strong expression; default: %(default)s)")
-    parser.add_argument("--magnitude-macro", type=float, default=1.0, metavar="Y",
+    parser.add_argument("--magnitude-macro", type=float, default=MAGNITUDE_MACRO, metavar="Y",
                         help="peak intensity of the macro set (default: %(default)s)")
     parser.add_argument("--size", default="320x320", metavar="WxH",
                         help="frame size; the face covers about half of it "
@@ -890,8 +892,7 @@ def add_arguments(parser):
 
 def check_options(opts):
     opts.size = _size(opts.size) if isinstance(opts.size, str) else tuple(opts.size)
-    opts.photos = getattr(opts, "photos", None)
-    if getattr(opts, "identities", None) is None:
+    if opts.identities is None:
         opts.identities = 2 * len(photo_names(opts.photos))
     for name, low in (("micro_clips", 1), ("macro_clips", 1), ("micro_frames", 3),
                       ("macro_frames", 3), ("identities", 1)):
@@ -907,8 +908,6 @@ def check_options(opts):
         opts.jobs = min(2, len(os.sched_getaffinity(0)))
     if opts.jobs < 1:
         raise UserError("--jobs %d: must be at least 1" % opts.jobs)
-    opts.jitter = getattr(opts, "jitter", 1.0)
-    opts.au_variants = getattr(opts, "au_variants", None)
     most = min(len(v) for v in CLASS_AUS.values())
     if opts.au_variants is not None and not 1 <= opts.au_variants <= most:
         raise UserError("--au-variants %d: choose 1 to %d" % (opts.au_variants, most))
