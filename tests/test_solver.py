@@ -76,7 +76,7 @@ def check_solver(param, protocol, n, t):
     assert param.momentum == pytest.approx(p.momentum)
     assert param.weight_decay == pytest.approx(p.weight_decay)
     assert (param.lr_policy, param.gamma) == ("step", pytest.approx(p.gamma))
-    assert param.type == "SGD"
+    assert param.type == p.solver == "SGD"
 
 
 # ------------------------------------------------------------------ the table
@@ -448,20 +448,25 @@ def test_variant_changes_only_what_it_names_and_says_so():
                                     "augmentation": protocols.NO_AUGMENTATION._asdict()}
     assert protocols.changes("pretrain") == {}
     assert protocols.changes(protocols.variant("loso", base_lr=1e-3)) == {}  # the table's own
-    with pytest.raises(UserError, match="protocol loso has no setting name, solver"):
-        protocols.variant("loso", solver="Adam", name="x")
+    with pytest.raises(UserError, match="protocol loso has no setting momentum2, name"):
+        protocols.variant("loso", momentum2=0.99, name="x")
+    with pytest.raises(UserError, match="protocol loso: solver 'RMSProp'; expected one of "
+                                        "SGD, Adam"):
+        protocols.variant("loso", solver="RMSProp")
 
 
 def test_variant_reaches_the_rendered_net_and_solver(tmp_path):
-    v = protocols.variant("pretrain", batch=10, base_lr=0.02, total_epochs=4, step_epochs=3)
+    v = protocols.variant("pretrain", batch=10, base_lr=0.02, total_epochs=4, step_epochs=3,
+                          solver="Adam")
     solver_path, net_path = solver.render_fold(
         v, tmp_path / "s.prototxt", tmp_path / "n.prototxt", 95, 7, "/d/tr", "/d/te",
         tmp_path / "snap", flavour="bvlc")
     param = solver.load(solver_path)
     assert param.base_lr == pytest.approx(0.02)
+    assert param.type == "Adam"
     # ceil(95 x 4 / 10), ceil(95 x 3 / 10), the 7 test images at test batch 1
     assert (param.max_iter, param.stepsize, list(param.test_iter)) == (38, 29, [7])
     net = nets.load(str(net_path), "train_val")
     assert data_layers(net)["TRAIN"] == ("/d/tr", 10)
-    assert "protocol pretrain (changed: batch, base_lr, step_epochs, total_epochs)" in \
+    assert "protocol pretrain (changed: batch, solver, base_lr, step_epochs, total_epochs)" in \
         solver_path.read_text().splitlines()[0]

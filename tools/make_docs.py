@@ -82,6 +82,7 @@ def block_protocols():
         ("net", "net trained", lambda p: "`%s`" % p.net),
         ("batch", "batch (train)", lambda p: number(p.batch)),
         ("test_batch", "batch (test)", lambda p: number(p.test_batch)),
+        ("solver", "solver", lambda p: p.solver),
         ("base_lr", "base lr", lambda p: number(p.base_lr)),
         ("momentum", "momentum", lambda p: number(p.momentum)),
         ("weight_decay", "weight decay", lambda p: number(p.weight_decay)),

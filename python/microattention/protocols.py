@@ -30,6 +30,7 @@ Protocol = collections.namedtuple("Protocol", [
     "net",           # the net it trains by default
     "batch",         # training batch (Data layer, TRAIN phase)
     "test_batch",    # test batch; 1 so that test_iter covers the set exactly once
+    "solver",        # Caffe's solver type: the paper's SGD ("Adam" only in variants)
     "base_lr",
     "momentum",
     "weight_decay",
@@ -42,25 +43,32 @@ Protocol = collections.namedtuple("Protocol", [
 ])
 
 PROTOCOLS = collections.OrderedDict((p.name, p) for p in [
-    Protocol("pretrain", "resnet10", batch=50, test_batch=1, base_lr=0.01, momentum=0.9,
+    Protocol("pretrain", "resnet10", batch=50, test_batch=1, solver="SGD",
+             base_lr=0.01, momentum=0.9,
              weight_decay=5e-4, step_epochs=20, total_epochs=60, gamma=0.1,
              augmentation=Augmentation(20, 10.0, 6, False, 0.5), resample=False,
              section="4.1"),
-    Protocol("hde", "micro_attention", batch=10, test_batch=1, base_lr=1e-4, momentum=0.9,
+    Protocol("hde", "micro_attention", batch=10, test_batch=1, solver="SGD",
+             base_lr=1e-4, momentum=0.9,
              weight_decay=3e-2, step_epochs=10, total_epochs=30, gamma=0.1,
              augmentation=Augmentation(20, 8.0, 0, False, 0.5), resample=True,
              section="4.2 (HDE)"),
-    Protocol("cde", "micro_attention", batch=8, test_batch=1, base_lr=1e-3, momentum=0.9,
+    Protocol("cde", "micro_attention", batch=8, test_batch=1, solver="SGD",
+             base_lr=1e-3, momentum=0.9,
              weight_decay=5e-6, step_epochs=10, total_epochs=30, gamma=0.1,
              augmentation=Augmentation(0, 0.0, 0, True, 0.0), resample=True,
              section="4.2 (CDE)"),
-    Protocol("loso", "micro_attention", batch=10, test_batch=1, base_lr=1e-3, momentum=0.9,
+    Protocol("loso", "micro_attention", batch=10, test_batch=1, solver="SGD",
+             base_lr=1e-3, momentum=0.9,
              weight_decay=5e-4, step_epochs=10, total_epochs=30, gamma=0.1,
              augmentation=Augmentation(20, 8.0, 0, True, 0.5), resample=True,
              section="4.2 (LOSO)"),
 ])
 
 NAMES = tuple(PROTOCOLS)
+# Caffe solver types a variant may choose (with its momentum as beta1 and
+# Caffe's default momentum2 0.999 for Adam)
+SOLVERS = ("SGD", "Adam")
 
 # (protocol, field) -> why the value is ours and not the paper's.
 CHOICES = collections.OrderedDict([
@@ -81,6 +89,12 @@ CHOICES = collections.OrderedDict([
     (("loso", "augmentation"),
      "'the data augmentation methods mentioned above': HDE's colour shift (20) and "
      "rotation (8 deg) plus CDE's corner crops; smoothing belongs to pre-training"),
+    (("hde", "solver"),
+     "4.2 does not name the solver; SGD, as in pre-training (its momentum and lr steps)"),
+    (("cde", "solver"),
+     "4.2 does not name the solver; SGD, as in pre-training (its momentum and lr steps)"),
+    (("loso", "solver"),
+     "4.2 does not name the solver; SGD, as in pre-training (its momentum and lr steps)"),
     (("pretrain", "test_batch"),
      "validation batch 1 so that every held-out image is counted exactly once"),
 ])
@@ -105,6 +119,9 @@ def variant(protocol, **changes):
     unknown = sorted(set(changes) - (set(Protocol._fields) - {"name", "section"}))
     if unknown:
         raise UserError("protocol %s has no setting %s" % (base.name, ", ".join(unknown)))
+    if changes.get("solver", base.solver) not in SOLVERS:
+        raise UserError("protocol %s: solver %r; expected one of %s"
+                        % (base.name, changes["solver"], ", ".join(SOLVERS)))
     return base._replace(**changes)
 
 

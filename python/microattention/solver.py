@@ -205,7 +205,7 @@ def solver_fields(protocol, net, train_images, test_images, snapshot_prefix, **f
     p = protocols.get(protocol)
     out = collections.OrderedDict([
         ("net", str(net)),
-        ("type", "SGD"),
+        ("type", p.solver),
         ("base_lr", p.base_lr),
         ("momentum", p.momentum),
         ("weight_decay", p.weight_decay),
