@@ -319,7 +319,7 @@ def test_strip_has_one_row_per_class(tmp_path):
     (["--size", "320"], "--size '320': expected WIDTHxHEIGHT"),
     (["--identities", "9"], "--identities 9: choose 1 to 8"),
     (["--micro-frames", "2"], "--micro-frames 2: must be at least 3"),
-    (["--magnitude-macro", "4"], "--magnitude-macro 4: choose 0 to 1.5"),
+    (["--magnitude-macro", "4"], "--magnitude-macro 4: choose 0 to 3 (beyond it"),
     (["--noise", "-1"], "--noise -1: choose 0 to 50"),
     (["--jitter", "3"], "--jitter 3: choose 0 to 2"),
     (["--au-variants", "4"], "--au-variants 4: choose 1 to 3"),

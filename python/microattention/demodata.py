@@ -141,6 +141,7 @@ ROTATION_JITTER = 4.0       # degrees
 INTENSITY_JITTER = 0.2      # per clip, then +-0.1 per AU
 MAGNITUDE_MICRO = 0.25      # default apex intensities (--magnitude-micro/-macro)
 MAGNITUDE_MACRO = 1.0
+MAGNITUDE_MAX = 3.0         # moves that would fold the mesh shrink anyway (see above)
 GAIN_JITTER = 0.15
 BIAS_JITTER = 12.0          # grey levels
 SET_CODES = {"casme2": 1, "ckplus": 2}
@@ -899,11 +900,12 @@ def check_options(opts):
         value = getattr(opts, name)
         if value < low:
             raise UserError("--%s %d: must be at least %d" % (name.replace("_", "-"), value, low))
-    for name, high in (("magnitude_micro", 1.5), ("magnitude_macro", 1.5)):
+    for name in ("magnitude_micro", "magnitude_macro"):
         value = getattr(opts, name)
-        if not 0 <= value <= high:
-            raise UserError("--%s %g: choose 0 to %g (beyond it the face mesh folds)"
-                            % (name.replace("_", "-"), value, high))
+        if not 0 <= value <= MAGNITUDE_MAX:
+            raise UserError("--%s %g: choose 0 to %g (beyond it most moves fold the face "
+                            "mesh and are shrunk back)"
+                            % (name.replace("_", "-"), value, MAGNITUDE_MAX))
     if getattr(opts, "jobs", None) is None:
         opts.jobs = min(2, len(os.sched_getaffinity(0)))
     if opts.jobs < 1:
