@@ -61,23 +61,20 @@ def _pretrain_changes(epochs):
             "base_lr": 1e-3, "step_epochs": max(1, epochs - 1), "total_epochs": epochs}
 
 
+# sized for ~10 minutes on 2 idle cores; tools/bench_demo.py measures it.
+# Photographs: dlib's HOG detector rarely finds einstein's face in the
+# generated frames, so he is left out. One AU combination per class and
+# little pose jitter keep the classes learnable in this budget.
+FULL = Config(photos="lenna,takeo,breakingbad", identities=6, au_variants=1, jitter=0.3,
+              micro_clips=2, macro_clips=4, micro_frames=5, macro_frames=6,
+              magnitude_micro=2.5, magnitude_macro=2.5,
+              pretrain_epochs=4, pretrain_changes=_pretrain_changes(4),
+              loso_epochs=1, loso_changes={}, loso_folds=2, figure_samples=3)
 CONFIGS = collections.OrderedDict([
-    # sized for ~10 minutes on 2 idle cores; tools/bench_demo.py measures it.
-    # Photographs: dlib's HOG detector rarely finds einstein's face in the
-    # generated frames, so he is left out. One AU combination per class and
-    # little pose jitter keep the classes learnable in this budget.
-    ("full", Config(photos="lenna,takeo,breakingbad", identities=6, au_variants=1, jitter=0.3,
-                    micro_clips=2, macro_clips=4, micro_frames=5, macro_frames=6,
-                    magnitude_micro=2.5, magnitude_macro=2.5,
-                    pretrain_epochs=4, pretrain_changes=_pretrain_changes(4),
-                    loso_epochs=1, loso_changes={}, loso_folds=2, figure_samples=3)),
+    ("full", FULL),
     # the full demo on two photographs (4 faces): every stage in about 3.5
     # minutes (CI), 20 LOSO test faces, enough to tell learning from luck
-    ("quick", Config(photos="lenna,takeo", identities=4, au_variants=1, jitter=0.3,
-                     micro_clips=2, macro_clips=4, micro_frames=5, macro_frames=6,
-                     magnitude_micro=2.5, magnitude_macro=2.5,
-                     pretrain_epochs=4, pretrain_changes=_pretrain_changes(4),
-                     loso_epochs=1, loso_changes={}, loso_folds=2, figure_samples=2)),
+    ("quick", FULL._replace(photos="lenna,takeo", identities=4, figure_samples=2)),
 ])
 
 # what the demo of the first release wrote (the Table 3 summary); such a
@@ -93,8 +90,9 @@ def add_arguments(parser):
                         help="output folder, relative to the working directory "
                              "(/workspace in the image); default: %(default)s")
     parser.add_argument("--quick", action="store_true",
-                        help="the reduced demo (2 photographs instead of 3): every stage in "
-                             "a few minutes")
+                        help="the reduced demo (%d photographs instead of %d): every stage "
+                             "in a few minutes" % (len(CONFIGS["quick"].photos.split(",")),
+                                                   len(CONFIGS["full"].photos.split(","))))
     parser.add_argument("--init-weights", metavar="W",
                         help="start pre-training from these ResNet-10 weights, e.g. the "
                              "ImageNet model made gray by 'weights imagenet-to-gray' "

@@ -70,6 +70,9 @@ NAMES = tuple(PROTOCOLS)
 # Caffe's default momentum2 0.999 for Adam)
 SOLVERS = ("SGD", "Adam")
 
+_SGD_FOR_FINE_TUNING = ("4.2 does not name the solver; SGD, as in pre-training (its momentum "
+                        "and lr steps)")
+
 # (protocol, field) -> why the value is ours and not the paper's.
 CHOICES = collections.OrderedDict([
     (("pretrain", "weight_decay"),
@@ -90,11 +93,11 @@ CHOICES = collections.OrderedDict([
      "'the data augmentation methods mentioned above': HDE's colour shift (20) and "
      "rotation (8 deg) plus CDE's corner crops; smoothing belongs to pre-training"),
     (("hde", "solver"),
-     "4.2 does not name the solver; SGD, as in pre-training (its momentum and lr steps)"),
+     _SGD_FOR_FINE_TUNING),
     (("cde", "solver"),
-     "4.2 does not name the solver; SGD, as in pre-training (its momentum and lr steps)"),
+     _SGD_FOR_FINE_TUNING),
     (("loso", "solver"),
-     "4.2 does not name the solver; SGD, as in pre-training (its momentum and lr steps)"),
+     _SGD_FOR_FINE_TUNING),
     (("pretrain", "test_batch"),
      "validation batch 1 so that every held-out image is counted exactly once"),
 ])

@@ -351,7 +351,7 @@ def committed_text(name):
         "Net: %s (batch %d, test batch %d),\n"
         "LMDBs %s and %s.\n"
         "\n"
-        "Paper %s: SGD, base lr %r, momentum %r, weight decay %r,\n"
+        "Paper %s: %s, base lr %r, momentum %r, weight decay %r,\n"
         "lr x %r every %r epochs, %r epochs in all, batch %d.\n"
         "%s"
         "\n"
@@ -364,7 +364,7 @@ def committed_text(name):
         "snapshots load in BVLC Caffe (the field does not exist in BVLC Caffe)."
         % (TITLES[name], protocol, run_dir, name, name, net_path, p.batch, p.test_batch,
            nets.DEFAULT_TRAIN_SOURCE, nets.DEFAULT_TEST_SOURCE,
-           p.section, p.base_lr, p.momentum, p.weight_decay, p.gamma, p.step_epochs,
+           p.section, p.solver, p.base_lr, p.momentum, p.weight_decay, p.gamma, p.step_epochs,
            p.total_epochs, p.batch,
            ("Project choices:\n%s\n" % "\n".join(choices)) if choices else "",
            _wrap("  training: " + size, "            "),
