@@ -15,7 +15,7 @@ from fractions import Fraction
 
 import pytest
 
-from microattention import metrics, paper, protocols, report, training
+from microattention import files, metrics, paper, protocols, report, training
 from microattention.errors import UserError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -97,7 +97,7 @@ def make_run(root, protocol, net, folds, classes=CLASSES, epochs=None, seed=0, d
         settings = collections.OrderedDict([
             ("format", training.FORMAT), ("protocol", protocol), ("net", net),
             ("fold", fold_id), ("seed", seed), ("epochs", epochs),
-            ("index_sha256", training.sha256_file(index) if index else "a" * 64),
+            ("index_sha256", files.sha256(index) if index else "a" * 64),
             ("faces_csv_sha256", "b" * 64), ("weights_sha256", "c" * 64)])
         (fold_dir / "settings.json").write_text(training.to_json(settings))
         (fold_dir / "caffe.log").write_text(caffe_log(per_epoch, epochs, p.base_lr,
@@ -577,6 +577,6 @@ def test_report_of_a_real_caffe_run(tmp_path):
     prov = json.loads((run / "casme2-to-samm" / "provenance.json").read_text())
     done = json.loads((run / "casme2-to-samm" / "done.json").read_text())
     assert "- Caffe: %s\n" % prov["caffe_version"] in md
-    assert "- initial weights sha256 `%s`" % training.sha256_file(weights) in md
+    assert "- initial weights sha256 `%s`" % files.sha256(weights) in md
     assert "`%s`" % done["final_snapshot_sha256"] in md
     assert len(re.findall(r'src="data:image/png;base64,', html)) == 3  # 2 curves, 1 confusion

@@ -129,13 +129,6 @@ def _json(doc):
     return json.dumps(doc, indent=1, default=_plain) + "\n"
 
 
-def _write_if_changed(path, data):
-    path = pathlib.Path(path)
-    raw = data.encode("utf-8") if isinstance(data, str) else data
-    if path.is_file() and path.read_bytes() == raw:
-        return False
-    files.atomic_write(path, raw)
-    return True
 
 
 def _call(module, argv):
@@ -197,7 +190,7 @@ class Demo:
             raise UserError("--out %s exists and is not a demo folder (no demo.json); "
                             "choose another --out" % self.out)
         files.output_dir(self.out)
-        _write_if_changed(path, _json(self.settings))
+        files.write_if_changed(path, _json(self.settings))
 
     # ---------------------------------------------------------- stages
     def run(self):
@@ -558,7 +551,7 @@ class Demo:
             lines.append("| %s | %.1f | %.1f |" % (stage, r["seconds"], r["cpu_seconds"]))
         lines.append("| total | %.1f | %.1f |" % (sum(r["seconds"] for r in m.values()),
                                                   sum(r["cpu_seconds"] for r in m.values())))
-        _write_if_changed(self.p("demo.md"), "\n".join(lines) + "\n")
+        files.write_if_changed(self.p("demo.md"), "\n".join(lines) + "\n")
 
 
 def run(args):

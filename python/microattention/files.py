@@ -3,6 +3,7 @@
 A result file is either complete or absent: everything is written to a
 temporary file in the target folder and renamed over the target.
 """
+import hashlib
 import os
 import pathlib
 import signal
@@ -55,6 +56,33 @@ def atomic_write(path, data):
             os.unlink(tmp)
         raise
     return path
+
+
+def sha256(path):
+    """Hex sha256 of a file, read in 1 MiB blocks; a missing file is a
+    UserError naming it. The project's one file-hash helper."""
+    digest = hashlib.sha256()
+    try:
+        with open(str(path), "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    except FileNotFoundError:
+        raise UserError("%s does not exist" % path)
+    return digest.hexdigest()
+
+
+def write_if_changed(path, data):
+    """Write atomically unless the file already holds exactly `data` (so a
+    finished, re-run stage changes no file and no mtime). True if written."""
+    path = pathlib.Path(path)
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    try:
+        if path.read_bytes() == raw:
+            return False
+    except OSError:
+        pass
+    atomic_write(path, raw)
+    return True
 
 
 def check_outputs(outputs, inputs=(), option_names=None):

@@ -29,7 +29,6 @@ is reported as a warning (its test side lacking one is normal in LOSO).
 """
 import argparse
 import csv
-import hashlib
 import io
 import json
 import os
@@ -80,7 +79,7 @@ def run(args):
     classes = class_names(rows)
     folds = make_folds(rows, protocol, args.index)
     check_folds(folds, args.index)
-    digest = _sha256(args.index)
+    digest = files.sha256(args.index)
     contents = OrderedDict()
     for out in outs:
         if out.lower().endswith(".json"):
@@ -276,12 +275,6 @@ def check_folds(folds, source):
 
 # ---------------------------------------------------------------- writing
 
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def to_json(folds, protocol, classes, index_sha256):

@@ -168,7 +168,7 @@ class Run:
                 candidates.append((pathlib.Path(recorded), "the index recorded in provenance.json"))
                 break
         for candidate, how in candidates:
-            if candidate.is_file() and training.sha256_file(candidate) == wanted:
+            if candidate.is_file() and files.sha256(candidate) == wanted:
                 self.index_used = candidate
                 ids = [f["fold"] for f in training.fold_list(candidate, self.protocol)]
                 return ids, "%s (%s) split into %s folds" % (how, candidate, self.protocol)
@@ -224,7 +224,6 @@ class Run:
 
 def _index_files(index):
     """{sha256: path} of the --index file(s)."""
-    from microattention import training
     if index is None:
         return {}
     out = {}
@@ -232,7 +231,7 @@ def _index_files(index):
         path = pathlib.Path(given)
         if not path.is_file():
             raise UserError("--index %s: no such file" % given)
-        out[training.sha256_file(path)] = path
+        out[files.sha256(path)] = path
     return out
 
 

@@ -92,7 +92,7 @@ def run_protocol(index, faces, protocol, weights, net=None, run_dir=None, jobs=1
     if not faces.is_dir():
         raise UserError("--faces %s: no such folder" % faces)
     folds = training.fold_list(index, protocol)
-    weights_sha = training.sha256_file(weights)
+    weights_sha = files.sha256(weights)
     out_dir = run_dir / protocol / net
     files.check_outputs([out_dir / "metrics.json"], [index, weights],
                         {out_dir / "metrics.json": "--run-dir"})
@@ -185,9 +185,9 @@ def pool(run_dir, protocol, net, fold_ids, metrics):
     result["net"] = net
     result["folds_pooled"] = list(fold_ids)
     out_dir = pathlib.Path(run_dir) / protocol / net
-    training.write_if_changed(out_dir / "predictions.csv", metrics.predictions_csv(rows, classes))
-    training.write_if_changed(out_dir / "metrics.json", training.to_json(result))
-    training.write_if_changed(out_dir / "metrics.md", metrics.metrics_markdown(result))
+    files.write_if_changed(out_dir / "predictions.csv", metrics.predictions_csv(rows, classes))
+    files.write_if_changed(out_dir / "metrics.json", training.to_json(result))
+    files.write_if_changed(out_dir / "metrics.md", metrics.metrics_markdown(result))
     pooled = result["pooled"]
     if protocol == "pretrain":
         _say("pre-training validation accuracy %.2f %% on %d held-out images (paper: %.2f %%)"

@@ -23,12 +23,12 @@ helper agree as long as the file does not change between submission and run
 parser, so they are the same options with the same defaults.
 """
 import argparse
-import hashlib
 import json
 import os
 import pathlib
 import sys
 
+from microattention import files
 from microattention import folds as folds_module
 from microattention import protocols
 from microattention.errors import UserError
@@ -55,7 +55,7 @@ def run(args):
         if args.task is None:
             raise UserError("fold-id needs --task I")
         if args.sha256:
-            found = sha256(args.folds)
+            found = files.sha256(args.folds)
             if found != args.sha256:
                 raise UserError("fold file %s changed after the array was submitted (SHA-256 "
                                 "%s, submitted %s): task numbers may name other folds now; "
@@ -68,7 +68,7 @@ def run(args):
     if args.action == "plan":
         count, pending, run_dir = plan(args.protocol, args.folds, options)
         sys.stdout.write("count=%d\npending=%s\nsha256=%s\nrun_dir=%s\n"
-                         % (count, array_spec(pending), sha256(args.folds), run_dir))
+                         % (count, array_spec(pending), files.sha256(args.folds), run_dir))
         return 0
     return report(args.protocol, args.folds, options)
 
@@ -97,7 +97,7 @@ def check(protocol, path, index):
                         % (path, found, name))
     with open(str(path), encoding="utf-8") as handle:
         recorded = json.load(handle).get("index_sha256")
-    if recorded != sha256(index):
+    if recorded != files.sha256(index):
         # train-fold splits the index itself: the two must agree fold for fold.
         raise UserError("fold file %s was split from another index than --index %s; split "
                         "it again: python3 -m microattention folds --index %s --protocol %s "
@@ -118,15 +118,6 @@ def fold_id(path, task):
     return folds[number]["fold"]
 
 
-def sha256(path):
-    digest = hashlib.sha256()
-    try:
-        with open(str(path), "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    except FileNotFoundError:
-        raise UserError("%s does not exist" % path)
-    return digest.hexdigest()
 
 
 def array_spec(numbers):
@@ -173,7 +164,7 @@ def fold_states(protocol, path, options):
     net = _net(options)
     if not os.path.isfile(str(options.weights)):
         raise UserError("--weights %s: no such file" % options.weights)
-    weights_sha = training.sha256_file(options.weights)
+    weights_sha = files.sha256(options.weights)
     states = []
     for number, fold in enumerate(folds):
         settings = training.fold_settings(protocol, net, fold["fold"], options.index,

@@ -45,7 +45,6 @@ import argparse
 import collections
 import contextlib
 import datetime
-import hashlib
 import json
 import math
 import os
@@ -145,26 +144,8 @@ def summary_line(result):
 
 # ------------------------------------------------------------------ small helpers
 
-def sha256_file(path):
-    digest = hashlib.sha256()
-    with open(str(path), "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
-def write_if_changed(path, data):
-    """Write atomically unless the file already holds exactly `data` (so a
-    finished, re-run stage changes no file and no mtime)."""
-    path = pathlib.Path(path)
-    raw = data.encode("utf-8") if isinstance(data, str) else data
-    try:
-        if path.read_bytes() == raw:
-            return False
-    except OSError:
-        pass
-    files.atomic_write(path, raw)
-    return True
 
 
 def to_json(document):
@@ -268,9 +249,9 @@ def fold_settings(protocol, net, fold_id, index, faces, weights, seed, epochs,
         ("fold", fold_id),
         ("seed", int(seed)),
         ("epochs", int(epochs or p.total_epochs)),
-        ("index_sha256", sha256_file(index)),
-        ("faces_csv_sha256", sha256_file(faces_csv)),
-        ("weights_sha256", weights_sha256 or sha256_file(weights)),
+        ("index_sha256", files.sha256(index)),
+        ("faces_csv_sha256", files.sha256(faces_csv)),
+        ("weights_sha256", weights_sha256 or files.sha256(weights)),
     ])
     changed = protocols.changes(p)
     if changed:   # only then, so that the table's own runs keep their settings
@@ -608,14 +589,14 @@ def _train_locked(index, faces, p, net, fold_info, weights, fold_dir, settings, 
         raise UserError("%s holds an unfinished run with other settings (%s); use another "
                         "--run-dir or remove that folder" % (fold_dir, "; ".join(
                             _differences(old, settings))))
-    write_if_changed(fold_dir / "settings.json", to_json(settings))
+    files.write_if_changed(fold_dir / "settings.json", to_json(settings))
     started = time.time()
 
     # 1. the fold's LMDBs
     lists = {}
     for side in ("train", "test"):
         lists[side] = fold_dir / ("%s.txt" % side)
-        write_if_changed(lists[side], "".join(s + "\n" for s in fold_info[side]))
+        files.write_if_changed(lists[side], "".join(s + "\n" for s in fold_info[side]))
     lmdb_dir = fold_dir / "lmdb"
     test_split = "val" if protocol == "pretrain" else "test"
     samples = (lambda side: None) if protocol == "pretrain" else (lambda side: lists[side])
@@ -641,7 +622,7 @@ def _train_locked(index, faces, p, net, fold_info, weights, fold_dir, settings, 
         p, net, fold_dir, lmdb_dir / "train", lmdb_dir / "test", train_n, test_n,
         len(classes), prefix, fields)
     deploy_path = fold_dir / "deploy.prototxt"
-    write_if_changed(deploy_path, nets.to_text(nets.render_deploy(net, num_output=len(classes))))
+    files.write_if_changed(deploy_path, nets.to_text(nets.render_deploy(net, num_output=len(classes))))
 
     # 3. one caffe process per epoch
     log_path = fold_dir / "caffe.log"
@@ -710,7 +691,7 @@ def _train_locked(index, faces, p, net, fold_info, weights, fold_dir, settings, 
     def side(name):
         sidecar = pathlib.Path(str(lmdb_dir / name) + ".json")
         return collections.OrderedDict([
-            ("path", str(lmdb_dir / name)), ("sidecar_sha256", sha256_file(sidecar)),
+            ("path", str(lmdb_dir / name)), ("sidecar_sha256", files.sha256(sidecar)),
             ("fingerprint", built[name]["fingerprint"]), ("records", built[name]["count"]),
             ("class_counts_records", built[name]["class_counts_records"])])
     provenance = collections.OrderedDict([
@@ -732,7 +713,7 @@ def _train_locked(index, faces, p, net, fold_info, weights, fold_dir, settings, 
             ("caffe_random_seed", "seed * %d + epoch" % SEED_STRIDE),
             ("one_caffe_process_per_epoch", True)])),
         ("files_sha256", collections.OrderedDict(
-            (path.name, sha256_file(path)) for path in (net_path, solver_path, deploy_path,
+            (path.name, files.sha256(path)) for path in (net_path, solver_path, deploy_path,
                                                         final_model))),
         ("caffe_version", caffe_version()),
         # the BLAS thread count and kernel change the last bits of the results

@@ -11,7 +11,6 @@ weights; every other layer starts from its filler when `caffe train -weights`
 loads the file.
 """
 import collections
-import hashlib
 import json
 import os
 import shutil
@@ -349,14 +348,6 @@ def to_gray(model, target_eps=1e-5):
 
 # ------------------------------------------------------------------------ fetch
 
-def sha256_of(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def fetch(url, out, sha256=RESNET10_SHA256, force=False):
     """Download url (http(s), file:// or a local path) to out, verify sha256.
     A mismatching download is deleted and UserError raised."""
@@ -366,7 +357,7 @@ def fetch(url, out, sha256=RESNET10_SHA256, force=False):
     files.check_outputs([out, out + ".part"], {local: "--url"}, {out: "--out"})
     if os.path.exists(out) and not force:
         try:
-            got = sha256_of(out)
+            got = files.sha256(out)
         except OSError as exc:
             raise UserError("cannot read the existing --out %s: %s" % (out, exc.strerror or exc))
         if got == sha256:
@@ -380,7 +371,7 @@ def fetch(url, out, sha256=RESNET10_SHA256, force=False):
             try:
                 with urllib.request.urlopen(url, timeout=60) as r, open(part, "wb") as f:
                     shutil.copyfileobj(r, f, 1 << 20)
-                got = sha256_of(part)
+                got = files.sha256(part)
             except KeyboardInterrupt:
                 raise UserError("download of %s interrupted; the partial file %s was removed"
                                 % (url, part))
@@ -456,10 +447,10 @@ def write_provenance(out, stage, inputs, settings, layers=None):
     from microattention import __version__
     doc = collections.OrderedDict([
         ("format", "microattention-weights/1"), ("stage", stage),
-        ("output", os.path.abspath(out)), ("output_sha256", sha256_of(out)),
+        ("output", os.path.abspath(out)), ("output_sha256", files.sha256(out)),
         ("inputs", collections.OrderedDict(
             (name, collections.OrderedDict([("path", os.path.abspath(path)),
-                                            ("sha256", sha256_of(path))]))
+                                            ("sha256", files.sha256(path))]))
             for name, path in inputs.items())),
         ("settings", settings),
         ("microattention_version", __version__),
