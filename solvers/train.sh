@@ -1,7 +1,8 @@
 #!/bin/sh
 # Stock `caffe train` with one of these solvers, run from the project root:
 #   solvers/train.sh solvers/finetune.prototxt -weights W [other caffe train options]
-# It makes the folder of the solver's snapshot_prefix (caffe stops at start
+# It checks that it runs from the project root, makes the folder of the
+# solver's snapshot_prefix should it have been deleted (caffe stops at start
 # without it) and passes every other argument on to `caffe train`. $CAFFE
 # names another caffe binary.
 [ $# -ge 1 ] || { echo "usage: $0 SOLVER [caffe train options, e.g. -weights W]" >&2; exit 2; }

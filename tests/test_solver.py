@@ -123,7 +123,9 @@ def test_committed_solver_from_table(name):
     check_solver(param, protocol, REF_TRAIN[protocol], REF_TEST[protocol])
     # relative paths only, so the file works from a checkout and in the image
     assert not os.path.isabs(param.net) and not os.path.isabs(param.snapshot_prefix)
-    assert param.snapshot_prefix == "workspace/runs/%s/%s" % (name, p.net)
+    # in workspace/ itself, which always exists: `caffe train` stops at start
+    # when the prefix's folder is missing
+    assert param.snapshot_prefix == "workspace/%s_%s" % (name, p.net)
     assert param.solver_mode == param.CPU
     assert not param.HasField("random_seed") or param.random_seed == 1
     # the net it trains is the protocol's net with the protocol's batch sizes
@@ -140,7 +142,7 @@ def test_finetune_is_loso_on_micro_attention():
     ft = solver.load(os.path.join(ROOT, "solvers", "finetune.prototxt"))
     loso = solver.load(os.path.join(ROOT, "solvers", "loso.prototxt"))
     assert ft.net == "prototxt/micro_attention/train_val.prototxt"
-    assert ft.snapshot_prefix == "workspace/runs/finetune/micro_attention"
+    assert ft.snapshot_prefix == "workspace/finetune_micro_attention"
     ft.snapshot_prefix = loso.snapshot_prefix
     assert ft == loso
     header = open(os.path.join(ROOT, "solvers", "finetune.prototxt")).read().split("\nnet:")[0]
@@ -365,8 +367,7 @@ def test_caffe_trains_committed_finetune_solver_from_project_root(tmp_path):
     init = nets.build(nets.render_deploy("micro_attention"), "TEST")
     init.save(str(root / "workspace" / "weights" / "init.caffemodel"))
 
-    # plain caffe, after the documented mkdir, with the documented command
-    (root / "workspace" / "runs" / "finetune").mkdir(parents=True)
+    # plain caffe, with the documented command and nothing made before it
     r = _caffe(["train", "-solver", "solvers/finetune.prototxt",
                 "-weights", "workspace/weights/init.caffemodel"], root)
     assert r.returncode == 0, r.stdout[-3000:]
@@ -378,26 +379,63 @@ def test_caffe_trains_committed_finetune_solver_from_project_root(tmp_path):
     batch, test_batch = protocols.PROTOCOLS["loso"].batch, protocols.PROTOCOLS["loso"].test_batch
     assert "Top shape: %d 1 224 224" % batch in r.stdout
     assert "Top shape: %d 1 224 224" % test_batch in r.stdout
-    prefix = str(root / "workspace" / "runs" / "finetune" / "micro_attention")
+    prefix = str(root / "workspace" / "finetune_micro_attention")
     assert sorted(solver.snapshots(prefix)) == [1, 2]
 
     # pruning keeps what resuming needs
     removed = solver.prune_snapshots(prefix, keep=1)
     assert sorted(os.path.basename(p) for p in removed) == [
-        "micro_attention_iter_1.caffemodel", "micro_attention_iter_1.solverstate"]
+        "finetune_micro_attention_iter_1.caffemodel",
+        "finetune_micro_attention_iter_1.solverstate"]
 
     # the driver runs stock caffe with its options passed on: resuming from
     # the kept pair restores iteration 2 of 2 and tests
     r = _caffe([os.path.join(ROOT, "solvers", "train.sh"), "solvers/finetune.prototxt",
-                "-snapshot", "workspace/runs/finetune/micro_attention_iter_2.solverstate"], root)
+                "-snapshot", "workspace/finetune_micro_attention_iter_2.solverstate"], root)
     assert r.returncode == 0, r.stdout[-3000:]
-    assert "Resuming from workspace/runs/finetune/micro_attention_iter_2.solverstate" \
-        in r.stdout
+    assert "Resuming from workspace/finetune_micro_attention_iter_2.solverstate" in r.stdout
     assert "Iteration 2, Testing net (#0)" in r.stdout
     assert sorted(solver.snapshots(prefix)) == [2]
 
     after = sorted(os.listdir(real_ws)) if os.path.isdir(real_ws) else None
     assert after == before   # nothing written into the real workspace/
+
+
+def _readme_commands():
+    """The `caffe train` lines the READMEs give for the committed solvers."""
+    found = set()
+    for readme in ("README.md", "solvers/README.md"):
+        for line in open(os.path.join(ROOT, readme)):
+            line = line.strip()
+            if line.startswith("caffe train -solver solvers/"):
+                found.add(line)
+    return sorted(found)
+
+
+def test_readmes_give_the_plain_command_and_no_mkdir():
+    assert _readme_commands() == ["caffe train -solver solvers/finetune.prototxt -weights W"]
+    for readme in ("README.md", "solvers/README.md"):
+        assert "mkdir" not in open(os.path.join(ROOT, readme)).read(), readme
+
+
+@pytest.mark.skipif(CAFFE_BIN is None, reason="caffe binary not on PATH")
+@pytest.mark.parametrize("name", list(solver.COMMITTED))
+def test_committed_solver_starts_on_an_empty_workspace(name, tmp_path):
+    """`caffe train -solver solvers/<name>.prototxt` as committed, from a
+    project root whose workspace/ is empty: caffe gets past its snapshot-prefix
+    check and builds the training net; it then stops at the missing LMDB,
+    which is the user's data, not a folder the solver needs."""
+    root = tmp_path / "project"
+    root.mkdir()
+    for sub in ("prototxt", "solvers"):
+        os.symlink(os.path.join(ROOT, sub), str(root / sub))
+    (root / "workspace").mkdir()
+    r = _caffe(["train", "-solver", "solvers/%s.prototxt" % name], root)
+    assert "Cannot write to snapshot prefix" not in r.stdout, r.stdout[-2000:]
+    assert "Creating training net from net file: prototxt/" in r.stdout, r.stdout[-2000:]
+    assert "workspace/lmdb/train" in r.stdout and "No such file or directory" in r.stdout, \
+        r.stdout[-2000:]
+    assert os.listdir(str(root / "workspace")) == []   # the write probe is gone again
 
 
 def _project_root_copy(tmp_path):
@@ -420,7 +458,7 @@ def test_driver_makes_the_snapshot_folder_and_passes_arguments_on(tmp_path):
     assert r.returncode == 0, r.stdout
     assert r.stdout.split("\n")[0] == \
         "train -solver solvers/finetune.prototxt -weights w 1.caffemodel -gpu 0"
-    assert sorted(os.listdir(str(root / "workspace" / "runs"))) == ["finetune"]
+    assert os.listdir(str(root / "workspace")) == []    # workspace/ made again, empty
 
 
 def test_driver_needs_the_project_root_and_a_solver(tmp_path):

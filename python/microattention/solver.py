@@ -37,7 +37,11 @@ COMMITTED = collections.OrderedDict(
     [(name, name) for name in protocols.NAMES] + [("finetune", "loso")])
 PROTOCOLS = tuple(COMMITTED)
 NVCAFFE_FIELD = "store_blobs_in_old_format"
-RUNS_DIR = "workspace/runs"   # relative to the project root, like the LMDB sources
+# The committed solvers snapshot straight into workspace/ (relative to the
+# project root, like the LMDB sources): it is the one folder that exists on a
+# fresh checkout and in the image (where it is /workspace), and `caffe train`
+# stops at start when the snapshot prefix's folder is missing.
+SNAPSHOT_DIR = "workspace"
 DISPLAY = 10
 RANDOM_SEED = 1
 ENUM_FIELDS = ("solver_mode", "snapshot_format")
@@ -312,7 +316,8 @@ def render_fold(protocol, solver_path, net_path, train_images, test_images, trai
 # ------------------------------------------------------------------ committed files
 
 def committed_snapshot_prefix(name):
-    return "%s/%s/%s" % (RUNS_DIR, name, protocols.get(COMMITTED[name]).net)
+    """workspace/<solver>_<net>: snapshots <prefix>_iter_<N>.caffemodel."""
+    return "%s/%s_%s" % (SNAPSHOT_DIR, name, protocols.get(COMMITTED[name]).net)
 
 
 def committed_text(name):
@@ -326,7 +331,6 @@ def committed_text(name):
     sched = schedule(protocol, n, t)
     net_path = nets.train_val_relpath(protocol)
     prefix = committed_snapshot_prefix(name)
-    run_dir = os.path.dirname(prefix)
     counts = ref.class_counts
     if p.resample:
         size = "%d images = %s, resampled to %d x %d = %d" % (
@@ -343,11 +347,10 @@ def committed_text(name):
         "microattention.protocols.PROTOCOLS[%r] (tests fail when the two disagree).\n"
         "\n"
         "Run from the project root (all paths are relative to it; in the image that is\n"
-        "/opt/micro-attention, whose workspace/ is /workspace). caffe stops at start when\n"
-        "the snapshot folder is missing, so make it first, or use solvers/train.sh:\n"
-        "  mkdir -p %s\n"
+        "/opt/micro-attention, whose workspace/ is /workspace), as written:\n"
         "  caffe train -solver solvers/%s.prototxt -weights W\n"
-        "  solvers/train.sh solvers/%s.prototxt -weights W     (makes the folder)\n"
+        "Snapshots: %s_iter_<N>.caffemodel and .solverstate, in\n"
+        "workspace/ because that folder always exists (caffe stops at start without it).\n"
         "Net: %s (batch %d, test batch %d),\n"
         "LMDBs %s and %s.\n"
         "\n"
@@ -362,7 +365,7 @@ def committed_text(name):
         "by the formulas below.\n"
         "Under NVCaffe the rendered solvers add store_blobs_in_old_format: true so that\n"
         "snapshots load in BVLC Caffe (the field does not exist in BVLC Caffe)."
-        % (TITLES[name], protocol, run_dir, name, name, net_path, p.batch, p.test_batch,
+        % (TITLES[name], protocol, name, prefix, net_path, p.batch, p.test_batch,
            nets.DEFAULT_TRAIN_SOURCE, nets.DEFAULT_TEST_SOURCE,
            p.section, p.solver, p.base_lr, p.momentum, p.weight_decay, p.gamma, p.step_epochs,
            p.total_epochs, p.batch,
