@@ -524,3 +524,178 @@ def test_readers_raise_the_shared_user_error_without_the_cli(tmp_path):
                                        "apex": ["ApexFrame"]}, ["subject", "filename", "apex"])
     with pytest.raises(UserError, match="no such file"):
         mug_reader.read_apex(str(tmp_path / "absent.csv"))
+
+
+# ------------------------------------------------- issue 17 item 9: the remaining kinds
+
+def test_two_frame_files_with_one_frame_number(casme2, tmp_path, capsys):
+    """img46 and img046 are both frame 46: which one is the apex would depend
+    on the listing order."""
+    root, manifest = casme2
+    clip = kept_clip(manifest)
+    folder = clip_folder(root, clip)
+    shutil.copy(str(folder / ("reg_img%d.jpg" % clip["apex"])),
+                str(folder / ("reg_img%03d.jpg" % clip["apex"])))
+    fails(capsys, tmp_path, casme2_args(root), "duplicate frame number", str(folder),
+          "reg_img%03d.jpg and reg_img%d.jpg are both frame %d"
+          % (clip["apex"], clip["apex"], clip["apex"]))
+    _, excluded, _, _ = succeeds(capsys, tmp_path, casme2_args(root, "--skip-bad"))
+    assert [(e["clip"], e["reason"]) for e in excluded if e["reason"] != "class VI (fear)"
+            and not e["reason"].startswith("class VII")] == \
+        [(clip["clip"], "duplicate frame number")]
+
+
+def test_two_frame_files_with_one_number_in_a_set_without_sheet(tmp_path, capsys):
+    root = tmp_path / "smic"
+    manifest = fx.smic(str(root), camera="vis")
+    clip = manifest["clips"][0]
+    folder = root / "SMIC" / "VIS" / clip["subject"] / "micro" / clip["label"] / clip["clip"]
+    n = clip["frames"][0]
+    shutil.copy(str(folder / ("image%07d.bmp" % n)), str(folder / ("image%d.bmp" % n)))
+    fails(capsys, tmp_path, ["--dataset", "smic", "--root", root, "--camera", "vis"],
+          "duplicate frame number", "are both frame %d" % n)
+
+
+def test_empty_class_folder(tmp_path, capsys):
+    root = tmp_path / "smic"
+    manifest = fx.smic(str(root), camera="vis")
+    clip = manifest["clips"][0]
+    class_dir = root / "SMIC" / "VIS" / clip["subject"] / "micro" / clip["label"]
+    for name in os.listdir(str(class_dir)):
+        shutil.rmtree(str(class_dir / name))
+    fails(capsys, tmp_path, ["--dataset", "smic", "--root", root, "--camera", "vis"],
+          "empty class folder", "%s holds no clip folder" % class_dir)
+
+
+def test_empty_expression_folder_of_mug(tmp_path, capsys):
+    root = tmp_path / "mug"
+    fx.mug(str(root), images=60, subjects=2)
+    subject = root / "subjects3" / "001"
+    expression = subject / sorted(os.listdir(str(subject)))[0]
+    shutil.rmtree(str(expression))
+    expression.mkdir()
+    fails(capsys, tmp_path, ["--dataset", "mug", "--root", root], "empty class folder",
+          "%s holds no take folder and no image" % expression)
+
+
+def test_clip_folder_that_is_a_symlink_loop(casme2, tmp_path, capsys):
+    root, manifest = casme2
+    folder = clip_folder(root, kept_clip(manifest))
+    shutil.rmtree(str(folder))
+    os.symlink(folder.name, str(folder))           # points at itself
+    err = fails(capsys, tmp_path, casme2_args(root), str(folder), "symbolic-link loop")
+    assert "missing clip folder" not in err
+
+
+def test_clip_folder_that_is_a_symlink_loop_in_a_set_without_sheet(tmp_path, capsys):
+    root = tmp_path / "smic"
+    manifest = fx.smic(str(root), camera="vis")
+    clip = manifest["clips"][0]
+    folder = root / "SMIC" / "VIS" / clip["subject"] / "micro" / clip["label"] / clip["clip"]
+    shutil.rmtree(str(folder))
+    os.symlink(folder.name, str(folder))
+    fails(capsys, tmp_path, ["--dataset", "smic", "--root", root, "--camera", "vis"],
+          str(folder), "symbolic-link loop")
+
+
+@NOT_ROOT
+def test_unreadable_folder_is_not_reported_as_missing(casme2, tmp_path, capsys):
+    root, manifest = casme2
+    subject = clip_folder(root, kept_clip(manifest)).parent
+    subject.chmod(0)
+    try:
+        err = fails(capsys, tmp_path, casme2_args(root), "permission denied", str(subject))
+        assert "missing clip folder" not in err
+    finally:
+        subject.chmod(0o755)
+
+
+@NOT_ROOT
+def test_root_below_an_unreadable_folder_is_not_reported_as_missing(casme2, tmp_path, capsys):
+    root, _ = casme2
+    root.chmod(0)
+    try:
+        err = fails(capsys, tmp_path, casme2_args(root / "Cropped"), "permission denied")
+        assert "does not exist" not in err
+    finally:
+        root.chmod(0o755)
+
+
+@NOT_ROOT
+def test_sheet_search_through_an_unreadable_folder(tmp_path, capsys):
+    """The coding sheet sits in a folder that cannot be listed: "not found"
+    would send the user looking for a file that is there."""
+    root = tmp_path / "c"
+    fx.casme2(str(root), counts={1: 2}, subjects=1)
+    hidden = root / "sheets"
+    hidden.mkdir()
+    os.rename(str(root / SHEET), str(hidden / SHEET))
+    hidden.chmod(0)
+    try:
+        fails(capsys, tmp_path, casme2_args(root), "could not be read", str(hidden))
+    finally:
+        hidden.chmod(0o755)
+
+
+def test_formula_without_a_stored_result(casme2, tmp_path, capsys):
+    """openpyxl (and pandas) write formulas without their result; read as
+    values the cell is empty, and the apex would become the midpoint."""
+    root, manifest = casme2
+    clip = kept_clip(manifest)
+    row = fx.edit_sheet(str(root / SHEET), clip["clip"], {"ApexFrame": "=D%d+2" % 5})
+    fails(capsys, tmp_path, casme2_args(root), SHEET, "sheet Sheet1",
+          "row %d, cell E%d (ApexFrame): =D5+2" % (row, row), "formula without a stored result")
+
+
+def test_formula_with_a_stored_result_is_read(casme2, tmp_path, capsys):
+    """The value Excel saved with a formula is what counts."""
+    import openpyxl
+    root, manifest = casme2
+    clip = kept_clip(manifest)
+    row = fx.edit_sheet(str(root / SHEET), clip["clip"], {"ApexFrame": "=D2"})
+    # Write the cached value into the XML the way Excel does: <f>D2</f><v>N</v>.
+    import zipfile
+    path = str(root / SHEET)
+    with zipfile.ZipFile(path) as z:
+        parts = {n: z.read(n) for n in z.namelist()}
+    sheet = "xl/worksheets/sheet1.xml"
+    xml = parts[sheet].decode()
+    assert "<f>D2</f><v></v>" in xml or "<f>D2</f><v />" in xml, xml[:300]
+    xml = xml.replace("<f>D2</f><v></v>", "<f>D2</f><v>%d</v>" % clip["apex"]) \
+        .replace("<f>D2</f><v />", "<f>D2</f><v>%d</v>" % clip["apex"])
+    parts[sheet] = xml.encode()
+    with zipfile.ZipFile(path, "w") as z:
+        for name, data in parts.items():
+            z.writestr(name, data)
+    assert openpyxl.load_workbook(path, data_only=True).active.cell(row, 5).value == clip["apex"]
+    rows, _, _, _ = succeeds(capsys, tmp_path, casme2_args(root))
+    assert [r["frame"] for r in rows if r["clip"] == clip["clip"]] == [str(clip["apex"])]
+
+
+def test_misspelt_emotion_is_a_warning_naming_row_and_word(casme2, tmp_path, capsys):
+    root, manifest = casme2
+    clip = kept_clip(manifest)
+    row = fx.edit_sheet(str(root / SHEET), clip["clip"], {"Estimated Emotion": "hapiness"})
+    rows, _, stdout, stderr = succeeds(capsys, tmp_path, casme2_args(root))
+    assert "row %d: Estimated Emotion 'hapiness' is not one of" % row in stdout + stderr
+    assert len(rows) == manifest["kept"]
+
+
+def test_negative_apex_other_than_minus_one_is_an_error(casme2, tmp_path, capsys):
+    """SAMM's -1 means 'no apex coded'; -46 is a stray minus sign, not a
+    reason to take the midpoint."""
+    root, manifest = casme2
+    clip = kept_clip(manifest)
+    row = fx.edit_sheet(str(root / SHEET), clip["clip"], {"ApexFrame": -clip["apex"]})
+    fails(capsys, tmp_path, casme2_args(root), "bad frame number", "row %d" % row,
+          "ApexFrame '-%d' is not a frame number (only -1 means not coded)" % clip["apex"])
+
+
+def test_objective_sheet_whose_keys_match_no_clip(casme2, tmp_path, capsys):
+    root, manifest = casme2
+    objective = root / "CASME2-ObjectiveClasses.xlsx"
+    fx.write_sheet(str(objective), ["Subject", "Filename", "Objective Class"],
+                   [[90 + i, "EP0%d_01" % i, 1] for i in range(3)])
+    err = fails(capsys, tmp_path, casme2_args(root), str(objective),
+                "none of its 3 subject/filename keys matches a clip", "sub90/EP00_01")
+    assert "no objective class" not in err

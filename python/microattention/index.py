@@ -17,7 +17,7 @@ from collections import Counter
 from microattention import files
 from microattention.errors import UserError
 from microattention.datasets import READERS
-from microattention.datasets.common import COLUMNS, Collector, natural_key, shown
+from microattention.datasets.common import COLUMNS, Collector, natural_key, reach, shown
 
 LAYOUTS = """\
 what each dataset needs (ROOT is --root; sheets are found below ROOT unless given):
@@ -123,7 +123,7 @@ def _check_roots(names, roots):
             raise UserError("--dataset %s is given twice (--root %s and --root %s); give each "
                             "dataset once" % (name, given[name], root))
         given[name] = root
-        if not os.path.exists(root):
+        if reach(root) is None:      # reach: unreadable or a link loop is said so
             raise UserError("%s: --root %s does not exist" % (name, root))
         if not os.path.isdir(root):
             raise UserError("%s: --root %s is not a directory" % (name, root))

@@ -10,9 +10,9 @@ import os
 import re
 
 from microattention.errors import UserError
-from microattention.datasets.coded import (CLASS_ORDER, CODING_COLUMNS, index_coded,
-                                           read_objective)
-from microattention.datasets.common import cell_text, find_dir, find_file, listdir
+from microattention.datasets.coded import (CLASS_ORDER, CODING_COLUMNS, check_keys,
+                                           index_coded, read_objective)
+from microattention.datasets.common import cell_text, find_dir, find_file, is_folder, listdir
 from microattention.datasets.sheets import read_table
 
 NAME = "casme2"
@@ -41,7 +41,7 @@ def frames_dir(root, choice):
         if found:
             # Some archives nest the folder in one of the same name.
             inner = os.path.join(found, os.path.basename(found))
-            return (inner if os.path.isdir(inner) else found), kind
+            return (inner if is_folder(inner) else found), kind
     if choice == "auto" and any(re.fullmatch(r"sub\d+", d) for d in listdir(root)):
         return root, "root"
     raise UserError(
@@ -61,6 +61,7 @@ def index(root, opts, col):
     col.note("coding sheet %s, sheet %s, header on row %d"
              % (os.path.basename(sheet), table.sheet, table.header_row))
     objective = read_objective(objective_path, subject_key, col) if objective_path else None
+    check_keys(objective, objective_path, table, subject_key)
     index_coded(col, table, subject_key, lambda s, c: os.path.join(folder, s, c),
                 objective=objective, derive=opts.derive_classes)
     if objective is not None:

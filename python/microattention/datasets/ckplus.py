@@ -9,7 +9,7 @@ Expected tree (ROOT = --root):
 import os
 
 from microattention.errors import UserError
-from microattention.datasets.common import find_dir, natural_key, sorted_images, listdir
+from microattention.datasets.common import find_dir, is_folder, listdir, natural_key
 from microattention.datasets.macro import add_frames, class_order
 
 NAME = "ckplus"
@@ -34,15 +34,15 @@ def index(root, opts, col):
     unlabelled = 0
     for subject in sorted(listdir(images), key=natural_key):
         subject_dir = os.path.join(images, subject)
-        if not os.path.isdir(subject_dir):
+        if not is_folder(subject_dir):
             continue
         for sequence in sorted(listdir(subject_dir), key=natural_key):
             folder = os.path.join(subject_dir, sequence)
-            if not os.path.isdir(folder):
+            if not is_folder(folder):
                 continue
             label_dir = os.path.join(labels, subject, sequence)
             files = sorted(f for f in listdir(label_dir) if f.endswith("_emotion.txt")) \
-                if os.path.isdir(label_dir) else []
+                if is_folder(label_dir) else []
             if not files:
                 unlabelled += 1  # 266 of the 593 sequences carry no emotion label
                 continue
@@ -55,10 +55,10 @@ def index(root, opts, col):
     # Labels whose image folder is missing would otherwise go unnoticed.
     for subject in sorted(listdir(labels), key=natural_key):
         subject_dir = os.path.join(labels, subject)
-        if not os.path.isdir(subject_dir):
+        if not is_folder(subject_dir):
             continue
         for sequence in sorted(listdir(subject_dir), key=natural_key):
-            if not os.path.isdir(os.path.join(images, subject, sequence)):
+            if not is_folder(os.path.join(images, subject, sequence)):
                 col.saw_clip(subject, None)
                 col.bad(subject, sequence, "missing clip folder", "%s has a label but %s "
                         "does not exist" % (os.path.join(subject_dir, sequence),
@@ -101,7 +101,9 @@ def _sequence(col, subject, sequence, folder, label_file):
     if label in DROPPED:
         col.exclude(subject, clip, label, col.relpath(label_file))
         return
-    names = sorted_images(folder)
+    names = col.frames(subject, clip, folder)
+    if names is None:
+        return
     if len(names) < LAST_FRAMES:
         col.bad(subject, clip, "too few frames", "%s holds %d image(s), %d needed"
                 % (folder, len(names), LAST_FRAMES))

@@ -3,7 +3,7 @@ classes I..V of the objective-class table."""
 import os
 
 from microattention.errors import UserError
-from microattention.datasets.common import cell_text, list_frames, parse_int
+from microattention.datasets.common import cell_text, is_folder, parse_int
 from microattention.datasets.objective import KEPT, NAMES, ROMAN, classify, parse_class
 from microattention.datasets.sheets import read_table
 
@@ -37,18 +37,31 @@ def require_rows(table, what):
 
 def frame_cell(value):
     """(frame number, problem) of an onset/apex/offset cell. Blank, '/', '-',
-    'n/a' and negative numbers (SAMM's -1) mean 'not coded': (None, None).
-    Any other text is a problem, never silently 'not coded'."""
+    'n/a' and SAMM's -1 mean 'not coded': (None, None). Any other text, and
+    other negative numbers (a stray minus sign before a real frame number), is
+    a problem, never silently 'not coded'."""
     text = cell_text(value)
     number = parse_int(text)
     if number is not None:
-        return (number, None) if number >= 0 else (None, None)
+        if number == NOT_CODED_NUMBER:
+            return None, None
+        if number < 0:
+            return None, "%r is not a frame number (only %d means not coded)" % (
+                text, NOT_CODED_NUMBER)
+        return number, None
     if text.lower() in NOT_CODED:
         return None, None
     return None, "%r is not a frame number" % text
 
 
 NOT_CODED = {"", "/", "-", "n/a", "na", "none"}
+NOT_CODED_NUMBER = -1     # SAMM's apex of clips coded without one
+
+# The 'Estimated Emotion' words of CASME II and SAMM. The column is kept in the
+# index for reading, never used as the class; a word outside these is most
+# likely misspelt, so it is a warning that names the row and the word.
+EMOTIONS = {"happiness", "surprise", "disgust", "repression", "fear", "sadness", "others",
+            "other", "anger", "contempt"}
 
 
 def read_objective(path, subject_key, col):
@@ -80,6 +93,24 @@ def read_objective(path, subject_key, col):
         rows.setdefault((subject, clip), row_number)
     col.note("classes from the objective-class sheet %s" % os.path.basename(path))
     return classes
+
+
+def check_keys(objective, objective_path, table, subject_key):
+    """An objective-class sheet none of whose (subject, filename) keys names a
+    clip of the coding sheet is the wrong file (another database, another
+    naming): one error naming both files and an example of each key, rather
+    than a "no objective class" line for every clip."""
+    listed = [(subject_key(r.get("subject")), cell_text(r.get("filename")))
+              for _, r in table.rows]
+    if not objective or not listed or any(key in objective for key in listed):
+        return
+    theirs = sorted(objective)[0]
+    ours = next((k for k in listed if k[0] and k[1]), ("?", "?"))
+    raise UserError("%s: none of its %d subject/filename keys matches a clip of the coding "
+                    "sheet %s (e.g. it has %s/%s, the coding sheet %s/%s); is it the "
+                    "objective-class sheet of this database?"
+                    % (objective_path, len(objective), table.path, theirs[0], theirs[1],
+                       ours[0], ours[1]))
 
 
 def index_coded(col, table, subject_key, clip_dir, objective=None, derive=False):
@@ -118,6 +149,12 @@ def index_coded(col, table, subject_key, clip_dir, objective=None, derive=False)
             continue
         seen[(subject, clip)] = row_number
         au = cell_text(record.get("au"))
+        emotion = cell_text(record.get("emotion")).lower()
+        if emotion and emotion not in EMOTIONS:
+            col.warn("%s: %s %r is not one of %s (misspelt?); kept as written, the class "
+                     "comes from the objective classes" % (
+                         where, table.columns.get("emotion", "emotion"),
+                         cell_text(record.get("emotion")), ", ".join(sorted(EMOTIONS))))
 
         # Objective class: shipped label first, the AU string as a fallback.
         number = None
@@ -172,10 +209,12 @@ def index_coded(col, table, subject_key, clip_dir, objective=None, derive=False)
                     % (where, onset, offset))
             continue
         folder = clip_dir(subject, clip)
-        if not os.path.isdir(folder):
+        if not is_folder(folder):
             col.bad(subject, clip, "missing clip folder", "%s: %s" % (where, folder))
             continue
-        frames = list_frames(folder)
+        frames = col.frames(subject, clip, folder, numbered=True)
+        if frames is None:
+            continue
         if not frames:
             col.bad(subject, clip, "no frames", "%s: no images in %s" % (where, folder))
             continue
@@ -211,5 +250,5 @@ def index_coded(col, table, subject_key, clip_dir, objective=None, derive=False)
                     objective_class=ROMAN[number], frame=apex, apex_source=apex_source,
                     onset=onset, offset=offset, frame_path=col.relpath(path),
                     class_source=class_source, au=au,
-                    emotion=cell_text(record.get("emotion")).lower(),
+                    emotion=emotion,
                     source="%s:%s:%d" % (os.path.basename(table.path), table.sheet, row_number))

@@ -10,7 +10,7 @@ import os
 import re
 
 from microattention.errors import UserError
-from microattention.datasets.common import find_dir, is_image, listdir, natural_key
+from microattention.datasets.common import find_dir, is_folder, is_image, listdir, natural_key
 from microattention.datasets.macro import class_order
 
 NAME = "jaffe"
@@ -31,7 +31,7 @@ def index(root, opts, col):
     col.note("images from %s" % col.relpath(folder))
     for name in sorted(listdir(folder), key=natural_key):
         path = os.path.join(folder, name)
-        if os.path.isdir(path) or name.startswith("."):
+        if is_folder(path) or name.startswith("."):
             continue
         match = PATTERN.match(name)
         if not match:

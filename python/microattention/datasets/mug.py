@@ -17,8 +17,8 @@ import os
 import re
 
 from microattention.errors import UserError
-from microattention.datasets.common import (find_dir, frame_number, listdir, natural_key,
-                                            sorted_images)
+from microattention.datasets.common import (find_dir, frame_number, is_folder, is_image,
+                                            listdir, natural_key)
 from microattention.datasets.macro import add_frames, class_order
 
 NAME = "mug"
@@ -108,7 +108,7 @@ def index(root, opts, col):
     if base is None:
         base = root
     subjects = sorted((d for d in listdir(base)
-                       if re.fullmatch(r"\d+", d) and os.path.isdir(os.path.join(base, d))),
+                       if re.fullmatch(r"\d+", d) and is_folder(os.path.join(base, d))),
                       key=natural_key)
     if not subjects:
         raise UserError("MUG: no subject folders (001, 002, ...) in %s; expected "
@@ -119,10 +119,15 @@ def index(root, opts, col):
         subject_dir = os.path.join(base, subject)
         for expression in sorted(listdir(subject_dir)):
             expression_dir = os.path.join(subject_dir, expression)
-            if not os.path.isdir(expression_dir):
+            if not is_folder(expression_dir):
                 continue
             takes = sorted((d for d in listdir(expression_dir)
-                            if os.path.isdir(os.path.join(expression_dir, d))), key=natural_key)
+                            if is_folder(os.path.join(expression_dir, d))), key=natural_key)
+            if not takes and not any(is_image(n) for n in listdir(expression_dir)):
+                col.saw_clip(subject, None)
+                col.bad(subject, "%s_%s" % (subject, expression), "empty class folder",
+                        "%s holds no take folder and no image" % expression_dir)
+                continue
             if not takes:
                 takes = [""]
             for take in takes:
@@ -159,7 +164,9 @@ def index(root, opts, col):
 
 
 def _clip(col, subject, clip, label, folder, low, high, apex):
-    names = sorted_images(folder)
+    names = col.frames(subject, clip, folder)
+    if names is None:
+        return
     if len(names) < low:
         col.bad(subject, clip, "too few frames", "%s holds %d image(s), %d needed"
                 % (folder, len(names), low))

@@ -10,7 +10,7 @@ import os
 import re
 
 from microattention.errors import UserError
-from microattention.datasets.common import find_dir, natural_key, sorted_images, listdir
+from microattention.datasets.common import find_dir, is_folder, listdir, natural_key
 from microattention.datasets.macro import add_frames, class_order
 
 NAME = "oulu"
@@ -38,13 +38,13 @@ def index(root, opts, col):
         raise UserError("Oulu-CASIA: no %s folder in %s" % (illumination.capitalize(), camera_dir))
     col.note("%s, last %d frames of each sequence" % (col.relpath(base), LAST_FRAMES))
     subjects = sorted((d for d in listdir(base) if re.fullmatch(r"(?i)p\d+", d)
-                       and os.path.isdir(os.path.join(base, d))), key=natural_key)
+                       and is_folder(os.path.join(base, d))), key=natural_key)
     if not subjects:
         raise UserError("Oulu-CASIA: no subject folders (P001, ...) in %s" % base)
     for subject in subjects:
         for expression in sorted(listdir(os.path.join(base, subject))):
             folder = os.path.join(base, subject, expression)
-            if not os.path.isdir(folder):
+            if not is_folder(folder):
                 continue
             clip = "%s_%s" % (subject, expression)
             label = EXPRESSIONS.get(expression.lower())
@@ -54,7 +54,9 @@ def index(root, opts, col):
             elif label in DROPPED:
                 col.exclude(subject, clip, label, col.relpath(folder))
             else:
-                names = sorted_images(folder)
+                names = col.frames(subject, clip, folder)
+                if names is None:
+                    continue
                 if len(names) < LAST_FRAMES:
                     col.bad(subject, clip, "too few frames", "%s holds %d image(s), %d needed"
                             % (folder, len(names), LAST_FRAMES))

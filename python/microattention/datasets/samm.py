@@ -11,8 +11,8 @@ import re
 
 from microattention.errors import UserError
 from microattention.datasets.casme2 import _unused_objective_rows
-from microattention.datasets.coded import (CLASS_ORDER, CODING_COLUMNS, index_coded,
-                                           read_objective)
+from microattention.datasets.coded import (CLASS_ORDER, CODING_COLUMNS, check_keys,
+                                           index_coded, read_objective)
 from microattention.datasets.common import cell_text, find_dir, find_file, listdir
 from microattention.datasets.sheets import read_table
 
@@ -50,6 +50,7 @@ def index(root, opts, col):
     objective = None
     if opts.objective and not opts.derive_classes:
         objective = read_objective(opts.objective, subject_key, col)
+        check_keys(objective, opts.objective, table, subject_key)
     index_coded(col, table, subject_key, lambda s, c: os.path.join(frames, s, c),
                 objective=objective, derive=opts.derive_classes)
     if objective is not None:

@@ -71,26 +71,56 @@ def _raw_sheets(path):
                                                          delimiter=delimiter)]
             except csv.Error as exc:
                 raise UserError("%s: not a readable CSV file (%s)" % (path, exc))
-            yield "csv", rows
+            yield "csv", rows, {}
         return
     if not lower.endswith((".xlsx", ".xlsm")):
         raise UserError("%s: expected an .xlsx or .csv sheet" % path)
     import openpyxl
+    books = []
     try:
-        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except Exception as exc:  # openpyxl raises many kinds for a damaged file
-        raise UserError("%s: cannot read the workbook (%s: %s); is it really an .xlsx file?"
-                        % (path, type(exc).__name__, exc))
-    try:
-        for sheet in book.worksheets:
+        for data_only in (True, False):
+            try:
+                books.append(openpyxl.load_workbook(path, read_only=True, data_only=data_only))
+            except Exception as exc:  # openpyxl raises many kinds for a damaged file
+                raise UserError("%s: cannot read the workbook (%s: %s); is it really an .xlsx "
+                                "file?" % (path, type(exc).__name__, exc))
+        values, formulas = books
+        for sheet, sheet_formulas in zip(values.worksheets, formulas.worksheets):
             try:
                 rows = [tuple(row) for row in sheet.iter_rows(values_only=True)]
+                cells = [tuple(row) for row in sheet_formulas.iter_rows(values_only=True)]
             except Exception as exc:  # damaged sheet XML inside a valid zip
                 raise UserError("%s, sheet %s: cannot read it (%s: %s)"
                                 % (path, sheet.title, type(exc).__name__, exc))
-            yield sheet.title, rows
+            yield sheet.title, rows, _uncached(rows, cells)
     finally:
-        book.close()
+        for book in books:
+            book.close()
+
+
+def _uncached(rows, cells):
+    """{(row, column) 0-based: formula} of the cells that hold a formula but
+    no stored result. openpyxl reads the result Excel or LibreOffice saved
+    with the formula; a sheet written by a program that does not compute
+    (openpyxl, pandas) has none, and the cell would read as empty."""
+    out = {}
+    for r, row in enumerate(cells):
+        for c, cell in enumerate(row):
+            if isinstance(cell, str) and cell.startswith("="):
+                value = rows[r][c] if r < len(rows) and c < len(rows[r]) else None
+                if value is None:
+                    out[(r, c)] = cell
+    return out
+
+
+def column_letter(index):
+    """0 -> 'A', 27 -> 'AB' (the spreadsheet's own name of a column)."""
+    letters = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        letters = chr(ord("A") + rest) + letters
+    return letters
 
 
 def read_table(path, aliases, required):
@@ -106,7 +136,7 @@ def read_table(path, aliases, required):
         for name in names:
             lookup[normalise(name)] = canonical
     best = None   # (columns found, sheet, row) of the closest header, for the message
-    for sheet_name, raw in _raw_sheets(path):
+    for sheet_name, raw, uncached in _raw_sheets(path):
         for index, row in enumerate(raw[:HEADER_SEARCH_ROWS]):
             positions = {}
             for col, cell in enumerate(row):
@@ -119,6 +149,17 @@ def read_table(path, aliases, required):
             if len(found) < len(required):
                 continue
             header_texts = {name: str(row[col]) for name, col in positions.items()}
+            used = set(positions.values())
+            blind = sorted((r, c) for r, c in uncached if r > index and c in used)
+            if blind:
+                raise UserError(
+                    "%s, sheet %s: %d cell(s) hold a formula without a stored result, so their "
+                    "value is unknown: %s. Open the file in Excel or LibreOffice and save it "
+                    "(which stores the results), or type the values"
+                    % (path, sheet_name, len(blind), "; ".join(
+                        "row %d, cell %s%d (%s): %s" % (
+                            r + 1, column_letter(c), r + 1, str(row[c]), uncached[(r, c)])
+                        for r, c in blind[:5])))
             rows = []
             for offset, values in enumerate(raw[index + 1:]):
                 record = {name: (values[col] if col < len(values) else None)

@@ -10,7 +10,7 @@ import os
 import re
 
 from microattention.errors import UserError
-from microattention.datasets.common import find_dir, natural_key, sorted_images, frame_number, listdir
+from microattention.datasets.common import find_dir, frame_number, is_folder, listdir, natural_key
 
 NAME = "smic"
 DISPLAY = "SMIC"
@@ -38,21 +38,27 @@ def index(root, opts, col):
     base = camera_dir(root, camera)
     col.note("camera %s: %s" % (CAMERAS[camera], col.relpath(base)))
     subjects = sorted((d for d in listdir(base)
-                       if re.fullmatch(r"(?i)s\d+", d) and os.path.isdir(os.path.join(base, d))),
+                       if re.fullmatch(r"(?i)s\d+", d) and is_folder(os.path.join(base, d))),
                       key=natural_key)
     if not subjects:
         raise UserError("SMIC: no subject folders (s1, s2, ...) in %s" % base)
     for subject in subjects:
         micro = os.path.join(base, subject, "micro")
-        if not os.path.isdir(micro):
+        if not is_folder(micro):
             continue  # subjects without micro-expressions have no 'micro' folder
         for label_dir in sorted(listdir(micro)):
             class_path = os.path.join(micro, label_dir)
-            if not os.path.isdir(class_path):
+            if not is_folder(class_path):
                 continue
             label = label_dir.lower()
             clips = sorted(d for d in listdir(class_path)
-                           if os.path.isdir(os.path.join(class_path, d)))
+                           if is_folder(os.path.join(class_path, d)))
+            if not clips:
+                # A class folder with no clip in it: clips lost in a copy
+                # would otherwise just shrink the class without a word.
+                col.bad(subject, label_dir, "empty class folder",
+                        "%s holds no clip folder" % class_path)
+                continue
             for clip in clips:
                 if label not in LABELS:
                     col.saw_clip(subject, None)
@@ -64,7 +70,9 @@ def index(root, opts, col):
 
 
 def _clip(col, subject, clip, label, folder):
-    names = sorted_images(folder)
+    names = col.frames(subject, clip, folder)
+    if names is None:
+        return
     if not names:
         col.bad(subject, clip, "no frames", "no images in %s" % folder)
         return
