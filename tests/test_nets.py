@@ -316,3 +316,25 @@ def test_caffe_time_loads_deploy(name):
                        timeout=300)
     assert r.returncode == 0, r.stdout[-3000:]
     assert "Average Forward-Backward" in r.stdout
+
+
+# ------------------------------------------------------------------ absurd sizes
+
+def test_check_sizes_refuses_what_caffe_would_abort_on():
+    from microattention.errors import UserError
+    need = nets.check_sizes("micro_attention", 5, 10, 224, available=10 ** 13)
+    # the training blobs of one batch of 10 at 224: more than 100 MB, less than 10 GB
+    assert 1e8 < need < 1e10
+    # twice the batch: about twice the activations
+    assert 1.8 < nets.check_sizes("micro_attention", 5, 20, 224, available=10 ** 13) / need < 2.05
+    with pytest.raises(UserError, match="would need a blob of .* more than Caffe can hold"):
+        nets.check_sizes("resnet10", 5, 1, 100000, options={"size": "--size"})
+    with pytest.raises(UserError, match="num_output 5000000"):
+        nets.check_sizes("resnet10", 5000000, 1, 224)
+    with pytest.raises(UserError, match=r"--batch 10, num_output 5: .* more than the 0\.0 GB"):
+        nets.check_sizes("resnet10", 5, 10, 224, options={"batch": "--batch"}, available=10 ** 6)
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(UserError, match="must be a whole number"):
+            nets.check_sizes("resnet10", bad, 1, 224)
+    with pytest.raises(UserError, match="size 16: must be at least 32"):
+        nets.check_sizes("resnet10", 5, 1, 16)

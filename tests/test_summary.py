@@ -184,7 +184,7 @@ def _script(tmp_path, body, name="caffe"):
     "batch_zero", "iterations_zero", "repeats_zero", "num_output_zero", "size_small",
     "size_negative", "gpu_negative", "caffe_missing", "caffe_folder", "caffe_not_executable",
     "layers_without_time", "out_is_file", "out_unwritable", "caffe_fails", "caffe_no_averages",
-    "caffe_no_layer_times"])
+    "caffe_no_layer_times", "caffe_fails_with_status_0", "size_absurd", "num_output_absurd"])
 def test_summary_bad_input(tmp_path, capsys, kind, fake_caffe, read_only):
     out = tmp_path / "new" / "out"
     argv = ["summary", "--nets", "resnet10", "micro_attention", "--size", "32",
@@ -224,6 +224,20 @@ def test_summary_bad_input(tmp_path, capsys, kind, fake_caffe, read_only):
         extra = ["--caffe", _script(tmp_path, "echo 'F1128 net.cpp:1] Check failed: oops' >&2; "
                                               "exit 134", "badcaffe")]
         words = ["caffe time failed on ", "resnet10_time.prototxt (exit 134)", "Check failed: oops"]
+    elif kind == "caffe_fails_with_status_0":
+        # a wrapper that does not pass caffe's status on: the averages came
+        # out, then Caffe aborted; that is no result
+        (tmp_path / "died.txt").write_text(
+            FAKE_BASE + "F1204 14:12:21.203133    21 net.cpp:9] Check failed: status\n"
+            "*** Check failure stack trace: ***\n")
+        extra = ["--caffe", _script(tmp_path, "cat %s; exit 0" % (tmp_path / "died.txt"), "c3")]
+        words = ["caffe time failed on ", "resnet10_time.prototxt (exit 0): Check failed: status"]
+    elif kind == "size_absurd":
+        extra, words = ["--size", "100000"], ["--size 100000, --batch 10, --num-output 5",
+                                              "more than Caffe can hold"]
+    elif kind == "num_output_absurd":
+        extra, words = ["--num-output", "2000000000", "--no-time"], [
+            "--num-output 2000000000", "more than Caffe can hold"]
     elif kind == "caffe_no_averages":
         extra = ["--caffe", _script(tmp_path, "echo 'I1128 caffe.cpp:1] hello'", "oddcaffe")]
         words = ["could not find 'forward_ms' in the output of", "oddcaffe time on"]

@@ -548,3 +548,51 @@ def test_fetch_interrupted_removes_part(tmp_path, sig):
     assert "interrupted; the partial file %s was removed" % part in err
     assert "Traceback" not in err
     assert not os.path.exists(part) and not out.exists()
+
+
+# ------------------------------------------- the prototxt of another net, absurd sizes
+
+def test_transfer_into_the_prototxt_of_another_net_is_refused(tmp_path, capsys, full_model):
+    """--to names the net recorded in the provenance; a --to-prototxt of
+    another net would be recorded under the wrong name."""
+    out = tmp_path / "out.caffemodel"
+    proto = nets.prototxt_path("resnet10", "deploy")
+    code, err = _run(capsys, ["weights", "transfer", "--from", str(full_model), "--to",
+                              "micro_attention", "--to-prototxt", proto, "--out", str(out)])
+    assert code == 1
+    assert "--to-prototxt %s is the prototxt of resnet10, not --to micro_attention" % proto \
+        in err, err
+    assert not out.exists() and not os.path.exists(weights.provenance_path(out))
+
+
+def test_transfer_into_a_net_of_another_design_under_a_net_name_is_refused(
+        tmp_path, capsys, full_model):
+    text = open(nets.prototxt_path("resnet10")).read()
+    proto = tmp_path / "other.prototxt"
+    proto.write_text(text.replace('name: "conv1"', 'name: "stem"', 1))
+    out = tmp_path / "out.caffemodel"
+    code, err = _run(capsys, ["weights", "transfer", "--from", str(full_model), "--to",
+                              "resnet10", "--to-prototxt", str(proto), "--out", str(out)])
+    assert code == 1
+    assert "is a net of another design" in err and "not --to resnet10" in err, err
+    assert not out.exists()
+
+
+def test_transfer_records_the_net_of_its_prototxt(tmp_path, capsys, full_model):
+    import json
+    out = tmp_path / "out.caffemodel"
+    assert cli.main(["weights", "transfer", "--from", str(full_model), "--to-prototxt",
+                     nets.prototxt_path("resnet10", "train_val"), "--out", str(out)]) == 0
+    record = json.load(open(weights.provenance_path(out)))
+    assert record["settings"]["to"] == "resnet10"
+
+
+def test_transfer_with_an_absurd_class_count_is_refused_before_caffe(tmp_path, capsys,
+                                                                     full_model):
+    """Caffe would abort the whole process: "blob size exceeds INT_MAX"."""
+    out = tmp_path / "out.caffemodel"
+    code, err = _run(capsys, ["weights", "transfer", "--from", str(full_model),
+                              "--num-output", "2000000000", "--out", str(out)])
+    assert code == 1
+    assert "--num-output 2000000000" in err and "more than Caffe can hold" in err, err
+    assert not out.exists()

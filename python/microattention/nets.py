@@ -15,6 +15,7 @@ import os
 import tempfile
 
 from microattention import files, protocols
+from microattention.errors import UserError
 
 NETS = ("resnet10", "micro_attention", "complex_attention")
 BASELINE = "resnet10"
@@ -29,6 +30,11 @@ DEFAULT_PROTOCOL = "loso"
 # Layers that exist only in one of train_val / deploy.
 DATA_TYPES = ("Data", "Input", "ImageData", "DummyData")
 HEAD_TYPES = ("SoftmaxWithLoss", "Accuracy", "Softmax")
+# The nets halve the input five times (conv1, pool, stages 128-512), so 32
+# reaches 1x1 before the global pooling; below 3 Caffe aborts on an empty blob.
+MIN_SIZE = 32
+# Caffe counts a blob's values in an int and aborts the process beyond it.
+MAX_BLOB = 2 ** 31 - 1
 
 
 def project_root():
@@ -205,6 +211,61 @@ def render_timing(net, num_output=5, batch=10, channels=1, size=224):
     param.layer.add(name="loss", type="SoftmaxWithLoss", bottom=[CLASSIFIER, "label"],
                     top=["loss"])
     return param
+
+
+def _meminfo_available():
+    """Bytes of MemAvailable (Linux), or None."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def check_sizes(net, num_output=5, batch=1, size=224, channels=1, options=None,
+                available=None):
+    """Refuse, before Caffe sees them, layer sizes that would make Caffe abort
+    the whole process (a blob beyond 2^31-1 values: "Check failed ... blob
+    size exceeds INT_MAX") or exhaust the memory (the kernel kills it).
+    The blobs are measured on the net built at MIN_SIZE, batch 1, one class,
+    and scaled: activations with batch x (size / MIN_SIZE)^2, the classifier
+    with num_output. Training keeps data and diff: twice that, 4 bytes a
+    value. `options` names the user's options for the message (e.g.
+    {'size': '--size'}); `available` defaults to MemAvailable."""
+    options = dict({"num_output": "num_output", "batch": "batch", "size": "size"},
+                   **(options or {}))
+    given = {"num_output": num_output, "batch": batch, "size": size}
+    for name, value in given.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise UserError("%s %r: must be a whole number of at least 1" % (options[name], value))
+    if size < MIN_SIZE:
+        raise UserError("%s %d: must be at least %d (the net halves its input five times)"
+                        % (options["size"], size, MIN_SIZE))
+    small = build(render_timing(net, 1, 1, channels, MIN_SIZE), "TRAIN")
+    scale = batch * float(size) * size / (MIN_SIZE * MIN_SIZE)
+    classifier_in = int(small.params[CLASSIFIER][0].data.shape[1])
+    largest = max(b.data.size for n, b in small.blobs.items())
+    said = "%s %d, %s %d, %s %d" % (options["size"], size, options["batch"], batch,
+                                    options["num_output"], num_output)
+    if largest * scale > MAX_BLOB or classifier_in * num_output > MAX_BLOB:
+        raise UserError("%s: net %s would need a blob of %d values, more than Caffe can "
+                        "hold (%d); Caffe would abort" % (
+                            said, net, int(max(largest * scale, classifier_in * num_output)),
+                            MAX_BLOB))
+    activations = sum(b.data.size for b in small.blobs.values()) * scale \
+        + num_output * batch * 3
+    params = sum(b.data.size for blobs in small.params.values() for b in blobs) \
+        + classifier_in * num_output
+    need = 2 * 4 * (activations + params)
+    available = _meminfo_available() if available is None else available
+    if available is not None and need > available:
+        raise UserError("%s: net %s needs about %.1f GB for its blobs, more than the %.1f GB "
+                        "of memory available; Caffe would be killed or abort. Use a smaller "
+                        "value" % (said, net, need / 1e9, available / 1e9))
+    return need
 
 
 def body_layers(param):

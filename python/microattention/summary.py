@@ -36,9 +36,6 @@ COLUMNS = ["network", "stored_values", "learnable_values", "values_ratio", "forw
 LAYER_COLUMNS = ["network", "layer", "type", "group", "forward_ms", "backward_ms",
                  "forward_backward_ms", "share"]
 ATTENTION, BACKBONE = "attention", "backbone"
-# The nets halve the input five times (conv1, pool, stages 128-512), so 32
-# reaches 1x1 before the global pooling; below 3 Caffe aborts on an empty blob.
-MIN_SIZE = 32
 OUTPUTS = ("summary.md", "summary.csv", "summary_layers.csv")
 
 _TIME_RE = {
@@ -152,21 +149,42 @@ def caffe_time(caffe_bin, prototxt, iterations, gpu=None):
                            universal_newlines=True, env=env)
     except OSError as exc:
         raise UserError("cannot run %s: %s" % (caffe_bin, exc))
-    if r.returncode != 0:
-        raise UserError("caffe time failed on %s (exit %d):\n%s"
-                        % (prototxt, r.returncode, r.stdout[-2000:]))
+    fatal = _fatal_lines(r.stdout)
+    if r.returncode != 0 or fatal:
+        # A fatal glog line is a failure even under exit status 0 (a wrapper
+        # script that does not pass caffe's status on): the averages printed
+        # before it may stand on a net that never finished.
+        raise UserError("caffe time failed on %s (exit %d)%s:\n%s"
+                        % (prototxt, r.returncode, ": " + "; ".join(fatal) if fatal else "",
+                           r.stdout[-2000:]))
     return parse_caffe_time(r.stdout, "%s time on %s" % (caffe_bin, prototxt))
+
+
+# glog's fatal lines ("F1204 14:12:21.203133 21 common.cpp:66] Cannot use GPU
+# ...") and the stack trace it prints after one.
+_FATAL_RE = re.compile(r"^F\d{4}\b[^\]]*\] (.*)$|^\*\*\* (Check failure stack trace|"
+                       r"Aborted at)")
+
+
+def _fatal_lines(text):
+    return [m.group(1) or m.group(2) for m in map(_FATAL_RE.match, text.splitlines()) if m]
 
 
 def _check_args(args):
     """Every option a user can get wrong, named, before any work."""
     for option, value, low in (("--batch", args.batch, 1), ("--iterations", args.iterations, 1),
                                ("--repeats", args.repeats, 1), ("--num-output", args.num_output, 1),
-                               ("--size", args.size, MIN_SIZE)):
+                               ("--size", args.size, nets.MIN_SIZE)):
         if value < low:
             raise UserError("%s %d: must be at least %d" % (option, value, low))
     if args.gpu is not None and args.gpu < 0:
         raise UserError("--gpu %d: a GPU id is 0 or more" % args.gpu)
+    # Sizes Caffe would abort the process on, or that exhaust the memory.
+    for name in args.nets:
+        nets.check_sizes(name, args.num_output, 1 if args.no_time else args.batch, args.size,
+                         options={"num_output": "--num-output", "batch": "--batch",
+                                  "size": "--size"},
+                         available=float("inf") if args.gpu is not None else None)
     if args.no_time:
         if args.layers:
             raise UserError("--layers needs caffe time; drop --no-time")

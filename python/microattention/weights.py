@@ -211,6 +211,29 @@ def _shapes_main(argv):
     return 0
 
 
+def prototxt_net(param):
+    """Which of our nets a NetParameter is (the same layers with weights, by
+    name), or None for a net of another design."""
+    names = [n for n, mults in nets.lr_mults(param).items() if mults]
+    return next((n for n in nets.NETS if set(param_layers(n)) == set(names)), None)
+
+
+def check_target(net, prototxt, param):
+    """The net a transfer writes for: --to, checked against --to-prototxt
+    when both are given (weights transferred into the prototxt of another
+    net would be recorded as the --to net). Returns the name to record."""
+    found = prototxt_net(param) if prototxt else None
+    if net and prototxt and found != net:
+        raise UserError("--to-prototxt %s is %s, not --to %s: give the prototxt of %s, or "
+                        "drop --to" % (prototxt, "the prototxt of " + found if found else
+                                       "a net of another design (its layers with weights "
+                                       "are not those of any of %s)" % ", ".join(nets.NETS),
+                                       net, net))
+    if prototxt:
+        return found or "prototxt"
+    return net or "micro_attention"
+
+
 def param_layers(net):
     """Names of the layers of one of our nets that store blobs, in order."""
     return [n for n, mults in nets.lr_mults(nets.load(net, "deploy")).items() if mults]
@@ -425,8 +448,9 @@ def add_arguments(parser):
 
     t = sub.add_parser("transfer", help="copy weights by layer name into one of our nets")
     t.add_argument("--from", dest="src", required=True, help="source caffemodel")
-    t.add_argument("--to", dest="net", choices=nets.NETS, default="micro_attention",
-                   help="target net (default micro_attention)")
+    t.add_argument("--to", dest="net", choices=nets.NETS, default=None,
+                   help="target net (default micro_attention); with --to-prototxt, the net "
+                        "that prototxt must be")
     t.add_argument("--to-prototxt", help="target prototxt instead of a committed net")
     t.add_argument("--num-output", type=int, default=5, help="target class count (default 5)")
     t.add_argument("--reinit-classifier", action="store_true",
@@ -506,21 +530,24 @@ def _convert(args):
             raise UserError("--num-output %d: must be at least 1" % args.num_output)
         files.check_outputs([args.out, provenance_path(args.out)],
                             {args.src: src_option, args.to_prototxt: "--to-prototxt"}, names)
-        if args.to_prototxt:
-            read_target_prototxt(args.to_prototxt)      # cheap checks first
+        target = check_target(args.net, args.to_prototxt, read_target_prototxt(
+            args.to_prototxt) if args.to_prototxt else None)   # cheap checks first
+        if not args.to_prototxt:
+            # a class count Caffe would abort the process on
+            nets.check_sizes(target, args.num_output, options={"num_output": "--num-output"})
         model = read_caffemodel(args.src)
-        shapes = target_shapes(args.net, args.num_output, args.to_prototxt)
+        shapes = target_shapes(target, args.num_output, args.to_prototxt)
         reinit = (nets.CLASSIFIER,) if args.reinit_classifier else ()
         copied, fresh, unused = match(model, shapes, reinit)
         check_complete(model, args.src, shapes, skip=reinit)
         if not copied:
             raise UserError("no layer of %s matches the target by name" % args.src)
-        write_caffemodel(copied, args.out, name=(args.to_prototxt or args.net) + "_transfer")
+        write_caffemodel(copied, args.out, name=(args.to_prototxt or target) + "_transfer")
         inputs = collections.OrderedDict([("from", args.src)])
         if args.to_prototxt:
             inputs["to_prototxt"] = args.to_prototxt
         write_provenance(args.out, "transfer", inputs, collections.OrderedDict([
-            ("to", args.net), ("num_output", args.num_output),
+            ("to", target), ("num_output", args.num_output),
             ("reinit_classifier", bool(args.reinit_classifier))]),
             _layers(copied, fresh, unused))
         report(copied, fresh, unused, args.out)
