@@ -176,12 +176,3 @@ def test_cli_unknown_command_fails_clearly():
     result = _cli("trian-fold")
     assert result.returncode == 2
     assert "unknown command 'trian-fold'" in result.stderr
-
-
-def test_cli_planned_command_says_so():
-    from microattention.cli import COMMANDS
-    planned = [name for name, (module, _) in COMMANDS.items() if module is None]
-    for name in planned:
-        result = _cli(name)
-        assert result.returncode == 2
-        assert "not in this release yet" in result.stderr

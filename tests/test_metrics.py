@@ -22,7 +22,7 @@ import math
 import numpy as np
 import pytest
 
-from microattention import metrics
+from microattention import metrics, paper
 from microattention.errors import UserError
 
 pytest.importorskip("sklearn")
@@ -126,17 +126,23 @@ def test_confusion_percent_rows_sum_to_100(case_file):
 
 
 def test_table5_of_the_paper_round_trips():
-    # Table 5's rows, as counts of the CDE test set (49, 28, 119, 17, 23
-    # samples per class): the percentages reproduce the printed table.
-    counts = [[40, 6, 3, 0, 0], [5, 15, 3, 2, 3], [3, 0, 112, 2, 2], [3, 0, 6, 8, 0],
-              [1, 2, 10, 0, 10]]
-    md = metrics.confusion_markdown(metrics.confusion_percent(counts),
-                                    ["happiness", "surprise", "anger", "disgust", "sadness"])
-    assert "| happiness | 81.63 | 12.24 | 6.12 | 0.00 | 0.00 |" in md
-    assert "| surprise | 17.86 | 53.57 | 10.71 | 7.14 | 10.71 |" in md
-    assert "| anger | 2.52 | 0.00 | 94.12 | 1.68 | 1.68 |" in md
+    """Table 5 is the CDE confusion matrix in percent of each true class;
+    with Table 1's counts of classes I-V in CASME II + SAMM as row totals,
+    whole numbers of samples reproduce every printed percentage."""
+    totals = [paper.TABLE1["casme2"][c] + paper.TABLE1["samm"][c] for c in paper.CLASSES]
+    assert totals == [25 + 24, 15 + 13, 99 + 20, 26 + 8, 20 + 3]   # Table 1, by hand
+    counts = [[int(round(p * n / 100.0)) for p in row] for row, n in zip(paper.TABLE5, totals)]
+    # the counts add up to each class's samples: no sample lost or made up by rounding
+    assert [sum(row) for row in counts] == totals
+    assert counts[3] == [6, 0, 12, 16, 0]        # disgust: 34 samples, 16 right
+    assert counts[4] == [1, 2, 10, 0, 10]        # sadness: 23 samples, 10 right
+    md = metrics.confusion_markdown(metrics.confusion_percent(counts), list(paper.CLASSES))
+    lines = {line.split("|")[1].strip(): line for line in md.splitlines() if line.count("|") > 5}
+    for name, printed in zip(paper.CLASSES, paper.TABLE5):
+        got = [float(cell) for cell in lines[name].split("|")[2:-1]]
+        # the paper rounds 10/23 once down (43.47) so that its row sums to 100
+        assert np.allclose(got, printed, rtol=0, atol=0.0101), (name, got, printed)
     assert "| disgust | 17.65 | 0.00 | 35.29 | 47.06 | 0.00 |" in md
-    # 10/23 twice: the paper prints 43.47 and 43.48 (rounded to sum to 100)
     assert "| sadness | 4.35 | 8.70 | 43.48 | 0.00 | 43.48 |" in md
 
 

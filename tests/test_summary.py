@@ -21,8 +21,8 @@ def test_summary_writes_table_and_csv(tmp_path, capsys):
     assert cli.main(["summary", "--iterations", "1", "--batch", "1", "--layers",
                      "--out", str(out)]) == 0
     md = capsys.readouterr().out
-    assert "| ResNet-10 + micro-attention | 5,949,779 |" in md
-    assert "| ResNet-10 [17] | 4,904,339 |" in md
+    assert "| Residual Network with Micro-Attention | 5,949,779 |" in md
+    assert "| Residual Network [17] | 4,904,339 |" in md
     rows = list(csv.DictReader(open(str(out / "summary.csv"))))
     assert [r["stored_values"] for r in rows] == ["4904339", "11175063", "5949779"]
     for r in rows:
@@ -103,21 +103,21 @@ def test_ratio_direction_and_attention_share(tmp_path, capsys, fake_caffe):
     assert "Micro-attention / ResNet-10 time: 1.500 (300.0 / 200.0 ms); paper 1.1 / 0.95 s = " \
            "1.16." in md
     rows = {r["network"]: r for r in csv.DictReader(open(str(out / "summary.csv")))}
-    micro = rows["ResNet-10 + micro-attention"]
+    micro = rows["Residual Network with Micro-Attention"]
     assert float(micro["time_ratio"]) == pytest.approx(1.5)
     assert float(micro["paper_time_ratio"]) == pytest.approx(1.1 / 0.95)
-    assert float(rows["ResNet-10 [17]"]["time_ratio"]) == 1.0
+    assert float(rows["Residual Network [17]"]["time_ratio"]) == 1.0
     # attention layers: those ResNet-10 does not have; share of the summed layer times
     assert float(micro["attention_ms"]) == pytest.approx(11.0)
     assert float(micro["attention_share"]) == pytest.approx(0.25)
-    assert float(rows["ResNet-10 [17]"]["attention_share"]) == 0.0
-    assert "| ResNet-10 + micro-attention | attention | 4 | 4.00 | 7.00 | 11.00 | 25.0 % |" in md
-    assert "| ResNet-10 + micro-attention | backbone | 2 | 11.00 | 22.00 | 33.00 | 75.0 % |" in md
+    assert float(rows["Residual Network [17]"]["attention_share"]) == 0.0
+    assert "| Residual Network with Micro-Attention | attention | 4 | 4.00 | 7.00 | 11.00 | 25.0 % |" in md
+    assert "| Residual Network with Micro-Attention | backbone | 2 | 11.00 | 22.00 | 33.00 | 75.0 % |" in md
     # by type, from the layers as Caffe builds them
-    for line in ("| ResNet-10 + micro-attention | Convolution | 1 | 2.00 | 3.00 | 5.00 | 11.4 % |",
-                 "| ResNet-10 + micro-attention | Concat | 1 | 1.00 | 2.00 | 3.00 | 6.8 % |",
-                 "| ResNet-10 + micro-attention | Eltwise | 1 | 0.50 | 1.50 | 2.00 | 4.5 % |",
-                 "| ResNet-10 + micro-attention | Tile | 1 | 0.50 | 0.50 | 1.00 | 2.3 % |"):
+    for line in ("| Residual Network with Micro-Attention | Convolution | 1 | 2.00 | 3.00 | 5.00 | 11.4 % |",
+                 "| Residual Network with Micro-Attention | Concat | 1 | 1.00 | 2.00 | 3.00 | 6.8 % |",
+                 "| Residual Network with Micro-Attention | Eltwise | 1 | 0.50 | 1.50 | 2.00 | 4.5 % |",
+                 "| Residual Network with Micro-Attention | Tile | 1 | 0.50 | 0.50 | 1.00 | 2.3 % |"):
         assert line in md
     layers = list(csv.DictReader(open(str(out / "summary_layers.csv"))))
     assert [(l["network"], l["layer"], l["type"], l["group"]) for l in layers] == [

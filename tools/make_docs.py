@@ -230,12 +230,30 @@ def block_pretrain_result():
             % (100 * paper.PRETRAIN_VALIDATION_ACCURACY))
 
 
+def block_table1():
+    """Table 1's clips per class, with the totals the protocols use (classes
+    I-V of CASME II and SAMM, pooled for CDE)."""
+    rows = []
+    kept = {}
+    for name, counts in paper.TABLE1.items():
+        classes = paper.SMIC_CLASSES if name == "smic" else paper.CLASSES
+        kept[name] = sum(counts[c] for c in classes)
+        rows.append([paper.DATASET_LABELS[name],
+                     ", ".join("%s %d" % (c, n) for c, n in counts.items()),
+                     "%d" % sum(counts.values()), "%d" % kept[name],
+                     "%d" % paper.TABLE1_PARTICIPANTS[name]])
+    rows.append(["CASME II + SAMM (CDE)", "", "", "%d" % (kept["casme2"] + kept["samm"]), ""])
+    return table(["database", "clips per class", "clips", "used (I-V; SMIC all)",
+                  "participants"], rows, ["---", "---", "---:", "---:", "---:"])
+
+
 def block_table7():
     rows = [[emotion, ", ".join(aus)] for emotion, aus in paper.TABLE7.items()]
     return table(["emotion", "action units"], rows)
 
 
 BLOCKS = {
+    "table1": block_table1,
     "table7": block_table7,
     "pretrain-sets": block_pretrain_sets,
     "pretrain-result": block_pretrain_result,

@@ -11,9 +11,7 @@ import sys
 
 from microattention.errors import UserError
 
-# name -> (module, one-line help). A module of None marks a pipeline stage that
-# is planned but not in this release yet; asking for it fails with a clear
-# message rather than pretending to work.
+# name -> (module, one-line help).
 COMMANDS = {
     "index": ("microattention.index",
               "list the samples of a dataset (apex frames, classes) as a CSV index"),
@@ -38,10 +36,7 @@ COMMANDS = {
 
 
 def _load(name):
-    module_name, _ = COMMANDS[name]
-    if module_name is None:
-        return None
-    return importlib.import_module(module_name)
+    return importlib.import_module(COMMANDS[name][0])
 
 
 def build_parser():
@@ -52,9 +47,7 @@ def build_parser():
         epilog="Run 'python3 -m microattention <command> --help' for a command's options.",
     )
     sub = parser.add_subparsers(dest="command", metavar="<command>")
-    for name, (module_name, help_text) in COMMANDS.items():
-        if module_name is None:
-            help_text += " [not in this release yet]"
+    for name, (_, help_text) in COMMANDS.items():
         sub.add_parser(name, help=help_text, add_help=False)
     return parser
 
@@ -77,11 +70,6 @@ def main(argv=None):
     from microattention import blas
     blas.setup()    # OpenBLAS's kernel, before a command module loads numpy or Caffe
     module = _load(name)
-    if module is None:
-        sys.stderr.write(
-            "microattention: the %r command (%s) is not in this release yet; "
-            "see README.md for what is.\n" % (name, COMMANDS[name][1]))
-        return 2
     parser = argparse.ArgumentParser(prog="python3 -m microattention " + name,
                                      description=module.__doc__)
     module.add_arguments(parser)

@@ -33,12 +33,12 @@ from collections import Counter, OrderedDict
 import numpy as np
 
 from microattention import aam as aam_mod
-from microattention import files
+from microattention import augment, files
 from microattention.errors import UserError
 from microattention.datasets.common import list_frames, sample_id
 
 PREDICTOR = "/usr/share/dlib/shape_predictor_68_face_landmarks.dat"
-CROP_SIZE = 240
+CROP_SIZE = augment.FACE_SIZE   # the stored face; the nets crop or resize it
 # Crop geometry, as fractions of the level landmark box: forehead added above
 # the brows (AU1/AU2 wrinkles lie there), margin on every side of the square.
 FOREHEAD = 0.25

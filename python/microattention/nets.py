@@ -14,7 +14,7 @@ Caffe's Python protobuf module (python3-caffe) but not a Caffe Net.
 import os
 import tempfile
 
-from microattention import files, protocols
+from microattention import augment, files, protocols
 from microattention.errors import UserError
 
 NETS = ("resnet10", "micro_attention", "complex_attention")
@@ -189,14 +189,14 @@ def render_train_val(net, num_output=5, train_source=None, test_source=None,
     return param
 
 
-def render_deploy(net, num_output=5, batch=1, channels=1, size=224):
+def render_deploy(net, num_output=5, batch=1, channels=1, size=augment.CROP_SIZE):
     param = load(net, "deploy")
     set_num_output(param, num_output)
     set_input(param, batch, channels, size)
     return param
 
 
-def render_timing(net, num_output=5, batch=10, channels=1, size=224):
+def render_timing(net, num_output=5, batch=10, channels=1, size=augment.CROP_SIZE):
     """The deploy net with an Input 'label' and SoftmaxWithLoss instead of the
     Softmax, for `caffe time` (forward + backward) and pycaffe solver tests.
     The Input blobs keep whatever pycaffe writes into them (zeros by default)."""
@@ -225,7 +225,7 @@ def _meminfo_available():
     return None
 
 
-def check_sizes(net, num_output=5, batch=1, size=224, channels=1, options=None,
+def check_sizes(net, num_output=5, batch=1, size=augment.CROP_SIZE, channels=1, options=None,
                 available=None):
     """Refuse, before Caffe sees them, layer sizes that would make Caffe abort
     the whole process (a blob beyond 2^31-1 values: "Check failed ... blob

@@ -27,7 +27,7 @@ import pathlib
 import re
 import textwrap
 
-from microattention import files, nets, protocols
+from microattention import files, nets, paper, protocols
 from microattention.errors import UserError
 
 SOLVERS_DIR = files.project_root() / "solvers"
@@ -50,9 +50,9 @@ ENUM_FIELDS = ("solver_mode", "snapshot_format")
 # counts of Table 1, classes I-V of the objective classes; section 4.1). A
 # LOSO/CDE fold trains on the database less one subject, so its real set is a
 # little smaller: per-fold runs render their own solver from the fold's sizes.
-CASME2_I_V = (25, 15, 99, 26, 20)
-SAMM_I_V = (24, 13, 20, 8, 3)
-MACRO_IMAGES = 10431           # CK+ 852 + Oulu-CASIA 1200 + JAFFE 151 + MUG 8228
+CASME2_I_V = tuple(paper.TABLE1["casme2"][c] for c in paper.CLASSES)
+SAMM_I_V = tuple(paper.TABLE1["samm"][c] for c in paper.CLASSES)
+MACRO_IMAGES = sum(paper.PRETRAIN_IMAGES.values())    # CK+, Oulu-CASIA, JAFFE and MUG
 Reference = collections.namedtuple("Reference", "class_counts test_images train_what test_what")
 REFERENCE = collections.OrderedDict([
     ("pretrain", Reference(

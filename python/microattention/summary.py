@@ -21,14 +21,14 @@ import subprocess
 import tempfile
 from collections import OrderedDict
 
-from microattention import blas, files, nets
+from microattention import augment, blas, files, nets, paper
 from microattention.errors import UserError
 
-# Paper, Table 3 (parameters in millions, seconds per training iteration on their GPU).
-PAPER = {"resnet10": (4.9, 0.95), "complex_attention": (11.2, 1.5), "micro_attention": (5.9, 1.1)}
-LABELS = {"resnet10": "ResNet-10 [17]",
-          "complex_attention": "ResNet-10 + complex attention [29] (reconstruction)",
-          "micro_attention": "ResNet-10 + micro-attention"}
+# Paper, Table 3 (parameters in millions, seconds per training iteration on
+# their GPU), and the nets' names as the paper's tables print them.
+PAPER = {name: (row["params_million"], row["seconds_per_iteration"])
+         for name, row in paper.TABLE3.items()}
+LABELS = {name: paper.METHODS[name] for name in paper.TABLE3}
 ORDER = ("resnet10", "complex_attention", "micro_attention")
 COLUMNS = ["network", "stored_values", "learnable_values", "values_ratio", "forward_ms",
            "backward_ms", "forward_backward_ms", "time_ratio", "paper_params_M", "paper_s_per_iter",
@@ -124,7 +124,8 @@ def add_arguments(parser):
                         help="run caffe time this many times per net, interleaving the nets, "
                              "and keep each net's fastest run (default 1)")
     parser.add_argument("--num-output", type=int, default=5, help="classes (default 5)")
-    parser.add_argument("--size", type=int, default=224, help="input size (default 224)")
+    parser.add_argument("--size", type=int, default=augment.CROP_SIZE,
+                        help="input size (default %d)" % augment.CROP_SIZE)
     parser.add_argument("--caffe", default="caffe", help="caffe binary (default: caffe on PATH)")
     parser.add_argument("--no-time", action="store_true", help="only count values, skip caffe time")
     parser.add_argument("--gpu", type=int, default=None, metavar="ID",

@@ -23,7 +23,7 @@ import warnings
 
 import numpy as np
 
-from microattention import files, nets
+from microattention import augment, files, nets
 from microattention.errors import UserError
 
 RESNET10_FILE = "resnet10_cvgj_iter_320000.caffemodel"
@@ -151,7 +151,7 @@ def read_target_prototxt(path):
     return param
 
 
-def deploy_like(param, channels=1, size=224):
+def deploy_like(param, channels=1, size=augment.CROP_SIZE):
     """A train_val turned into a net Caffe can build without its data: the
     data-source layers become one Input layer with the same tops (data
     1 x channels x crop x crop; other tops, e.g. label, of shape 1)."""

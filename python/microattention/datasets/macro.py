@@ -2,9 +2,10 @@
 classes and the selection of frames from a sequence."""
 import os
 
+from microattention import paper
 from microattention.datasets.common import frame_number
 
-LABELS = ["happiness", "surprise", "anger", "disgust", "sadness"]
+LABELS = list(paper.CLASSES)
 
 
 def class_order(dropped):

@@ -23,9 +23,10 @@ AU string parsing (fallback only):
 import itertools
 import re
 
+from microattention import paper
+
 # class number -> name used by the paper (5 kept classes, 2 dropped).
-NAMES = {1: "happiness", 2: "surprise", 3: "anger", 4: "disgust", 5: "sadness",
-         6: "fear", 7: "others"}
+NAMES = dict(enumerate(paper.CLASSES + ("fear", "others"), start=1))
 ROMAN = {1: "I", 2: "II", 3: "III", 4: "IV", 5: "V", 6: "VI", 7: "VII"}
 KEPT = (1, 2, 3, 4, 5)
 

@@ -9,12 +9,13 @@ Classes: positive, negative, surprise. Other folders next to 'micro'
 import os
 import re
 
+from microattention import paper
 from microattention.errors import UserError
 from microattention.datasets.common import find_dir, frame_number, is_folder, listdir, natural_key
 
 NAME = "smic"
 DISPLAY = "SMIC"
-LABELS = ["positive", "negative", "surprise"]
+LABELS = list(paper.SMIC_CLASSES)
 CLASSES = [(label, label.capitalize()) for label in LABELS]
 CAMERAS = {"hs": "HS", "vis": "VIS", "nir": "NIR"}
 
