@@ -141,3 +141,54 @@ def test_terminate_as_interrupt_turns_sigterm_into_keyboardinterrupt():
             os.kill(os.getpid(), signal.SIGTERM)   # handled before the next statement
             raise AssertionError("SIGTERM did not interrupt")
     assert signal.getsignal(signal.SIGTERM) == before
+
+
+def _code_files(project_root):
+    """The package and the generators: where a fact of the paper could be retyped."""
+    package = project_root / "python" / "microattention"
+    paths = sorted(package.glob("*.py")) + sorted(package.glob("datasets/*.py")) + \
+        sorted((project_root / "tools").glob("make_*.py"))
+    return [p for p in paths if p.name != "paper.py"]
+
+
+def _code_only(source):
+    """The source without docstrings and comments, which may quote the paper."""
+    import ast
+    lines = source.splitlines()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Expr) and isinstance(getattr(node, "value", None), ast.Constant) \
+                and isinstance(node.value.value, str):
+            for i in range(node.lineno - 1, node.end_lineno):
+                lines[i] = ""
+    return "\n".join(line.split("#")[0] for line in lines)
+
+
+def test_the_papers_facts_are_typed_only_in_paper_py(project_root):
+    """Table 1 counts, the pre-training set sizes, Table 3 and the class list
+    come from microattention.paper everywhere else (a retyped copy drifts)."""
+    from microattention import paper
+    class_list = re.compile(r"""["']happiness["'],\s*["']surprise["'],\s*["']anger["']""")
+    table1 = [", ".join(str(n) for n in list(counts.values())[:5])
+              for counts in paper.TABLE1.values()]
+    pretrain = [str(sum(paper.PRETRAIN_IMAGES.values())), str(paper.PRETRAIN_IMAGES["mug"])]
+    table3 = ["(%s, %s)" % (r["params_million"], r["seconds_per_iteration"])
+              for r in paper.TABLE3.values()]
+    found = []
+    for path in _code_files(project_root):
+        text = _code_only(path.read_text(encoding="utf-8"))
+        for fact in table1 + table3 + pretrain:
+            if re.search(r"(?<![\d.])%s(?![\d.])" % re.escape(fact), text):
+                found.append("%s: %s" % (path.name, fact))
+        if class_list.search(text):
+            found.append("%s: the class list" % path.name)
+    assert found == []
+
+
+def test_crop_sizes_come_from_augment():
+    from microattention import augment, faces, nets, summary
+    assert faces.CROP_SIZE == augment.FACE_SIZE
+    assert nets.render_deploy.__defaults__[-1] == augment.CROP_SIZE
+    import argparse
+    parser = argparse.ArgumentParser()
+    summary.add_arguments(parser)
+    assert parser.parse_args([]).size == augment.CROP_SIZE

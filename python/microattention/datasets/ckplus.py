@@ -101,12 +101,8 @@ def _sequence(col, subject, sequence, folder, label_file):
     if label in DROPPED:
         col.exclude(subject, clip, label, col.relpath(label_file))
         return
-    names = col.frames(subject, clip, folder)
+    names = col.frames(subject, clip, folder, needed=LAST_FRAMES)
     if names is None:
-        return
-    if len(names) < LAST_FRAMES:
-        col.bad(subject, clip, "too few frames", "%s holds %d image(s), %d needed"
-                % (folder, len(names), LAST_FRAMES))
         return
     add_frames(col, subject, clip, label, folder, names[-LAST_FRAMES:], "last-frames",
                col.relpath(label_file))

@@ -297,6 +297,19 @@ class Collector:
         if class_key is not None:
             self.clip_classes[class_key] += 1
 
+    def labelled(self, subject, clip, label, folder, dropped):
+        """Count a clip of a folder-labelled set; True when its class is one
+        of the paper's. An unknown folder name is a problem, a dropped class
+        (fear, neutral, ...) an exclusion."""
+        self.saw_clip(subject, label)
+        if label is None:
+            self.bad(subject, clip, "unknown expression folder", folder)
+            return False
+        if label in dropped:
+            self.exclude(subject, clip, label, self.relpath(folder))
+            return False
+        return True
+
     def warn(self, message):
         self.warnings.append(message)
 
@@ -347,15 +360,21 @@ class Collector:
                 return False
         return True
 
-    def frames(self, subject, clip, folder, numbered=False):
+    def frames(self, subject, clip, folder, numbered=False, needed=0):
         """The clip's images (sorted_images), or with `numbered` its
         {frame number: file name} (list_frames); None, with the problem
-        recorded, when two files carry one frame number."""
+        recorded, when two files carry one frame number or there are fewer
+        than `needed`."""
         try:
-            return list_frames(folder) if numbered else sorted_images(folder)
+            found = list_frames(folder) if numbered else sorted_images(folder)
         except DuplicateFrames as exc:
             self.bad(subject, clip, "duplicate frame number", str(exc))
             return None
+        if len(found) < needed:
+            self.bad(subject, clip, "too few frames", "%s holds %d image(s), %d needed"
+                     % (folder, len(found), needed))
+            return None
+        return found
 
     def read_input(self, path):
         """Record a file the reader takes data from."""

@@ -140,12 +140,7 @@ def index(root, opts, col):
                     if key in apex_table:
                         apex = apex_table[key][0]
                         used.add(key)
-                col.saw_clip(subject, label)
-                if label is None:
-                    col.bad(subject, clip, "unknown expression folder", folder)
-                elif label in DROPPED:
-                    col.exclude(subject, clip, label, col.relpath(folder))
-                else:
+                if col.labelled(subject, clip, label, folder, DROPPED):
                     _clip(col, subject, clip, label, folder, low, high, apex)
     if apex_table is not None:
         unmatched = sorted((row, key) for key, (_, row) in apex_table.items()
@@ -164,12 +159,8 @@ def index(root, opts, col):
 
 
 def _clip(col, subject, clip, label, folder, low, high, apex):
-    names = col.frames(subject, clip, folder)
+    names = col.frames(subject, clip, folder, needed=low)
     if names is None:
-        return
-    if len(names) < low:
-        col.bad(subject, clip, "too few frames", "%s holds %d image(s), %d needed"
-                % (folder, len(names), low))
         return
     if apex is None:
         centre, source = (len(names) - 1) // 2, "middle-frame"

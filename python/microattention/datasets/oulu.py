@@ -48,18 +48,9 @@ def index(root, opts, col):
                 continue
             clip = "%s_%s" % (subject, expression)
             label = EXPRESSIONS.get(expression.lower())
-            col.saw_clip(subject, label)
-            if label is None:
-                col.bad(subject, clip, "unknown expression folder", folder)
-            elif label in DROPPED:
-                col.exclude(subject, clip, label, col.relpath(folder))
-            else:
-                names = col.frames(subject, clip, folder)
+            if col.labelled(subject, clip, label, folder, DROPPED):
+                names = col.frames(subject, clip, folder, needed=LAST_FRAMES)
                 if names is None:
-                    continue
-                if len(names) < LAST_FRAMES:
-                    col.bad(subject, clip, "too few frames", "%s holds %d image(s), %d needed"
-                            % (folder, len(names), LAST_FRAMES))
                     continue
                 add_frames(col, subject, clip, label, folder, names[-LAST_FRAMES:],
                            "last-frames", None)
