@@ -699,3 +699,19 @@ def test_objective_sheet_whose_keys_match_no_clip(casme2, tmp_path, capsys):
     err = fails(capsys, tmp_path, casme2_args(root), str(objective),
                 "none of its 3 subject/filename keys matches a clip", "sub90/EP00_01")
     assert "no objective class" not in err
+
+
+@NOT_ROOT
+def test_an_unrelated_unreadable_folder_does_not_stop_the_search(tmp_path, capsys):
+    """Looking for Cropped/ first and then CASME2_RAW_selected/ goes on past
+    a folder that cannot be read (lost+found of a mounted disk)."""
+    root = tmp_path / "c"
+    manifest = fx.casme2(str(root), counts={1: 2, 2: 1}, subjects=1, frames=("raw",))
+    closed = root / "lost+found"
+    closed.mkdir()
+    closed.chmod(0)
+    try:
+        rows, _, _, _ = succeeds(capsys, tmp_path, casme2_args(root))
+    finally:
+        closed.chmod(0o755)
+    assert len(rows) == manifest["kept"]

@@ -12,7 +12,8 @@ import re
 from microattention.errors import UserError
 from microattention.datasets.coded import (CLASS_ORDER, CODING_COLUMNS, check_keys,
                                            index_coded, read_objective)
-from microattention.datasets.common import cell_text, find_dir, find_file, is_folder, listdir
+from microattention.datasets.common import (cell_text, find_dir, find_file, is_folder,
+                                            listdir, unreadable_below)
 from microattention.datasets.sheets import read_table
 
 NAME = "casme2"
@@ -46,8 +47,9 @@ def frames_dir(root, choice):
         return root, "root"
     raise UserError(
         "CASME II: no %s frame folder below %s; expected %s with sub01/EP02_01f/... "
-        "(choose with --frames raw|cropped)" % (
-            "/".join(order), root, " or ".join(n for k in order for n in FRAME_DIRS[k][:1])))
+        "(choose with --frames raw|cropped)%s" % (
+            "/".join(order), root, " or ".join(n for k in order for n in FRAME_DIRS[k][:1]),
+            unreadable_below(root)))
 
 
 def index(root, opts, col):
@@ -73,8 +75,8 @@ def _discover(root, patterns, what, required=False):
     if found:
         return found[0]
     if required:
-        raise UserError("%s: no %s found below %s (looked for %s); pass --sheet FILE"
-                           % (DISPLAY, what, root, ", ".join(patterns[:3])))
+        raise UserError("%s: no %s found below %s (looked for %s); pass --sheet FILE%s"
+                        % (DISPLAY, what, root, ", ".join(patterns[:3]), unreadable_below(root)))
     return None
 
 

@@ -9,7 +9,8 @@ Expected tree (ROOT = --root):
 import os
 
 from microattention.errors import UserError
-from microattention.datasets.common import find_dir, is_folder, listdir, natural_key
+from microattention.datasets.common import (find_dir, is_folder, listdir, natural_key,
+                                            unreadable_below)
 from microattention.datasets.macro import add_frames, class_order
 
 NAME = "ckplus"
@@ -27,8 +28,9 @@ def index(root, opts, col):
     labels = find_dir(root, ["Emotion"], depth=2)
     if images is None or labels is None:
         raise UserError("CK+: expected cohn-kanade-images/ and Emotion/ below %s "
-                           "(cohn-kanade-images/S005/001/S005_001_00000011.png, "
-                           "Emotion/S005/001/S005_001_00000011_emotion.txt)" % root)
+                        "(cohn-kanade-images/S005/001/S005_001_00000011.png, "
+                        "Emotion/S005/001/S005_001_00000011_emotion.txt)%s"
+                        % (root, unreadable_below(root)))
     col.note("labels from %s, frames from %s; last %d frames of each sequence"
              % (col.relpath(labels), col.relpath(images), LAST_FRAMES))
     unlabelled = 0

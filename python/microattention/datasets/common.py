@@ -251,21 +251,24 @@ def find_dir(root, names, depth=2):
     """The first directory below root (breadth first, up to depth levels,
     root itself not included) whose name is one of names (case-insensitive)."""
     wanted = {n.lower() for n in names}
-    unreadable = []
-    for entries in _levels(root, depth, unreadable):
+    for entries in _levels(root, depth):
         for path, is_dir in entries:
             if is_dir and os.path.basename(path).lower() in wanted:
                 return path
-    _not_seen(unreadable, " or ".join(names))
     return None
 
 
-def _not_seen(unreadable, what):
-    """Nothing found, but some folders could not be read: say so rather than
-    let the caller report the thing as missing."""
-    if unreadable:
-        raise UserError("%s not found, but %s could not be read (permission denied?): it may "
-                        "be in there" % (what, ", ".join(shown(f) for f in unreadable[:5])))
+def unreadable_below(root, depth=2):
+    """For a "not found" message: '' or where the search could not look
+    (folders below root that may not be listed), since the file or folder
+    may be in there rather than missing."""
+    unreadable = []
+    for _ in _levels(root, depth + 1, unreadable):
+        pass
+    if not unreadable:
+        return ""
+    return "; %s could not be read (permission denied?), so it may be in there" % (
+        ", ".join(shown(f) for f in unreadable[:5]))
 
 
 class Collector:
@@ -414,14 +417,11 @@ def find_file(root, patterns, depth=2):
     glob patterns (case-insensitive), in pattern order then path order."""
     import fnmatch
     found = []
-    unreadable = []
-    candidates = [path for entries in _levels(root, depth + 1, unreadable)
+    candidates = [path for entries in _levels(root, depth + 1)
                   for path, is_dir in entries if not is_dir]
     for pattern in patterns:
         for path in candidates:
             if fnmatch.fnmatch(os.path.basename(path).lower(), pattern.lower()) \
                     and path not in found:
                 found.append(path)
-    if not found:
-        _not_seen(unreadable, " or ".join(patterns[:3]))
     return found

@@ -10,7 +10,8 @@ import os
 import re
 
 from microattention.errors import UserError
-from microattention.datasets.common import find_dir, is_folder, is_image, listdir, natural_key
+from microattention.datasets.common import (find_dir, is_folder, is_image, listdir,
+                                            natural_key, unreadable_below)
 from microattention.datasets.macro import class_order
 
 NAME = "jaffe"
@@ -27,7 +28,8 @@ def index(root, opts, col):
     if not any(PATTERN.match(n) for n in listdir(root)):
         folder = find_dir(root, ["jaffe", "jaffedbase"], depth=2)
         if folder is None:
-            raise UserError("JAFFE: no images named like KA.AN1.39.tiff in %s" % root)
+            raise UserError("JAFFE: no images named like KA.AN1.39.tiff in %s%s"
+                            % (root, unreadable_below(root)))
     col.note("images from %s" % col.relpath(folder))
     for name in sorted(listdir(folder), key=natural_key):
         path = os.path.join(folder, name)

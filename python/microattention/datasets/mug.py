@@ -18,7 +18,7 @@ import re
 
 from microattention.errors import UserError
 from microattention.datasets.common import (find_dir, frame_number, is_folder, is_image,
-                                            listdir, natural_key)
+                                            listdir, natural_key, unreadable_below)
 from microattention.datasets.macro import add_frames, class_order
 
 NAME = "mug"
@@ -112,7 +112,8 @@ def index(root, opts, col):
                       key=natural_key)
     if not subjects:
         raise UserError("MUG: no subject folders (001, 002, ...) in %s; expected "
-                           "subjects3/001/happiness/take000/img_0001.jpg" % base)
+                        "subjects3/001/happiness/take000/img_0001.jpg%s"
+                        % (base, unreadable_below(root, 1)))
     col.note("%s; %s frames per clip around the apex" % (
         col.relpath(base), "%d-%d" % (low, high) if high > low else str(low)))
     for subject in subjects:

@@ -10,7 +10,8 @@ import os
 import re
 
 from microattention.errors import UserError
-from microattention.datasets.common import find_dir, is_folder, listdir, natural_key
+from microattention.datasets.common import (find_dir, is_folder, listdir, natural_key,
+                                            unreadable_below)
 from microattention.datasets.macro import add_frames, class_order
 
 NAME = "oulu"
@@ -32,10 +33,12 @@ def index(root, opts, col):
     camera_dir = find_dir(root, CAMERAS[camera], depth=2)
     if camera_dir is None:
         raise UserError("Oulu-CASIA: no %s folder below %s; expected "
-                           "OriginalImg/VL/Strong/P001/Anger/000.jpeg" % (CAMERAS[camera][0], root))
+                        "OriginalImg/VL/Strong/P001/Anger/000.jpeg%s"
+                        % (CAMERAS[camera][0], root, unreadable_below(root)))
     base = find_dir(camera_dir, [illumination], depth=1)
     if base is None:
-        raise UserError("Oulu-CASIA: no %s folder in %s" % (illumination.capitalize(), camera_dir))
+        raise UserError("Oulu-CASIA: no %s folder in %s%s" % (
+            illumination.capitalize(), camera_dir, unreadable_below(camera_dir, 1)))
     col.note("%s, last %d frames of each sequence" % (col.relpath(base), LAST_FRAMES))
     subjects = sorted((d for d in listdir(base) if re.fullmatch(r"(?i)p\d+", d)
                        and is_folder(os.path.join(base, d))), key=natural_key)

@@ -13,7 +13,8 @@ from microattention.errors import UserError
 from microattention.datasets.casme2 import _unused_objective_rows
 from microattention.datasets.coded import (CLASS_ORDER, CODING_COLUMNS, check_keys,
                                            index_coded, read_objective)
-from microattention.datasets.common import cell_text, find_dir, find_file, listdir
+from microattention.datasets.common import (cell_text, find_dir, find_file, listdir,
+                                            unreadable_below)
 from microattention.datasets.sheets import read_table
 
 NAME = "samm"
@@ -35,13 +36,14 @@ def index(root, opts, col):
         found = find_file(root, SHEET_PATTERNS, depth=2)
         if not found:
             raise UserError("SAMM: no coding sheet found below %s (looked for %s); "
-                               "pass --sheet FILE" % (root, SHEET_PATTERNS[0]))
+                            "pass --sheet FILE%s" % (root, SHEET_PATTERNS[0],
+                                                     unreadable_below(root)))
         sheet = found[0]
     frames = find_dir(root, ["SAMM"], depth=1)
     if frames is None:
         if not any(re.fullmatch(r"\d{3}", d) for d in listdir(root)):
             raise UserError("SAMM: no frame folders below %s; expected SAMM/006/006_1_2/"
-                               "006_05562.jpg" % root)
+                            "006_05562.jpg%s" % (root, unreadable_below(root, 1)))
         frames = root
     col.note("frames from %s" % (col.relpath(frames)))
     table = read_table(col.read_input(sheet), CODING_COLUMNS, ["subject", "filename", "apex"])

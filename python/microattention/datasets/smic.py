@@ -11,7 +11,8 @@ import re
 
 from microattention import paper
 from microattention.errors import UserError
-from microattention.datasets.common import find_dir, frame_number, is_folder, listdir, natural_key
+from microattention.datasets.common import (find_dir, frame_number, is_folder, listdir,
+                                            natural_key, unreadable_below)
 
 NAME = "smic"
 DISPLAY = "SMIC"
@@ -27,8 +28,8 @@ def camera_dir(root, camera):
     found = find_dir(root, [name], depth=2)
     if found is None:
         raise UserError("SMIC: no %s folder below %s; expected SMIC/%s/s1/micro/negative/"
-                           "s1_ne_01/image0000001.bmp (choose the camera with --camera)"
-                           % (name, root, name))
+                        "s1_ne_01/image0000001.bmp (choose the camera with --camera)%s"
+                        % (name, root, name, unreadable_below(root)))
     return found
 
 
