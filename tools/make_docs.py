@@ -23,7 +23,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if os.path.join(ROOT, "python") not in sys.path:
     sys.path.insert(0, os.path.join(ROOT, "python"))
 
-from microattention import files, paper, protocols  # noqa: E402
+from microattention import augment, files, paper, protocols  # noqa: E402
 
 DOC = os.path.join(ROOT, "docs", "paper-setup.md")
 CHOICE_MARK = "\u2020"  # dagger: the value is a project choice (see the list below the table)
@@ -58,7 +58,8 @@ def augmentation(aug):
     if parts and aug.p:
         text += " (each with p = %s)" % number(aug.p)
     if aug.corner_crops:
-        text += ("; " if text else "") + "4 corner crops 224 of the 240 face, resized to 240"
+        text += ("; " if text else "") + "4 corner crops %d of the %d face, resized to %d" % (
+            augment.CROP_SIZE, augment.FACE_SIZE, augment.FACE_SIZE)
     return text
 
 
