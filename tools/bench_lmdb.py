@@ -22,12 +22,12 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "python"))
 
 import numpy as np  # noqa: E402
 
-from microattention import lmdbs  # noqa: E402
+from microattention import lmdbs, paper  # noqa: E402
 from microattention.datasets.common import COLUMNS, sample_id  # noqa: E402
 
 # share of each class in the paper's pre-training set is not published; a
 # mild imbalance is enough to exercise resampling
-MIX = {"happiness": 0.26, "surprise": 0.22, "anger": 0.18, "disgust": 0.18, "sadness": 0.16}
+MIX = dict(zip(paper.CLASSES, (0.26, 0.22, 0.18, 0.18, 0.16)))
 
 
 def _photos():

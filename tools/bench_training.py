@@ -39,7 +39,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "python"))
 
 from microattention import nets, paper, protocols  # noqa: E402
 
-MICRO = ("happiness", "surprise", "anger", "disgust", "sadness")
+MICRO = paper.CLASSES
 SUBJECTS = {"casme2": 26, "samm": 20}
 
 
