@@ -172,6 +172,14 @@ def test_cli_help_lists_every_command():
         assert name in result.stdout
 
 
+@pytest.mark.parametrize("name", sorted(__import__("microattention.cli").cli.COMMANDS))
+def test_cli_every_command_prints_its_help(name):
+    # argparse formats help texts lazily: a stray % in one only shows here
+    result = _cli(name, "--help")
+    assert result.returncode == 0, result.stderr
+    assert "usage: python3 -m microattention %s" % name in result.stdout
+
+
 def test_cli_unknown_command_fails_clearly():
     result = _cli("trian-fold")
     assert result.returncode == 2
