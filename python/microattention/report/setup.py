@@ -1,0 +1,165 @@
+"""The setup-vs-paper table: every protocol setting of each run beside the
+protocol table (microattention.protocols), differences flagged.
+"""
+import collections
+import pathlib
+import re
+
+from microattention import protocols
+from microattention.report.tables import PAPER_TABLE, _number
+
+# ------------------------------------------------------------------ setup vs paper
+
+_SOLVER_FIELD = re.compile(r"^\s*(base_lr|momentum|weight_decay|gamma|stepsize|max_iter|"
+                           r"lr_policy|random_seed)\s*:\s*\"?([^\"\s#]+)", re.M)
+AUG_FIELDS = collections.OrderedDict([
+    ("colour_shift", "augmentation: colour shift (max)"),
+    ("rotation", "augmentation: rotation (max degrees)"),
+    ("smoothing", "augmentation: smoothing window (max)"),
+    ("corner_crops", "augmentation: 4 corner crops"),
+    ("p", "augmentation: probability of each")])
+SETTINGS = collections.OrderedDict([
+    ("net", "net trained"),
+    ("batch", "batch (train)"),
+    ("test_batch", "batch (test)"),
+    ("base_lr", "base lr"),
+    ("momentum", "momentum"),
+    ("weight_decay", "weight decay"),
+    ("step_epochs", "lr step (epochs)"),
+    ("gamma", "lr factor per step"),
+    ("total_epochs", "epochs in all"),
+])
+for _k, _v in AUG_FIELDS.items():
+    SETTINGS["aug." + _k] = _v
+SETTINGS["resample"] = "classes resampled to the largest"
+
+
+def _solver_values(path):
+    try:
+        text = pathlib.Path(path).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return {}
+    out = {}
+    for key, value in _SOLVER_FIELD.findall(text):
+        try:
+            out[key] = int(value) if re.match(r"^-?\d+$", value) else float(value)
+        except ValueError:
+            out[key] = value
+    return out
+
+
+def _paper_value(p, field):
+    if field.startswith("aug."):
+        return getattr(p.augmentation, field[4:])
+    return getattr(p, field)
+
+
+def _run_values(run):
+    """field -> [(value, fold ids)] of what the run's folds used; None when
+    nothing of the run records it yet."""
+    seen = collections.OrderedDict((f, collections.OrderedDict()) for f in SETTINGS)
+
+    def note(field, value, fold):
+        if isinstance(value, list):
+            value = tuple(value)
+        seen[field].setdefault(value, []).append(fold)
+
+    for fold in run.folds:
+        note("net", fold.settings.get("net"), fold.id)
+        note("total_epochs", fold.settings.get("epochs"), fold.id)
+        prov = fold.provenance
+        if not prov:
+            continue
+        table = prov.get("protocol_table") or {}
+        schedule = prov.get("schedule") or {}
+        solver = _solver_values(fold.path / "solver.prototxt")
+        for field in ("batch", "test_batch"):
+            value = schedule.get(field, table.get(field))
+            if value is not None:
+                note(field, value, fold.id)
+        for field in ("base_lr", "momentum", "weight_decay", "gamma"):
+            value = solver.get(field, table.get(field))
+            if value is not None:
+                note(field, value, fold.id)
+        per_epoch = schedule.get("iterations_per_epoch")
+        if solver.get("stepsize") and per_epoch:
+            note("step_epochs", solver["stepsize"] / float(per_epoch), fold.id)
+        elif table.get("step_epochs") is not None:
+            note("step_epochs", table["step_epochs"], fold.id)
+        aug = table.get("augmentation") or {}
+        for key in AUG_FIELDS:
+            if key in aug:
+                note("aug." + key, aug[key], fold.id)
+        if "resample" in table:
+            note("resample", table["resample"], fold.id)
+    return seen
+
+
+def _same(a, b):
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a is b or a == b
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return abs(float(a) - float(b)) <= 1e-9 * max(1.0, abs(float(a)))
+    return a == b
+
+
+def section_setup(runs):
+    protocol = runs[0].protocol
+    p = protocols.PROTOCOLS[protocol]
+    choices = {field: why for (name, field), why in protocols.CHOICES.items()
+               if name == protocol}
+    header = ["setting", "paper (protocol table, %s)" % p.section] \
+        + ["%s" % r.label for r in runs] + ["project choice (protocols.CHOICES)"]
+    rows, loud = [], []
+    for field, label in SETTINGS.items():
+        expected = _paper_value(p, field)
+        choice_key = "augmentation" if field.startswith("aug.") else field
+        why = choices.get(choice_key, "")
+        cells = []
+        for run in runs:
+            values = _run_values(run)[field]
+            if not values:
+                cells.append("not recorded yet (no finished fold)")
+                continue
+            parts = []
+            for value, folds in values.items():
+                value_text = _number(value)
+                if len(values) > 1:
+                    value_text += " (folds %s)" % ", ".join(folds[:4]) + (
+                        ", ..." if len(folds) > 4 else "")
+                if field == "net":
+                    if value != expected and protocol == "pretrain":
+                        value_text += " - **NOT the paper's setup**"
+                        loud.append("%s: pre-training trained `%s`, the paper pre-trains `%s`"
+                                    % (run.label, value, expected))
+                    elif value != expected:
+                        value_text += " (the paper trains this net with the same protocol)"
+                elif not _same(value, expected):
+                    value_text += " - **NOT the paper's setup**"
+                    loud.append("%s: %s is %s, the protocol table says %s" % (
+                        run.label, label, _number(value), _number(expected)))
+                parts.append(value_text)
+            cells.append("; ".join(parts))
+        reason = "† " + why if why else ""
+        if why and choice_key == "augmentation" and field != "aug.colour_shift":
+            reason = "† (augmentation: see above)"
+        rows.append([label, _number(expected) + (" †" if why else "")] + cells + [reason])
+    blocks = [("h", 2, "Setup: this run versus the paper")]
+    for text in loud:
+        blocks.append(("warn", "%s. This run is NOT the paper's setup; its numbers are not a "
+                               "reproduction of %s." % (text, PAPER_TABLE[protocol])))
+    blocks += [
+        ("p", "Every setting of the `%s` protocol from `microattention.protocols` (PROTOCOLS, "
+              "CHOICES), the source docs/paper-setup.md is generated from, beside what each "
+              "run used (its settings.json, provenance.json and solver.prototxt). † marks a "
+              "project choice: the paper does not give the value (or prints it garbled); the "
+              "reason is in the last column." % protocol),
+        ("table", header, rows)]
+    other = [why for (name, field), why in protocols.CHOICES.items() if name == protocol
+             and field not in SETTINGS and field != "augmentation"]
+    if other:
+        blocks.append(("list", ["project choice: " + w for w in other]))
+    blocks.append(("p", "Every fold is tested on its final snapshot after the fixed epoch "
+                        "budget; no epoch is picked by looking at the test fold."))
+    return blocks
+
