@@ -65,17 +65,7 @@ class Run:
         first = self.folds[0].settings
         self.protocol, self.net = first.get("protocol"), first.get("net")
         protocols.get(self.protocol)
-        for key in ("protocol", "net", "seed", "epochs", "index_sha256", "faces_csv_sha256",
-                    "weights_sha256"):
-            values = collections.OrderedDict()
-            for fold in self.folds:
-                values.setdefault(fold.settings.get(key), []).append(fold.id)
-            if len(values) > 1:
-                raise UserError("run %s mixes settings: %s %s; a report pools one configuration, "
-                                "give each configuration its own --run-dir" % (
-                                    path, key, "; ".join("%s in fold(s) %s" % (
-                                        v, ", ".join(ids[:5]) + (", ..." if len(ids) > 5 else ""))
-                                        for v, ids in values.items())))
+        _check_one_configuration(path, self.folds)
         for fold in self.folds:
             if fold.settings.get("fold") not in (None, fold.id):
                 raise UserError("%s: its settings.json belongs to fold %s" % (
@@ -97,12 +87,13 @@ class Run:
         from microattention import training
         if self.protocol == "pretrain":
             return [training.PRETRAIN_FOLD], "the pre-training run has one fold"
-        pooled = _read_json(self.path / "metrics.json")
-        ids = {f.id for f in self.folds}
-        # a folder may hold the folds of several indexes (LOSO on each database
-        # with one --run-dir): the pooled list counts only when it is this one's
-        if pooled and pooled.get("folds_pooled") and set(pooled["folds_pooled"]) >= ids:
-            return list(pooled["folds_pooled"]), "metrics.json (pooled by the run command)"
+        # the protocol's folds of the index, as train-fold recorded them: never
+        # the list `run` happened to pool (a subset pooled is still PARTIAL)
+        for fold in self.folds:
+            recorded = (fold.provenance or {}).get("protocol_folds")
+            if recorded:
+                return list(recorded), ("the protocol's folds of the index, recorded by "
+                                        "train-fold in %s/provenance.json" % fold.id)
         wanted = self.settings.get("index_sha256")
         candidates = []
         if wanted in indexes:
@@ -117,8 +108,14 @@ class Run:
                 self.index_used = candidate
                 ids = [f["fold"] for f in training.fold_list(candidate, self.protocol)]
                 return ids, "%s (%s) split into %s folds" % (how, candidate, self.protocol)
-        return None, ("no source: the run is not pooled (no metrics.json) and its index is "
-                      "not readable here; give --index")
+        pooled = _read_json(self.path / "metrics.json") or {}
+        listed = pooled.get("folds_of_protocol")
+        # a folder may hold the folds of several indexes (LOSO on each database
+        # with one --run-dir): the pooled list counts only when it is this one's
+        if listed and set(listed) >= {f.id for f in self.folds}:
+            return list(listed), "metrics.json (the protocol's folds, as `run` pooled them)"
+        return None, ("no source: no finished fold records the protocol's folds, and the "
+                      "run's index is not readable here; give --index")
 
     def _evaluate(self):
         rows = []
@@ -165,6 +162,28 @@ class Run:
             if entry["fold"] == fold_id:
                 return entry
         return None
+
+
+def _check_one_configuration(path, folds):
+    """Every fold of a run trained with the same settings, compared as
+    train-fold compares them before it skips or resumes a fold (keys on
+    either side; only the fold id may differ)."""
+    from microattention import training
+    first = folds[0].settings
+    keys = collections.OrderedDict()
+    for fold in folds[1:]:
+        for text in training.settings_differences(first, fold.settings, ignore=("fold",)):
+            keys[text.split(" ", 1)[0]] = True
+    for key in keys:
+        values = collections.OrderedDict()
+        for fold in folds:
+            value = training.setting_text(fold.settings.get(key))
+            values.setdefault(value, []).append(fold.id)
+        raise UserError("run %s mixes settings: %s %s; a report pools one configuration, "
+                        "give each configuration its own --run-dir" % (
+                            path, key, "; ".join("%s in fold(s) %s" % (
+                                v, ", ".join(ids[:5]) + (", ..." if len(ids) > 5 else ""))
+                                for v, ids in values.items())))
 
 
 def _index_files(index):

@@ -1,13 +1,9 @@
 """What each run recorded about how and where it was trained, and where the
 report itself is made.
 """
-import functools
-import os
 import platform
-import subprocess
 
-from microattention import files
-from microattention.errors import UserError
+from microattention import provenance
 
 # ------------------------------------------------------------------ provenance
 
@@ -25,7 +21,9 @@ def section_provenance(run):
                        ("microattention", lambda p: p.get("microattention_version")),
                        ("git commit", lambda p: p.get("git_commit")),
                        ("BLAS", lambda p: p.get("blas")),
-                       ("image", lambda p: p.get("image"))):
+                       ("image", lambda p: p.get("image")),
+                       ("host", lambda p: p.get("host")),
+                       ("device", lambda p: p.get("device"))):
         value = _distinct(run, get)
         items.append("%s: %s" % (label, value or "not recorded by the run"))
     env = _distinct(run, lambda p: ", ".join("%s=%s" % (k, v) for k, v in
@@ -68,58 +66,7 @@ def report_environment():
         items.append("system: %s" % release.get("PRETTY_NAME", "?").strip('"'))
     except OSError:
         pass
-    items.append("Caffe: %s" % _caffe_version())
-    items.append("BLAS: %s" % _blas_text())
-    items.append("git commit of the project: %s" % _git_commit())
+    items.append("Caffe: %s" % provenance.caffe_version())
+    items.append("BLAS: %s" % provenance.blas_text())
+    items.append("git commit of the project: %s" % provenance.git_commit())
     return items
-
-
-@functools.lru_cache(maxsize=None)
-def _caffe_version():
-    try:
-        from microattention import training
-        return training.caffe_version()
-    except UserError:
-        return "no caffe on PATH"
-
-
-def _blas_text():
-    try:
-        from microattention import blas
-    except ImportError:
-        blas = None
-    if blas is not None and hasattr(blas, "info"):
-        info = blas.info()
-        return "%s, kernel %s (%s)" % (info.get("config") or "OpenBLAS (version unknown)",
-                                                 info.get("corename") or "?",
-                                                 getattr(blas, "kernel_source", lambda: "")())
-    import ctypes
-    import numpy  # noqa: F401  (loads the BLAS numpy uses)
-    try:
-        lib = ctypes.CDLL("libopenblas.so.0")
-    except OSError:
-        return "no OpenBLAS found"
-    out = []
-    for name in ("openblas_get_config", "openblas_get_corename"):
-        fn = getattr(lib, name, None)
-        if fn is not None:
-            fn.restype = ctypes.c_char_p
-            value = fn()
-            out.append(value.decode("ascii", "replace").strip() if value else "?")
-    return ", kernel ".join(out) if out else "OpenBLAS (version unknown)"
-
-
-def _git_commit():
-    value = os.environ.get("MA_GIT_COMMIT")
-    if value:
-        return value
-    try:
-        out = subprocess.run(["git", "-C", str(files.project_root()), "rev-parse", "HEAD"],
-                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                             universal_newlines=True, timeout=10)
-        if out.returncode == 0 and out.stdout.strip():
-            return out.stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        pass
-    return "unknown (not a git checkout here)"
-
