@@ -714,6 +714,21 @@ def test_a_run_mixing_seeds_is_refused(tmp_path):
         report.write_report([str(run)], str(tmp_path / "out"))
 
 
+@pytest.mark.parametrize("key,value", [
+    ("protocol_changes", {"solver": "Adam"}),
+    ("bn_recalibration", "one epoch of training batches")])
+def test_a_run_mixing_a_variant_fold_with_plain_ones_is_refused(tmp_path, key, value):
+    # the key is written only when used: one fold has it, the other not
+    run = make_run(tmp_path / "runs", "cde", "micro_attention", CDE)
+    settings = run / "samm_006" / "settings.json"
+    doc = json.loads(settings.read_text())
+    doc[key] = value
+    settings.write_text(json.dumps(doc))
+    with pytest.raises(UserError, match="mixes settings: %s not set in fold\\(s\\) casme2_sub01; "
+                       % key):
+        report.write_report([str(run)], str(tmp_path / "out"))
+
+
 def test_cli_reports_a_bad_folder_without_a_traceback(tmp_path):
     env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "python"))
     proc = subprocess.run([sys.executable, "-m", "microattention", "report", str(tmp_path),
