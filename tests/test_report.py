@@ -841,8 +841,16 @@ def test_report_of_a_real_caffe_run(tmp_path):
                                for f in ("casme2-to-samm", "samm-to-casme2")]
     row = table_rows(md, "epochs in all |")[0]
     assert cells(row)[2] == "1 - **NOT the paper's setup**"
-    assert [l for l in md.splitlines() if l.startswith("| ") and "NOT the paper" in l] == [row]
+    # random initial weights: no record leads back to ImageNet
+    assert flagged_rows(md) == ["initial weights", "epochs in all"]
+    assert "initial weights of %s: init.caffemodel (sha256 %s...): no record of where it came " \
+        "from" % (paper.METHODS["micro_attention"], files.sha256(weights)[:12]) in md
     prov = json.loads((run / "casme2-to-samm" / "provenance.json").read_text())
+    section = md[md.index("### Provenance"):md.index("## Where this report was made")]
+    assert "not recorded by the run" not in section
+    for key in ("git commit", "BLAS", "image", "host", "device"):
+        label = {"git commit": "git_commit", "BLAS": "blas"}.get(key, key)
+        assert "- %s: %s\n" % (key, prov[label]) in section
     done = json.loads((run / "casme2-to-samm" / "done.json").read_text())
     assert "- Caffe: %s\n" % prov["caffe_version"] in md
     assert "- initial weights sha256 `%s`" % files.sha256(weights) in md

@@ -35,11 +35,14 @@ project's workspace/runs, /workspace/runs in the image):
     and the accuracy caffe's own test net logged at the last iteration.
  5. provenance.json records the inputs and their sha256 (index, faces.csv,
     initial weights, LMDB sidecars, rendered net and solver files, final
-    snapshot), the seed, the schedule and the caffe version; final.caffemodel
+    snapshot), the seed, the schedule, the protocol's folds of the index, where
+    the initial weights came from (microattention.provenance), and where it
+    ran: caffe version, git commit, BLAS kernel, image, host and device; final.caffemodel
     is the tested snapshot under a fixed name (the input of the next stage of
     docs/transfer-chain.md); done.json is written last. A fold with done.json is not trained again; a fold whose
-    folder holds another configuration (other weights, seed, epochs, index
-    or faces) is refused rather than mixed.
+    folder holds another configuration (other weights, seed, epochs, index,
+    faces, protocol changes or BatchNorm recalibration: every key of either
+    side) is refused rather than skipped into or resumed.
 """
 import argparse
 import collections

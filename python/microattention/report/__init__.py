@@ -12,28 +12,33 @@ reads (see microattention.training):
                    (written when the fold starts)
   done.json        written last: the fold is finished
   predictions.csv  test predictions (microattention.metrics' format)
-  provenance.json  protocol table used, schedule, caffe version, checksums
-  solver.prototxt  the solver caffe ran (base_lr, momentum, decay, gamma)
+  provenance.json  protocol table used, schedule, the protocol's folds of the
+                   index, the initial weights' origin, caffe version, git
+                   commit, BLAS, image, host, device, checksums
+  solver.prototxt  the solver caffe ran (type, base_lr, momentum, decay, gamma)
   caffe.log        caffe's output (learning curves)
-and RUN/<protocol>/<net>/metrics.json, whose folds_pooled lists every fold
-of the run once `run` has pooled them.
+and RUN/<protocol>/<net>/metrics.json as `run` pools it.
 
 What it gives: the paper's table of the protocol with the runs as extra rows
 marked "this run" (HDE: Table 2; CDE: Tables 4 and 5; LOSO: Table 6;
 pretrain: the paper's validation accuracy); one side-by-side table of the
 runs (WAR, UAR, F1 (MEGC 2018), UF1 (MEGC 2019)); every protocol setting of
-each run beside the protocol table, project choices marked and any difference
-flagged as NOT the paper's setup; per-fold metrics; the confusion matrix;
+each run beside the protocol table (with the solver type, the BatchNorm
+statistics tested with and whether the initial weights lead back to ImageNet),
+project choices marked and any difference flagged as NOT the paper's setup, in
+every report; per-fold metrics; the confusion matrix;
 learning curves; provenance. The paper's F1 of Table 4 is the pooled UF1
 (MEGC 2019 definition, see docs/paper-setup.md section 5), so UF1 is the
 figure put beside it; the MEGC 2018 F1 is printed too.
 
 Metrics pool the predictions of the finished folds only. A run whose folds
 are not all finished is reported as "k of n folds done" and every number of
-it is marked PARTIAL. The number of folds n comes from metrics.json when
-`run` pooled the run, else from the run's index (the path recorded in
-provenance.json, or --index) split as the folds command splits it; without
-either it is unknown and the run is reported as partial.
+it is marked PARTIAL. The number of folds n is the protocol's folds of the
+index as train-fold recorded them (provenance.json), else the run's index
+(--index, or the path recorded in provenance.json) split as the folds
+command splits it, else metrics.json's folds_of_protocol; never the list of
+folds `run` happened to pool. Without any of them it is unknown and the run
+is reported as partial.
 
 The output is the same bytes for the same runs, apart from the line that
 says when the report was made.
