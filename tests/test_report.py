@@ -97,7 +97,7 @@ def traced(protocol):
 
 def make_run(root, protocol, net, folds, classes=CLASSES, epochs=None, seed=0, done=None,
              pooled=True, index=None, started=(), changes=None, bn_recalibration=False,
-             initial_weights=None, protocol_folds=True):
+             initial_weights=None, protocol_folds=True, environment=None):
     """Fold folders of a run as training.train_fold leaves them; `done`: the
     fold ids finished (default all); `started`: extra fold ids with only
     settings.json and a caffe.log (training under way). `changes`: a
@@ -157,6 +157,7 @@ def make_run(root, protocol, net, folds, classes=CLASSES, epochs=None, seed=0, d
             ("microattention_version", "0.1.0")])
         if protocol_folds:
             provenance["protocol_folds"] = list(protocol_folds)
+        provenance.update(environment or {})     # git commit, BLAS, image, host, device
         (fold_dir / "provenance.json").write_text(training.to_json(provenance))
         (fold_dir / "done.json").write_text(training.to_json(collections.OrderedDict([
             ("format", training.FORMAT), ("fold", fold_id), ("settings", settings),
@@ -639,14 +640,9 @@ def test_a_pooled_list_alone_is_not_the_protocols_fold_list(tmp_path):
 
 
 def test_recorded_provenance_is_printed(tmp_path):
-    run = make_run(tmp_path / "runs", "cde", "micro_attention", CDE)
-    for fold in CDE:
-        path = run / fold / "provenance.json"
-        doc = json.loads(path.read_text())
-        doc.update(git_commit="0123abcd" * 5, blas="OpenBLAS 0.3.13, kernel Haswell",
-                   image="MA_IMAGE_ID=sha256:feed", host="node07", device="CPU: Test CPU, 2 "
-                   "logical cores")
-        path.write_text(json.dumps(doc))
+    run = make_run(tmp_path / "runs", "cde", "micro_attention", CDE, environment=dict(
+        git_commit="0123abcd" * 5, blas="OpenBLAS 0.3.13, kernel Haswell",
+        image="MA_IMAGE_ID=sha256:feed", host="node07", device="CPU: Test CPU, 2 logical cores"))
     md, _ = write([run], tmp_path / "out")
     section = md[md.index("### Provenance"):]
     for line in ("- git commit: %s" % ("0123abcd" * 5), "- BLAS: OpenBLAS 0.3.13, kernel Haswell",
@@ -654,6 +650,10 @@ def test_recorded_provenance_is_printed(tmp_path):
                  "- device: CPU: Test CPU, 2 logical cores", "- Caffe: caffe version 1.0.0"):
         assert line + "\n" in section
     assert "not recorded by the run" not in section
+    # a run from before the record says so
+    old = make_run(tmp_path / "old", "cde", "micro_attention", CDE)
+    md, _ = write([old], tmp_path / "out-old")
+    assert "- host: not recorded by the run\n" in md
 
 
 def test_the_environment_record_names_commit_image_host_and_device(monkeypatch):
@@ -754,6 +754,19 @@ def test_cli_writes_the_report(tmp_path):
 # ------------------------------------------------------------------ the example
 
 
+# what train-fold records about where it ran (microattention.provenance), invented
+EXAMPLE_ENVIRONMENT = collections.OrderedDict([
+    ("git_commit", "0123456789abcdef0123456789abcdef01234567"),
+    ("blas", "OpenBLAS 0.3.13 NO_AFFINITY USE_OPENMP HASWELL MAX_THREADS=64, kernel Haswell "
+             "(OPENBLAS_CORETYPE=Haswell (set by microattention for this CPU)), "
+             "OPENBLAS_NUM_THREADS=2"),
+    ("image", "MA_IMAGE=localhost/micro-attention:latest, MA_IMAGE_ID=sha256:"
+              "89abcdef0123456789abcdef0123456789abcdef0123456789abcdef01234567"),
+    ("host", "example-host"),
+    ("device", "CPU: Example CPU @ 2.10GHz, 2 logical cores"),
+])
+
+
 def example_runs(root):
     """Synthetic CDE runs shaped like the paper's (26 CASME II + 20 SAMM
     subjects, 46 folds): micro_attention finished, resnet10 at 40 of 46 folds.
@@ -774,9 +787,9 @@ def example_runs(root):
         return collections.OrderedDict(
             (f, [(s, t, t if rng.random() < rate else rng.randrange(5)) for s, t, _ in rows])
             for f, rows in folds.items())
-    a = make_run(root, "cde", "micro_attention", predicted(0.72))
+    a = make_run(root, "cde", "micro_attention", predicted(0.72), environment=EXAMPLE_ENVIRONMENT)
     b = make_run(root, "cde", "resnet10", predicted(0.68), done=list(folds)[:40], pooled=False,
-                 started=[])
+                 started=[], environment=EXAMPLE_ENVIRONMENT)
     return [a, b]
 
 
