@@ -75,22 +75,43 @@ def caffe_log(iterations_per_epoch, epochs, base_lr=1e-3, step=10):
 
 
 def table_of(protocol):
-    p = protocols.PROTOCOLS[protocol]
+    p = protocols.get(protocol)
     out = collections.OrderedDict((k, v._asdict() if hasattr(v, "_asdict") else v)
                                   for k, v in p._asdict().items())
     return out
 
 
+IMAGENET_CHAIN = ["resnet10_imagenet_gray.caffemodel: weights imagenet-to-gray",
+                  "the cvjena ImageNet ResNet-10 (resnet10_cvgj_iter_320000.caffemodel, "
+                  "sha256 7291cda37d48...)"]
+MACRO_CHAIN = ["micro_attention_macro.caffemodel: weights transfer",
+               "final.caffemodel: train-fold pretrain/pretrain (/runs/pretrain/resnet10/pretrain)"
+               ] + IMAGENET_CHAIN
+
+
+def traced(protocol):
+    """provenance.json's initial_weights of a run started as the paper does."""
+    return collections.OrderedDict([("imagenet", True), ("chain", IMAGENET_CHAIN if
+                                                         protocol == "pretrain" else MACRO_CHAIN)])
+
+
 def make_run(root, protocol, net, folds, classes=CLASSES, epochs=None, seed=0, done=None,
-             pooled=True, index=None, started=()):
+             pooled=True, index=None, started=(), changes=None, bn_recalibration=False,
+             initial_weights=None, protocol_folds=True, environment=None):
     """Fold folders of a run as training.train_fold leaves them; `done`: the
     fold ids finished (default all); `started`: extra fold ids with only
-    settings.json and a caffe.log (training under way)."""
-    p = protocols.PROTOCOLS[protocol]
+    settings.json and a caffe.log (training under way). `changes`: a
+    protocols.variant's changes; `initial_weights`: provenance's record
+    (default: traced to ImageNet); `protocol_folds`: True records the folds
+    and started ones as the protocol's folds, a list records that list,
+    False nothing (a run from before the record)."""
+    p = protocols.variant(protocol, **(changes or {}))
     epochs = epochs or p.total_epochs
     run_dir = root / protocol / net
     done = list(folds) if done is None else done
     per_epoch = 3
+    if protocol_folds is True:
+        protocol_folds = list(folds) + list(started)
     for fold_id in list(folds) + list(started):
         fold_dir = run_dir / fold_id
         fold_dir.mkdir(parents=True)
@@ -99,6 +120,10 @@ def make_run(root, protocol, net, folds, classes=CLASSES, epochs=None, seed=0, d
             ("fold", fold_id), ("seed", seed), ("epochs", epochs),
             ("index_sha256", files.sha256(index) if index else "a" * 64),
             ("faces_csv_sha256", "b" * 64), ("weights_sha256", "c" * 64)])
+        if protocols.changes(p):
+            settings["protocol_changes"] = protocols.changes(p)
+        if bn_recalibration:
+            settings["bn_recalibration"] = "one epoch of training batches"
         (fold_dir / "settings.json").write_text(training.to_json(settings))
         (fold_dir / "caffe.log").write_text(caffe_log(per_epoch, epochs, p.base_lr,
                                                       p.step_epochs))
@@ -110,15 +135,16 @@ def make_run(root, protocol, net, folds, classes=CLASSES, epochs=None, seed=0, d
                         for c in range(len(classes))])]) for sid, t, pr in folds[fold_id]]
         (fold_dir / "predictions.csv").write_text(metrics.predictions_csv(rows, classes))
         (fold_dir / "solver.prototxt").write_text(
-            'net: "train_val.prototxt"\nbase_lr: %s\nmomentum: %s\nweight_decay: %s\n'
-            'lr_policy: "step"\ngamma: %s\nstepsize: %d\nmax_iter: %d\nrandom_seed: %d\n'
-            % (repr(p.base_lr), repr(p.momentum), repr(p.weight_decay), repr(p.gamma),
+            'net: "train_val.prototxt"\ntype: "%s"\nbase_lr: %s\nmomentum: %s\n'
+            'weight_decay: %s\nlr_policy: "step"\ngamma: %s\nstepsize: %d\nmax_iter: %d\n'
+            'random_seed: %d\n'
+            % (p.solver, repr(p.base_lr), repr(p.momentum), repr(p.weight_decay), repr(p.gamma),
                p.step_epochs * per_epoch, epochs * per_epoch, seed))
         provenance = collections.OrderedDict([
             ("format", training.FORMAT), ("settings", settings),
             ("inputs", {"index": str(index) if index else "/nonexistent/index.csv",
                         "faces": "/data/faces", "weights": "/data/init.caffemodel"}),
-            ("protocol_table", table_of(protocol)),
+            ("protocol_table", table_of(p)),
             ("schedule", collections.OrderedDict([
                 ("training_records", 3 * p.batch), ("test_records", len(folds[fold_id])),
                 ("batch", p.batch), ("test_batch", p.test_batch),
@@ -126,8 +152,12 @@ def make_run(root, protocol, net, folds, classes=CLASSES, epochs=None, seed=0, d
                 ("max_iter", epochs * per_epoch), ("stepsize", p.step_epochs * per_epoch),
                 ("caffe_random_seed", "seed * 1000 + epoch")])),
             ("caffe_version", "caffe version 1.0.0"),
+            ("initial_weights", initial_weights or traced(protocol)),
             ("environment", {"OPENBLAS_NUM_THREADS": "2"}),
             ("microattention_version", "0.1.0")])
+        if protocol_folds:
+            provenance["protocol_folds"] = list(protocol_folds)
+        provenance.update(environment or {})     # git commit, BLAS, image, host, device
         (fold_dir / "provenance.json").write_text(training.to_json(provenance))
         (fold_dir / "done.json").write_text(training.to_json(collections.OrderedDict([
             ("format", training.FORMAT), ("fold", fold_id), ("settings", settings),
@@ -287,9 +317,10 @@ def index_csv(path):
 def test_partial_run_is_flagged_with_k_of_n_from_the_recorded_index(tmp_path):
     index = index_csv(tmp_path / "index.csv")
     run = make_run(tmp_path / "runs", "cde", "micro_attention", CDE, pooled=False, index=index,
-                   started=["casme2_sub02"])
+                   started=["casme2_sub02"], protocol_folds=False)
     md, html = write([run], tmp_path / "out")
     assert "2 of 3 folds done - PARTIAL" in md
+    assert "the index recorded in provenance.json (%s) split into cde folds" % index in md
     assert "> **WARNING:** %s: 2 of 3 folds done." % paper.METHODS["micro_attention"] in md
     ours = table_rows(md, paper.METHODS["micro_attention"] + ", this run (PARTIAL: 2 of 3 folds")
     assert len(ours) == 2  # Table 4 and the side-by-side table
@@ -299,7 +330,8 @@ def test_partial_run_is_flagged_with_k_of_n_from_the_recorded_index(tmp_path):
 
 
 def test_partial_run_without_a_known_fold_count_is_never_complete(tmp_path):
-    run = make_run(tmp_path / "runs", "cde", "micro_attention", CDE, pooled=False)
+    run = make_run(tmp_path / "runs", "cde", "micro_attention", CDE, pooled=False,
+                   protocol_folds=False)
     md, _ = write([run], tmp_path / "out")
     assert "2 of ? folds done (total unknown) - PARTIAL" in md
     assert "give --index" in md
@@ -338,9 +370,9 @@ def test_runs_on_different_indexes_each_count_their_folds_from_their_own(tmp_pat
     smic_index = index_of(tmp_path / "smic.csv", smic_folds, list(paper.SMIC_CLASSES),
                           extra=[("smic/s2/c1/5", 1, 1), ("smic/s3/c1/5", 2, 2)])
     a = make_run(tmp_path / "a", "loso", "micro_attention", casme_folds, pooled=False,
-                 index=casme_index)
+                 index=casme_index, protocol_folds=False)
     b = make_run(tmp_path / "b", "loso", "micro_attention", smic_folds, pooled=False,
-                 index=smic_index, classes=list(paper.SMIC_CLASSES))
+                 index=smic_index, classes=list(paper.SMIC_CLASSES), protocol_folds=False)
     casme_index.rename(tmp_path / "moved-casme2.csv")   # provenance's path no longer there
     md, _ = write([a, b], tmp_path / "out", index=[str(tmp_path / "moved-casme2.csv")])
     assert "`%s`, 1 of 2 folds done - PARTIAL" % a in md
@@ -372,7 +404,7 @@ def test_one_run_dir_holding_loso_of_two_databases_gives_a_run_per_index(tmp_pat
                       % paper.METHODS["micro_attention"])
     assert row[1:] == ["not run", "not run", "0.800", "%.3f" % float(by_fold_uf1()),
                        "0.500", "0.500"]   # SMIC: positive right, negative not (surprise absent)
-    assert "1 of 1 folds done" in md     # SMIC, from its metrics.json
+    assert "1 of 1 folds done" in md     # SMIC, from its folds' provenance
 
 
 def by_fold_uf1():
@@ -422,6 +454,227 @@ def test_full_budget_run_has_no_setup_warning(tmp_path):
     assert cells(row)[1:3] == ["yes †", "yes"]
 
 
+# one run per protocol, with fold ids of that protocol
+RUNS_OF = collections.OrderedDict([
+    ("cde", ("micro_attention", CDE)),
+    ("loso", ("micro_attention", CDE)),
+    ("hde", ("micro_attention", collections.OrderedDict([
+        ("casme2-to-samm", CDE["samm_006"]), ("samm-to-casme2", CDE["casme2_sub01"])]))),
+    ("pretrain", ("resnet10", collections.OrderedDict([
+        ("pretrain", [("ckplus/S005/001/10", 0, 0), ("mug/001/b/5", 2, 3)])]))),
+])
+
+
+def setup_markdown(root, protocol, **kw):
+    """The setup-vs-paper section of a run of `protocol` made with make_run(**kw),
+    as the report renders it (report.document.build puts it in every report)."""
+    from microattention.report import load, render, setup
+    net, folds = RUNS_OF[protocol]
+    run = make_run(root, protocol, net, folds, **kw)
+    return render.to_markdown(setup.section_setup(load.load_runs([str(run)])))
+
+
+def flagged_rows(md):
+    return [cells(l)[0] for l in md.splitlines() if l.startswith("| ") and "NOT the paper" in l]
+
+
+def _augmentation(protocol, **change):
+    return protocols.PROTOCOLS[protocol].augmentation._replace(**change)
+
+
+# (row of the setup table, make_run keywords) for each protocol: every change
+# from the paper's protocol that a run can make
+DEVIATIONS = [
+    ("solver (Caffe type)", lambda pr: {"changes": {"solver": "Adam"}}),
+    ("BatchNorm statistics tested with", lambda pr: {"bn_recalibration": True}),
+    ("initial weights", lambda pr: {"initial_weights": {"imagenet": False, "chain": [
+        "resnet10_fillers.caffemodel (sha256 0123456789ab...): no record of where it came "
+        "from"]}}),
+    ("epochs in all", lambda pr: {"epochs": 2}),
+    ("batch (train)", lambda pr: {"changes": {"batch": 4}}),
+    ("base lr", lambda pr: {"changes": {"base_lr": protocols.PROTOCOLS[pr].base_lr * 10}}),
+    ("lr step (epochs)", lambda pr: {"changes": {"step_epochs": 3}}),
+    ("augmentation: colour shift (max)", lambda pr: {"changes": {"augmentation": _augmentation(
+        pr, colour_shift=protocols.PROTOCOLS[pr].augmentation.colour_shift + 5)}}),
+    ("augmentation: 4 corner crops", lambda pr: {"changes": {"augmentation": _augmentation(
+        pr, corner_crops=not protocols.PROTOCOLS[pr].augmentation.corner_crops)}}),
+]
+
+
+@pytest.mark.parametrize("protocol", list(RUNS_OF))
+def test_a_run_as_the_paper_has_no_flag(tmp_path, protocol):
+    md = setup_markdown(tmp_path, protocol)
+    assert flagged_rows(md) == []
+    assert "NOT the paper" not in md
+    row = table_rows(md, "solver (Caffe type) |")[0]
+    assert cells(row)[2] == "SGD"
+    row = table_rows(md, "initial weights |")[0]
+    assert cells(row)[2] == ("ImageNet" if protocol == "pretrain"
+                             else "ImageNet, then pre-training on macro-expressions")
+
+
+@pytest.mark.parametrize("protocol", list(RUNS_OF))
+@pytest.mark.parametrize("row,change", DEVIATIONS, ids=[d[0] for d in DEVIATIONS])
+def test_every_deviation_is_flagged_in_its_row(tmp_path, protocol, row, change):
+    md = setup_markdown(tmp_path, protocol, **change(protocol))
+    assert flagged_rows(md) == [row]
+    assert "- **NOT the paper's setup**" in cells(table_rows(md, row + " |")[0])[2]
+    warnings = [l for l in md.splitlines() if l.startswith("> **WARNING:**")]
+    assert len(warnings) == 1 and (": %s is " % row) in warnings[0]
+
+
+def test_an_unfinished_fold_is_flagged_from_its_settings(tmp_path):
+    # no provenance.json yet: the solver and batch come from settings.json's protocol_changes
+    md = setup_markdown(tmp_path, "loso", changes={"solver": "Adam", "batch": 4}, done=[],
+                        bn_recalibration=True)
+    assert flagged_rows(md) == ["solver (Caffe type)", "batch (train)",
+                                "BatchNorm statistics tested with"]
+    assert cells(table_rows(md, "initial weights |")[0])[2] == \
+        "not recorded yet (no finished fold)"
+
+
+def test_the_demos_pre_training_report_flags_adam_recalibration_and_random_start(tmp_path):
+    # the demo's pre-training: Adam, BatchNorm recalibrated, Caffe's fillers as the start
+    from microattention import demo
+    changes = dict(demo.FULL.pretrain_changes)
+    net, folds = RUNS_OF["pretrain"]
+    run = make_run(tmp_path / "runs", "pretrain", net, folds, changes=changes,
+                   bn_recalibration=True, initial_weights={"imagenet": False, "chain": [
+                       "resnet10_fillers.caffemodel (sha256 0123456789ab...): no record of "
+                       "where it came from"]})
+    md, html = write([run], tmp_path / "out")
+    flagged = flagged_rows(md)
+    for row in ("solver (Caffe type)", "BatchNorm statistics tested with", "initial weights",
+                "epochs in all", "batch (train)", "base lr"):
+        assert row in flagged
+    assert "initial weights is NOT traced to ImageNet, the paper's setup is ImageNet" in md
+    assert "resnet10_fillers.caffemodel (sha256 0123456789ab...): no record" in md
+    assert html.count('class="warn"') >= len(flagged)
+
+
+# ------------------------------------------------------------------ weights' origin
+
+
+def _sidecar(path, stage, inputs):
+    from microattention import weights
+    weights.write_provenance(str(path), stage, inputs, {})
+
+
+def test_weights_origin_follows_the_records_back_to_imagenet(tmp_path, monkeypatch):
+    from microattention import provenance, weights
+    imagenet = tmp_path / "resnet10_cvgj_iter_320000.caffemodel"
+    imagenet.write_bytes(b"imagenet")
+    # stand-in for the download: its sha256 is the one weights.py knows
+    monkeypatch.setattr(weights, "RESNET10_SHA256", files.sha256(imagenet))
+    gray = tmp_path / "gray.caffemodel"
+    gray.write_bytes(b"gray")
+    _sidecar(gray, "imagenet-to-gray", {"in": str(imagenet)})
+    origin = provenance.weights_origin(gray)
+    assert origin["imagenet"] is True
+    assert origin["chain"][0] == "gray.caffemodel: weights imagenet-to-gray"
+    # the pre-training fold that started from it, and the transfer from its final weights
+    fold = tmp_path / "runs" / "pretrain" / "resnet10" / "pretrain"
+    fold.mkdir(parents=True)
+    final = fold / "final.caffemodel"
+    final.write_bytes(b"pretrained")
+    (fold / "done.json").write_text(json.dumps({
+        "final_snapshot_sha256": files.sha256(final),
+        "settings": {"protocol": "pretrain", "fold": "pretrain",
+                     "weights_sha256": files.sha256(gray)}}))
+    (fold / "provenance.json").write_text(json.dumps({
+        "inputs": {"weights": str(gray)}, "initial_weights": origin}))
+    macro = tmp_path / "micro_attention_macro.caffemodel"
+    macro.write_bytes(b"macro")
+    _sidecar(macro, "transfer", {"from": str(final)})
+    chained = provenance.weights_origin(macro)
+    assert chained["imagenet"] is True
+    assert chained["chain"][:2] == ["micro_attention_macro.caffemodel: weights transfer",
+                                    "final.caffemodel: train-fold pretrain/pretrain (%s)" % fold]
+    assert report.setup.origin_label(chained, "loso") == \
+        "ImageNet, then pre-training on macro-expressions"
+    # weights changed after their record, or without one: not traced
+    macro.write_bytes(b"trained further by hand")
+    assert provenance.weights_origin(macro)["imagenet"] is False
+    fillers = tmp_path / "fillers.caffemodel"
+    fillers.write_bytes(b"fillers")
+    origin = provenance.weights_origin(fillers)
+    assert origin["imagenet"] is False
+    assert origin["chain"] == ["fillers.caffemodel (sha256 %s...): no record of where it came "
+                               "from" % files.sha256(fillers)[:12]]
+
+
+# ------------------------------------------------------------------ folds of the protocol
+
+
+def test_a_subset_pooled_by_run_is_partial_whatever_metrics_json_says(tmp_path):
+    from microattention import runs
+    three = collections.OrderedDict(list(CDE.items()) + [
+        ("casme2_sub02", [("casme2/sub02/EP01/5", 2, 2), ("casme2/sub02/EP02/5", 3, 2)])])
+    run = make_run(tmp_path / "runs", "cde", "micro_attention", three, pooled=False)
+    runs.pool(tmp_path / "runs", "cde", "micro_attention", list(CDE), metrics)   # 2 of the 3
+    pooled = json.loads((run / "metrics.json").read_text())
+    assert pooled["folds_pooled"] == list(CDE) and pooled["complete"] is False
+    assert pooled["folds_of_protocol"] == list(three)
+    # the third fold's folder is gone: only its siblings' provenance knows of it
+    import shutil
+    shutil.rmtree(str(run / "casme2_sub02"))
+    md, _ = write([run], tmp_path / "out")
+    assert "2 of 3 folds done - PARTIAL" in md
+    assert cells(table_rows(md, "casme2_sub02 |")[0])[1] == "not started"
+    assert "| pooled (PARTIAL) |" in md
+    # even a metrics.json claiming the two are all: the folds' record wins
+    (run / "metrics.json").write_text(json.dumps({"folds_pooled": list(CDE),
+                                                  "folds_of_protocol": list(CDE)}))
+    md, _ = write([run], tmp_path / "out2")
+    assert "2 of 3 folds done - PARTIAL" in md
+
+
+def test_a_pooled_list_alone_is_not_the_protocols_fold_list(tmp_path):
+    # folds from before the record, pooled by an older `run`: the total is unknown
+    run = make_run(tmp_path / "runs", "cde", "micro_attention", CDE, protocol_folds=False)
+    md, _ = write([run], tmp_path / "out")
+    assert "2 of ? folds done (total unknown) - PARTIAL" in md
+
+
+# ------------------------------------------------------------------ provenance
+
+
+def test_recorded_provenance_is_printed(tmp_path):
+    run = make_run(tmp_path / "runs", "cde", "micro_attention", CDE, environment=dict(
+        git_commit="0123abcd" * 5, blas="OpenBLAS 0.3.13, kernel Haswell",
+        image="MA_IMAGE_ID=sha256:feed", host="node07", device="CPU: Test CPU, 2 logical cores"))
+    md, _ = write([run], tmp_path / "out")
+    section = md[md.index("### Provenance"):]
+    for line in ("- git commit: %s" % ("0123abcd" * 5), "- BLAS: OpenBLAS 0.3.13, kernel Haswell",
+                 "- image: MA_IMAGE_ID=sha256:feed", "- host: node07",
+                 "- device: CPU: Test CPU, 2 logical cores", "- Caffe: caffe version 1.0.0"):
+        assert line + "\n" in section
+    assert "not recorded by the run" not in section
+    # a run from before the record says so
+    old = make_run(tmp_path / "old", "cde", "micro_attention", CDE)
+    md, _ = write([old], tmp_path / "out-old")
+    assert "- host: not recorded by the run\n" in md
+
+
+def test_the_environment_record_names_commit_image_host_and_device(monkeypatch):
+    from microattention import provenance
+    monkeypatch.setenv("MA_GIT_COMMIT", "f" * 40)
+    monkeypatch.setenv("MA_IMAGE_ID", "sha256:" + "e" * 64)
+    monkeypatch.delenv("MA_IMAGE", raising=False)
+    monkeypatch.delenv("MA_IMAGE_DIGEST", raising=False)
+    env = provenance.environment(gpu=None)
+    assert list(env) == ["git_commit", "caffe_version", "blas", "image", "host", "device"]
+    assert env["git_commit"] == "f" * 40
+    assert env["image"] == "MA_IMAGE_ID=sha256:" + "e" * 64
+    import socket
+    assert env["host"] == socket.gethostname()
+    assert env["device"].startswith("CPU: ") and env["device"].endswith(
+        "%d logical cores" % os.cpu_count())
+    assert provenance.device(1).startswith("GPU 1")
+    monkeypatch.delenv("MA_IMAGE_ID")
+    assert provenance.image().startswith("not known")
+
+
 # ------------------------------------------------------------------ bad input
 
 
@@ -461,6 +714,21 @@ def test_a_run_mixing_seeds_is_refused(tmp_path):
         report.write_report([str(run)], str(tmp_path / "out"))
 
 
+@pytest.mark.parametrize("key,value", [
+    ("protocol_changes", {"solver": "Adam"}),
+    ("bn_recalibration", "one epoch of training batches")])
+def test_a_run_mixing_a_variant_fold_with_plain_ones_is_refused(tmp_path, key, value):
+    # the key is written only when used: one fold has it, the other not
+    run = make_run(tmp_path / "runs", "cde", "micro_attention", CDE)
+    settings = run / "samm_006" / "settings.json"
+    doc = json.loads(settings.read_text())
+    doc[key] = value
+    settings.write_text(json.dumps(doc))
+    with pytest.raises(UserError, match="mixes settings: %s not set in fold\\(s\\) casme2_sub01; "
+                       % key):
+        report.write_report([str(run)], str(tmp_path / "out"))
+
+
 def test_cli_reports_a_bad_folder_without_a_traceback(tmp_path):
     env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "python"))
     proc = subprocess.run([sys.executable, "-m", "microattention", "report", str(tmp_path),
@@ -486,6 +754,19 @@ def test_cli_writes_the_report(tmp_path):
 # ------------------------------------------------------------------ the example
 
 
+# what train-fold records about where it ran (microattention.provenance), invented
+EXAMPLE_ENVIRONMENT = collections.OrderedDict([
+    ("git_commit", "0123456789abcdef0123456789abcdef01234567"),
+    ("blas", "OpenBLAS 0.3.13 NO_AFFINITY USE_OPENMP HASWELL MAX_THREADS=64, kernel Haswell "
+             "(OPENBLAS_CORETYPE=Haswell (set by microattention for this CPU)), "
+             "OPENBLAS_NUM_THREADS=2"),
+    ("image", "MA_IMAGE=localhost/micro-attention:latest, MA_IMAGE_ID=sha256:"
+              "89abcdef0123456789abcdef0123456789abcdef0123456789abcdef01234567"),
+    ("host", "example-host"),
+    ("device", "CPU: Example CPU @ 2.10GHz, 2 logical cores"),
+])
+
+
 def example_runs(root):
     """Synthetic CDE runs shaped like the paper's (26 CASME II + 20 SAMM
     subjects, 46 folds): micro_attention finished, resnet10 at 40 of 46 folds.
@@ -506,9 +787,9 @@ def example_runs(root):
         return collections.OrderedDict(
             (f, [(s, t, t if rng.random() < rate else rng.randrange(5)) for s, t, _ in rows])
             for f, rows in folds.items())
-    a = make_run(root, "cde", "micro_attention", predicted(0.72))
+    a = make_run(root, "cde", "micro_attention", predicted(0.72), environment=EXAMPLE_ENVIRONMENT)
     b = make_run(root, "cde", "resnet10", predicted(0.68), done=list(folds)[:40], pooled=False,
-                 started=[])
+                 started=[], environment=EXAMPLE_ENVIRONMENT)
     return [a, b]
 
 
@@ -519,7 +800,7 @@ def test_46_folds_give_one_small_multiples_figure(tmp_path):
     md, html = write([run], out)
     assert sorted(p.name for p in out.glob("curves-*.png")) == [
         "curves-resnet10-runs-cde-resnet10.png"]
-    assert "40 of ? folds done (total unknown) - PARTIAL" in md
+    assert "40 of 46 folds done - PARTIAL" in md      # the folds' provenance lists all 46
     status = [cells(l)[1] for l in table_rows(md, "") if re.match(r"\| (casme2_sub|samm_0)", l)
               and "done" in cells(l)[1]]
     assert status == ["done"] * 40 + ["not done (started)"] * 6
@@ -573,8 +854,16 @@ def test_report_of_a_real_caffe_run(tmp_path):
                                for f in ("casme2-to-samm", "samm-to-casme2")]
     row = table_rows(md, "epochs in all |")[0]
     assert cells(row)[2] == "1 - **NOT the paper's setup**"
-    assert [l for l in md.splitlines() if l.startswith("| ") and "NOT the paper" in l] == [row]
+    # random initial weights: no record leads back to ImageNet
+    assert flagged_rows(md) == ["initial weights", "epochs in all"]
+    assert "initial weights of %s: init.caffemodel (sha256 %s...): no record of where it came " \
+        "from" % (paper.METHODS["micro_attention"], files.sha256(weights)[:12]) in md
     prov = json.loads((run / "casme2-to-samm" / "provenance.json").read_text())
+    section = md[md.index("### Provenance"):md.index("## Where this report was made")]
+    assert "not recorded by the run" not in section
+    for key in ("git commit", "BLAS", "image", "host", "device"):
+        label = {"git commit": "git_commit", "BLAS": "blas"}.get(key, key)
+        assert "- %s: %s\n" % (key, prov[label]) in section
     done = json.loads((run / "casme2-to-samm" / "done.json").read_text())
     assert "- Caffe: %s\n" % prov["caffe_version"] in md
     assert "- initial weights sha256 `%s`" % files.sha256(weights) in md

@@ -382,3 +382,72 @@ def test_bad_fold_and_inputs_fail_clearly(loso, weights, tmp_path):
     with pytest.raises(UserError, match="--epochs 0"):
         training.train_fold(loso["index"], loso["faces"], "loso", "sub01", weights,
                             run_dir=tmp_path, epochs=0)
+
+
+def test_settings_comparison_sees_keys_on_either_side():
+    plain = {"protocol": "hde", "seed": 0}
+    variant = dict(plain, protocol_changes={"solver": "Adam"},
+                   bn_recalibration="one epoch of training batches")
+    assert training.settings_differences(variant, plain) == [
+        'protocol_changes {"solver":"Adam"} -> not set',
+        "bn_recalibration one epoch of training batches -> not set"]
+    assert training.settings_differences(plain, variant) == [
+        'protocol_changes not set -> {"solver":"Adam"}',
+        "bn_recalibration not set -> one epoch of training batches"]
+    assert training.settings_differences(plain, dict(plain)) == []
+    assert training.settings_differences(dict(plain, fold="a"), dict(plain, fold="b"),
+                                         ignore=("fold",)) == []
+
+
+def test_a_variant_fold_is_neither_skipped_nor_resumed_by_a_plain_run(tmp_path, monkeypatch):
+    """A fold trained with Adam and BatchNorm recalibration (as the demo
+    trains), then the plain command on the same folder: refused, with the
+    settings that differ, and nothing in the folder changes."""
+    from microattention import protocols
+    index, faces, ids = write_data(tmp_path / "data", HDE_ROWS)
+    init = random_weights(tmp_path / "init.caffemodel", "micro_attention")
+    monkeypatch.setenv("MA_GIT_COMMIT", "a" * 40)
+    monkeypatch.setenv("MA_IMAGE_ID", "sha256:" + "b" * 64)
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
+    run_dir = tmp_path / "runs"
+    adam = protocols.variant("hde", solver="Adam")
+    done = training.train_fold(index, faces, adam, "casme2-to-samm", init, run_dir=run_dir,
+                               epochs=1, log=lambda text: None, recalibrate_bn=True)
+    assert done["skipped"] is False
+    fold_dir = run_dir / "hde" / "micro_attention" / "casme2-to-samm"
+    assert 'type: "Adam"' in (fold_dir / "solver.prototxt").read_text()
+    # train-fold's provenance: where it ran and where its weights came from
+    prov = json.loads((fold_dir / "provenance.json").read_text())
+    assert prov["git_commit"] == "a" * 40
+    assert prov["image"] == "MA_IMAGE_ID=sha256:" + "b" * 64
+    assert prov["caffe_version"].startswith("caffe version")
+    assert "kernel" in prov["blas"] and "OPENBLAS_NUM_THREADS=1" in prov["blas"]
+    import socket
+    assert prov["host"] == socket.gethostname()
+    assert prov["device"].startswith("CPU: ")
+    assert prov["protocol_folds"] == ["casme2-to-samm", "samm-to-casme2"]
+    assert prov["initial_weights"]["imagenet"] is False
+    assert prov["initial_weights"]["chain"] == [
+        "init.caffemodel (sha256 %s...): no record of where it came from"
+        % hashlib.sha256(init.read_bytes()).hexdigest()[:12]]
+    why = ('protocol_changes {"solver":"Adam"} -> not set; '
+           "bn_recalibration one epoch of training batches -> not set")
+    before = tree_state(fold_dir)
+    # finished: the plain command does not take it as its own
+    with pytest.raises(UserError) as caught:
+        training.train_fold(index, faces, "hde", "casme2-to-samm", init, run_dir=run_dir,
+                            epochs=1, log=lambda text: None)
+    assert "was finished with other settings (%s)" % why in str(caught.value)
+    proc = cli("run", "--protocol", "hde", "--index", index, "--faces", faces, "--weights", init,
+               "--run-dir", run_dir, "--epochs", 1, check=False)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "was finished with other settings (%s)" % why in proc.stderr
+    assert tree_state(fold_dir) == before
+    # unfinished (its snapshots there): the plain command does not resume it
+    (fold_dir / "done.json").unlink()
+    before = tree_state(fold_dir)
+    with pytest.raises(UserError) as caught:
+        training.train_fold(index, faces, "hde", "casme2-to-samm", init, run_dir=run_dir,
+                            epochs=1, log=lambda text: None)
+    assert "holds an unfinished run with other settings (%s)" % why in str(caught.value)
+    assert tree_state(fold_dir) == before

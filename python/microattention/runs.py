@@ -184,11 +184,19 @@ def pool(run_dir, protocol, net, fold_ids, metrics):
     result["protocol"] = protocol
     result["net"] = net
     result["folds_pooled"] = list(fold_ids)
+    # the protocol's folds as the folds recorded them: pooling a subset is PARTIAL
+    all_folds = protocol_folds(run_dir, protocol, net, fold_ids)
+    missing = [f for f in all_folds or [] if f not in fold_ids]
+    result["folds_of_protocol"] = all_folds
+    result["complete"] = all_folds is not None and not missing
     out_dir = pathlib.Path(run_dir) / protocol / net
     files.write_if_changed(out_dir / "predictions.csv", metrics.predictions_csv(rows, classes))
     files.write_if_changed(out_dir / "metrics.json", training.to_json(result))
     files.write_if_changed(out_dir / "metrics.md", metrics.metrics_markdown(result))
     pooled = result["pooled"]
+    if not result["complete"]:
+        _say("PARTIAL: %d of %s folds of the protocol pooled" % (
+            len(fold_ids), len(all_folds) if all_folds is not None else "?"))
     if protocol == "pretrain":
         _say("pre-training validation accuracy %.2f %% on %d held-out images (paper: %.2f %%)"
              % (100 * pooled["war"], pooled["samples"], 100 * paper.PRETRAIN_VALIDATION_ACCURACY))
@@ -199,3 +207,22 @@ def pool(run_dir, protocol, net, fold_ids, metrics):
                                        pooled["uf1_megc2019"]))
     _say("wrote %s" % (out_dir / "metrics.json"))
     return 0
+
+
+def protocol_folds(run_dir, protocol, net, fold_ids):
+    """The protocol's fold ids as train-fold recorded them (provenance.json's
+    protocol_folds), None when no fold recorded them; a UserError when folds
+    of one pooling disagree (trained on different indexes)."""
+    found = None
+    for fold in fold_ids:
+        prov = training.read_json(training.fold_dir_of(run_dir, protocol, net, fold)
+                                  / "provenance.json") or {}
+        listed = prov.get("protocol_folds")
+        if listed is None:
+            continue
+        if found is not None and list(listed) != found:
+            raise UserError("folds %s and %s of %s/%s list different protocol folds (other "
+                            "indexes?); pool the folds of one index" % (
+                                fold_ids[0], fold, protocol, net))
+        found = list(listed)
+    return found

@@ -35,11 +35,14 @@ project's workspace/runs, /workspace/runs in the image):
     and the accuracy caffe's own test net logged at the last iteration.
  5. provenance.json records the inputs and their sha256 (index, faces.csv,
     initial weights, LMDB sidecars, rendered net and solver files, final
-    snapshot), the seed, the schedule and the caffe version; final.caffemodel
+    snapshot), the seed, the schedule, the protocol's folds of the index, where
+    the initial weights came from (microattention.provenance), and where it
+    ran: caffe version, git commit, BLAS kernel, image, host and device; final.caffemodel
     is the tested snapshot under a fixed name (the input of the next stage of
     docs/transfer-chain.md); done.json is written last. A fold with done.json is not trained again; a fold whose
-    folder holds another configuration (other weights, seed, epochs, index
-    or faces) is refused rather than mixed.
+    folder holds another configuration (other weights, seed, epochs, index,
+    faces, protocol changes or BatchNorm recalibration: every key of either
+    side) is refused rather than skipped into or resumed.
 """
 import argparse
 import collections
@@ -57,6 +60,7 @@ import sys
 import time
 
 from microattention import files, nets, protocols
+from microattention import provenance as provenance_module
 from microattention.errors import UserError
 
 FORMAT = "microattention-train-fold/1"
@@ -259,8 +263,25 @@ def fold_settings(protocol, net, fold_id, index, faces, weights, seed, epochs,
     return settings
 
 
-def _differences(old, new):
-    return ["%s %s -> %s" % (k, old.get(k), new.get(k)) for k in new if old.get(k) != new.get(k)]
+def setting_text(value):
+    if value is None:
+        return "not set"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, sort_keys=True, separators=(",", ":"))
+    return str(value)
+
+
+def settings_differences(old, new, ignore=()):
+    """["key old -> new"] over the keys of either side: a setting present on
+    one side only (protocol_changes, bn_recalibration: written only when
+    used) differs from its absence. The report's mixed-settings check uses
+    the same keys."""
+    keys = list(new) + [k for k in old if k not in new]
+    return ["%s %s -> %s" % (k, setting_text(old.get(k)), setting_text(new.get(k)))
+            for k in keys if k not in ignore and old.get(k) != new.get(k)]
+
+
+_differences = settings_differences   # the short name finished() and the resume check use
 
 
 def finished(fold_dir, settings):
@@ -558,7 +579,8 @@ def train_fold(index, faces, protocol, fold, weights, net=None, run_dir=None, ep
     if not os.path.isdir(str(faces)):
         raise UserError("--faces %s: no such folder" % faces)
     faces = pathlib.Path(faces).resolve()
-    fold_info = pick_fold(fold_list(index, protocol), fold, protocol, index)
+    all_folds = fold_list(index, protocol)
+    fold_info = pick_fold(all_folds, fold, protocol, index)
     fold_id = fold_info["fold"]
     fold_dir = fold_dir_of(run_dir, protocol, net, fold_id).resolve()
     files.check_outputs([fold_dir / "done.json"], [index, weights],
@@ -578,11 +600,11 @@ def train_fold(index, faces, protocol, fold, weights, net=None, run_dir=None, ep
             done["skipped"] = True
             return done
         return _train_locked(index, faces, p, net, fold_info, weights, fold_dir, settings,
-                             gpu, log, lmdbs, metrics)
+                             gpu, log, lmdbs, metrics, [f["fold"] for f in all_folds])
 
 
 def _train_locked(index, faces, p, net, fold_info, weights, fold_dir, settings, gpu, log,
-                  lmdbs, metrics):
+                  lmdbs, metrics, protocol_folds=None):
     protocol, fold_id, seed = p.name, fold_info["fold"], settings["seed"]
     old = read_json(fold_dir / "settings.json")
     if old is not None and _differences(old, settings):
@@ -716,6 +738,10 @@ def _train_locked(index, faces, p, net, fold_info, weights, fold_dir, settings, 
             (path.name, files.sha256(path)) for path in (net_path, solver_path, deploy_path,
                                                         final_model))),
         ("caffe_version", caffe_version()),
+        # the report's fold count: the protocol's folds of this index, whatever is pooled
+        ("protocol_folds", protocol_folds or [fold_id]),
+        ("initial_weights", provenance_module.weights_origin(weights,
+                                                             settings["weights_sha256"])),
         # the BLAS thread count and kernel change the last bits of the results
         ("environment", collections.OrderedDict(
             (k, os.environ.get(k)) for k in ("OPENBLAS_NUM_THREADS", "OPENBLAS_CORETYPE",
@@ -723,6 +749,8 @@ def _train_locked(index, faces, p, net, fold_info, weights, fold_dir, settings, 
         ("microattention_version", _version()),
         ("epochs_run", progress["epochs"]),
     ])
+    environment = provenance_module.environment(gpu)   # git commit, BLAS, image, host, device
+    provenance.update((k, v) for k, v in environment.items() if k not in provenance)
     link_final(final_model, fold_dir / FINAL_NAME)
     pred_path = fold_dir / "predictions.csv"
     files.write_together({
