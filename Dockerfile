@@ -85,6 +85,11 @@ RUN useradd --create-home --uid 1000 --shell /bin/bash researcher \
  && mkdir -p /workspace && chown researcher:researcher /workspace
 
 COPY --from=project /opt/micro-attention /opt/micro-attention
+# The commit this image was built from (.ci/build-image passes it; compose
+# builds pass $MA_GIT_COMMIT if set); train-fold records it. Last, so a new
+# commit rebuilds only this layer.
+ARG MA_GIT_COMMIT=
+ENV MA_GIT_COMMIT=${MA_GIT_COMMIT}
 WORKDIR /workspace
 ENTRYPOINT ["/opt/micro-attention/tools/entrypoint"]
 CMD ["python3", "-m", "microattention", "--help"]

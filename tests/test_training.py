@@ -408,6 +408,8 @@ def test_a_variant_fold_is_neither_skipped_nor_resumed_by_a_plain_run(tmp_path, 
     init = random_weights(tmp_path / "init.caffemodel", "micro_attention")
     monkeypatch.setenv("MA_GIT_COMMIT", "a" * 40)
     monkeypatch.setenv("MA_IMAGE_ID", "sha256:" + "b" * 64)
+    monkeypatch.delenv("MA_IMAGE", raising=False)        # compose and in-image set it
+    monkeypatch.delenv("MA_IMAGE_DIGEST", raising=False)
     monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
     run_dir = tmp_path / "runs"
     adam = protocols.variant("hde", solver="Adam")
