@@ -228,23 +228,38 @@ def still_clip(folder, photo, copies):
     return folder
 
 
+def test_choose_takes_the_largest_box_or_the_nth_from_the_left():
+    from microattention import predict
+    boxes = [(300, 0, 340, 40), (0, 0, 20, 20), (100, 0, 200, 100)]
+    assert predict.choose(boxes, None) == (100, 0, 200, 100)
+    assert [predict.choose(boxes, n) for n in (1, 2, 3, 4)] == [
+        (0, 0, 20, 20), (100, 0, 200, 100), (300, 0, 340, 40), None]
+    assert predict.choose([], None) is None
+
+
 @needs_caffe
 def test_several_faces_take_the_largest_or_face_n(model, tmp_path):
     clip = still_clip(tmp_path / "multi", samples_dir() / "multi_face.jpg", 3)
-    out1, out2 = tmp_path / "o1", tmp_path / "o2"
-    proc = cli("predict", "--model", model, "--frames", clip, "--out", out1, "--no-progress")
-    doc = read_prediction(out1)
-    assert doc["face"]["most_faces_in_a_frame"] >= 2
+    proc = cli("predict", "--model", model, "--frames", clip, "--out", tmp_path / "o0",
+               "--no-progress")
+    doc = read_prediction(tmp_path / "o0")
+    most = doc["face"]["most_faces_in_a_frame"]
+    assert most >= 2 and doc["face"]["face_option"] is None
     assert "the largest" in doc["notes"][0] and "--face N" in proc.stdout
-    cli("predict", "--model", model, "--frames", clip, "--out", out2, "--face", 1,
-        "--no-progress")
-    other = read_prediction(out2)
-    assert other["face"]["crop_box"] != doc["face"]["crop_box"] or \
-        doc["face"]["most_faces_in_a_frame"] == 1
-    bad = cli("predict", "--model", model, "--frames", clip, "--out", tmp_path / "o3",
+    chosen = []
+    for n in (1, most):
+        out = tmp_path / ("o%d" % n)
+        cli("predict", "--model", model, "--frames", clip, "--out", out, "--face", n,
+            "--no-progress")
+        picked = read_prediction(out)
+        assert picked["face"]["face_option"] == n and "face %d from the left" % n in \
+            picked["notes"][0]
+        chosen.append(picked["face"]["crop_box"])
+    assert chosen[0]["cx"] < chosen[1]["cx"]          # the first and the last from the left
+    bad = cli("predict", "--model", model, "--frames", clip, "--out", tmp_path / "o40",
               "--face", 40, "--no-progress", check=False)
-    assert bad.returncode == 1 and "no frame shows 40 faces" in bad.stderr
-    assert not (tmp_path / "o3").exists()
+    assert bad.returncode == 1 and "no frame shows 40 faces (at most %d)" % most in bad.stderr
+    assert not (tmp_path / "o40").exists()
 
 
 # ------------------------------------------------------------------ bad input

@@ -482,7 +482,7 @@ def overlay_png(doc, model, face, points, maps):
     rows = [{"net": model.doc["net"],
              "pred": "predicted %s (p %.2f)%s" % (
                  label, doc["probabilities"][label],
-                 ", AU%s regions" % "+".join(map(str, aus)) if mask is not None else ""),
+                 "\nAU%s regions" % "+".join(map(str, aus)) if mask is not None else ""),
              "maps": [(key, small, visualize.upsample(small, face.shape[0]), None, None)
                       for key, small in maps.items()]}]
     title = "%s, apex frame %d" % (doc["clip"]["name"], doc["apex_frame"])
