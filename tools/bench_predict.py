@@ -55,9 +55,9 @@ def timed(fn):
 def bench_video(path, model, locator):
     clip = predict.Clip(path, "video", os.path.splitext(os.path.basename(path))[0])
     n, read_s = timed(lambda: sum(1 for _ in clip.frames()))
-    (numbers, boxes, most), detect_s = timed(
+    (numbers, boxes, most, kept), detect_s = timed(
         lambda: predict.locate_clip(clip, locator, None, progress=False))
-    (box, used, k), box_s = timed(lambda: predict.clip_box(clip, locator, numbers, boxes))
+    (box, used, k), box_s = timed(lambda: predict.clip_box(locator, kept))
 
     def crops_and_spot():
         small = [spotting.reduce(faces.cut(gray, box)[0]) for _, gray in clip.frames()]

@@ -12,7 +12,7 @@ each gets its own OUT/<clip>/ and OUT/summary.csv lists them all.
 
 Per clip:
  1. faces: dlib's detector on every frame (the largest face, or with --face N
-    the N-th from the left); on up to BOX_FRAMES evenly spaced frames with a
+    the N-th from the left); on up to BOX_FRAMES roughly evenly spaced frames with a
     face, dlib's 68 points refined by the model's AAM when its training crops
     were (the faces stage's crop_box); the clip's one box is their median,
     as the faces stage makes it for training clips;
@@ -240,37 +240,43 @@ def landmarks(locator, gray, box):
 
 def locate_clip(clip, locator, face, progress):
     """Pass 1: the chosen face of every frame. Returns the frame numbers,
-    the chosen boxes (None: no face), the most faces in one frame."""
+    the chosen boxes (None: no face), the most faces in one frame, and up to
+    2 x BOX_FRAMES roughly evenly spaced frames with a face, kept for the
+    crop box (thinned to every other one whenever there are more, so a
+    video of unknown length is read once)."""
     from tqdm import tqdm
-    numbers, boxes, most = [], [], 0
+    numbers, boxes, most, kept, step = [], [], 0, [], 1
     bar = tqdm(total=clip.count_hint() or None, unit="frame", file=sys.stderr,
                desc="%s: faces" % clip.name, disable=not progress, leave=False)
     try:
         for number, gray in clip.frames():
             found = detect_all(locator, gray)
             most = max(most, len(found))
+            chosen = choose(found, face)
+            if chosen is not None and len(numbers) % step == 0:
+                kept.append((gray, chosen))
+                if len(kept) > 2 * BOX_FRAMES:
+                    kept, step = kept[::2], step * 2
             numbers.append(number)
-            boxes.append(choose(found, face))
+            boxes.append(chosen)
             bar.update(1)
     finally:
         bar.close()
-    return numbers, boxes, most
+    return numbers, boxes, most, kept
 
 
-def clip_box(clip, locator, numbers, boxes):
+def clip_box(locator, kept):
     """The clip's one crop box: the median of faces.crop_box over up to
-    BOX_FRAMES evenly spaced frames with a face; and which landmarks were used."""
+    BOX_FRAMES evenly spaced kept frames; and which landmarks were used."""
     from microattention import faces
-    with_face = [i for i, b in enumerate(boxes) if b is not None]
-    picks = sorted(set(with_face[int(round(k))] for k in
-                       np.linspace(0, len(with_face) - 1, min(BOX_FRAMES, len(with_face)))))
-    wanted = {numbers[i]: boxes[i] for i in picks}
+    picks = sorted(set(int(round(k)) for k in
+                       np.linspace(0, len(kept) - 1, min(BOX_FRAMES, len(kept)))))
     crop_boxes, used = [], collections.Counter()
-    for number, gray in clip.frames():
-        if number in wanted:
-            points, how = landmarks(locator, gray, wanted[number])
-            crop_boxes.append(faces.crop_box(points))
-            used[how] += 1
+    for i in picks:
+        gray, box = kept[i]
+        points, how = landmarks(locator, gray, box)
+        crop_boxes.append(faces.crop_box(points))
+        used[how] += 1
     return faces.shared_box(crop_boxes), dict(used), len(crop_boxes)
 
 
@@ -351,7 +357,7 @@ def predict_clip(clip, model, locator, args, progress=True):
     if args.face is not None and args.face < 1:
         raise UserError("--face %d: faces are numbered from 1 (from the left)" % args.face)
     started = time.time()
-    numbers, boxes, most = locate_clip(clip, locator, args.face, progress)
+    numbers, boxes, most, kept = locate_clip(clip, locator, args.face, progress)
     if not numbers:
         raise UserError("%s: no frame could be read" % clip.path)
     # the options that refer to frames are checked before the slow part
@@ -366,7 +372,7 @@ def predict_clip(clip, model, locator, args, progress=True):
                             % (clip.path, args.face, most, most))
         raise UserError("no face found in any of the %d frame(s) of %s (%s)"
                         % (len(numbers), clip.path, faces.NO_FACE))
-    box, used, box_frames = clip_box(clip, locator, numbers, boxes)
+    box, used, box_frames = clip_box(locator, kept)
     notes = []
     if most > 1:
         notes.append("up to %d faces in a frame: %s used; choose another with --face N "
