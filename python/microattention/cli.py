@@ -27,6 +27,11 @@ COMMANDS = {
     "weights": ("microattention.weights",
                 "ImageNet-to-gray conversion and weight transfer between nets"),
     "visualize": ("microattention.visualize", "attention-map overlays (Figure 4)"),
+    "export": ("microattention.export",
+               "a trained fold as a self-contained model folder (net, weights, classes, "
+               "preprocessing, provenance)"),
+    "predict": ("microattention.predict",
+                "a model on your own video or frames: face, apex, class, attention overlay"),
     "demo": ("microattention.demo",
              "the whole pipeline on generated faces: data, faces, pre-training, LOSO, "
              "report, Figure 4 (synthetic; not a benchmark)"),

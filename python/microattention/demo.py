@@ -18,6 +18,8 @@ skipped when the demo runs again on the same --out):
              leave-one-subject-out fine-tuning on the micro set
   report     report.md / report.html beside the paper's Table 6
   visualize  attention maps of both nets on test faces, AU-region scores
+  model      the micro-attention net of the first LOSO fold exported to
+             OUT/model (try it: predict --model OUT/model --video FILE)
 
 Outputs (OUT = --out): OUT/demo.md (what ran, stage times, accuracies, the
 reductions against the paper's protocol), OUT/report/report.html,
@@ -82,7 +84,7 @@ CONFIGS = collections.OrderedDict([
 EARLIER_DEMO = {"summary.md", "summary.csv"}
 TRAINING_STAGES = ("pretrain", "loso-micro_attention", "loso-resnet10")
 STAGES = ("data", "index", "faces", "pretrain", "transfer", "loso-micro_attention",
-          "loso-resnet10", "report", "visualize")
+          "loso-resnet10", "report", "visualize", "model")
 
 
 def add_arguments(parser):
@@ -228,6 +230,8 @@ class Demo:
         self.say("report: %s" % self.p("report", "report.html"))
         self.say("summary: %s" % self.p("demo.md"))
         self.say("pictures: %s and %s" % (self.p("figure4.png"), self.p("figure4")))
+        self.say("model: %s (predict --model %s --video FILE)" % (self.p("model"),
+                                                                  self.p("model")))
         return 0
 
     def stage_data(self):
@@ -462,6 +466,13 @@ class Demo:
         self.stack([self.p("figure4", visualize.safe_name(s) + ".png") for s in picked],
                    self.p("figure4.png"))
         return {"fold": fold, "samples": picked, "scores": self.region_scores()}
+
+    def stage_model(self):
+        """The micro-attention net of the first LOSO fold as OUT/model, for predict."""
+        from microattention import export
+        fold = self.loso_folds()[0][0]
+        export.export_model(self.p("runs"), "loso", "micro_attention", self.p("model"), fold=fold)
+        return {"fold": fold, "model": str(self.p("model"))}
 
     @staticmethod
     def stack(pngs, out, width=1200, colours=256):
