@@ -352,3 +352,19 @@ def test_apex_error_on_generated_casme2_clips_is_small(model, tmp_path):
     print("apex error over %d generated clips: mean %.2f frames, max %d, exact %d"
           % (len(errors), np.mean(errors), max(errors), errors.count(0)))
     assert np.mean(errors) <= 1.0 and max(errors) <= 3
+
+
+def test_paths_as_seen_from_the_clone_work_in_the_container(tmp_path, monkeypatch):
+    # the README's `--model workspace/demo/model` runs in /workspace, which the
+    # project's workspace/ links to: the path falls back to the project root
+    from microattention import files
+    root, work = tmp_path / "project", tmp_path / "work"
+    (work / "demo" / "model").mkdir(parents=True)
+    root.mkdir()
+    (root / "workspace").symlink_to(work)
+    monkeypatch.setenv("MA_HOME", str(root))
+    monkeypatch.chdir(work)
+    assert files.input_path("demo/model") == "demo/model"
+    assert pathlib.Path(files.input_path("workspace/demo/model")).resolve() == work / "demo" / "model"
+    assert files.input_path("workspace/nothing") == "workspace/nothing"   # the error names it as given
+    assert files.input_path(None) is None

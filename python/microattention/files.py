@@ -221,6 +221,21 @@ def project_root():
     return pathlib.Path(os.environ.get("MA_HOME") or pathlib.Path(__file__).resolve().parents[2])
 
 
+def input_path(text):
+    """A path the user gave: as given, or, when that does not exist and it is
+    relative, relative to the project root -- so `workspace/demo/model`, the
+    path as seen from the clone, also works in the container, whose working
+    directory is /workspace (the project's workspace/ links to it)."""
+    if text is None:
+        return None
+    path = pathlib.Path(text)
+    if not path.is_absolute() and not path.exists():
+        alternative = project_root() / path
+        if alternative.exists():
+            return str(alternative)
+    return text
+
+
 def weights_dir():
     """Where downloaded and converted weights go: $MA_WEIGHTS_DIR (the image
     sets /workspace/weights, since the project folder is read-only there) or

@@ -546,6 +546,8 @@ def make_locator(model):
 
 
 def run(args):
+    args.model, args.video, args.frames = (files.input_path(p) for p in
+                                           (args.model, args.video, args.frames))
     clips, several = find_clips(args)
     if several and args.apex is not None:
         raise UserError("--apex %d names a frame of one clip; %s holds %d clips"
