@@ -569,3 +569,31 @@ def test_sample_lists_and_index_problems(micro, tmp_path, capsys):
                            "--protocol", "loso")
     assert code == 1 and "row 4" in err and "'fear'" in err
     assert not (tmp_path / "o").exists()
+
+
+def test_stale_builds_are_named_by_host_and_pid_and_another_hosts_pid_is_not_tested(
+        tmp_path, monkeypatch):
+    import socket
+    from microattention import locks
+    from microattention.lmdbs import builder
+    out = tmp_path / "train"
+    here = socket.gethostname()
+    gone = subprocess.Popen(["true"])
+    gone.wait()                                   # a pid of this host that has ended
+    names = [".train.building-%s-%d" % (here, gone.pid), ".train.building-%s-%d.json" % (
+        here, gone.pid), ".train.building-node7.cluster-%d" % os.getpid(),
+        ".train.old-%s-%d" % (here, os.getpid())]
+    for name in names:
+        (tmp_path / name).mkdir() if not name.endswith(".json") else (tmp_path / name).touch()
+    tested = []
+    real_kill = os.kill
+    monkeypatch.setattr(os, "kill", lambda pid, sig: tested.append(pid) or real_kill(pid, sig))
+    said = []
+    builder._remove_stale(out, False, said.append)     # without the lock (MA_NO_FLOCK)
+    assert sorted(tested) == sorted([gone.pid, gone.pid, os.getpid()])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names[2:])
+    assert any("node7.cluster-%d: made by pid %d on node7.cluster" % (os.getpid(), os.getpid())
+               in s for s in said), said
+    builder._remove_stale(out, True, said.append)      # holding the output's lock: all stale
+    assert list(tmp_path.iterdir()) == []
+    assert locks.parse_owner(locks.owner()) == (here or "localhost", os.getpid())

@@ -108,4 +108,8 @@ def no_flock_message(path, number):
             "or, when the scheduler runs each fold once at a time (one Slurm array task "
             "per fold, as tools/slurm/ does) and --lmdb-dir is on node-local disk, set "
             "%s=1 to go on without these locks."
-            % (path, errno.errorcode.get(number, number), NO_FLOCK_ENV))
+            % (path, _NAMES.get(number) or errno.errorcode.get(number, number), NO_FLOCK_ENV))
+
+
+# EOPNOTSUPP and ENOTSUP are one number on Linux; the name flock(2) gives
+_NAMES = {errno.ENOSYS: "ENOSYS", errno.EOPNOTSUPP: "EOPNOTSUPP", errno.ENOLCK: "ENOLCK"}
