@@ -584,7 +584,10 @@ def test_signal_before_the_time_limit_requeues_and_resumes_from_the_last_epoch(
     caffe_log = (fold / "caffe.log").read_text()
     # the second run resumed: one start from the weights, every later epoch
     # from the snapshot of the one before, the epoch cut short done again
-    assert caffe_log.count("Finetuning from") == 1
+    first_resume = caffe_log.index("Resuming from")
+    assert "Finetuning from" in caffe_log[:first_resume]
+    assert "Finetuning from" not in caffe_log[first_resume:]
+    assert caffe_log.count("epoch 1/4,") == 1     # train-fold's header of each epoch
     resumed = [int(i) for i in re.findall(r"Resuming from \S+_iter_(\d+)\.solverstate",
                                            caffe_log)]
     assert resumed == sorted(resumed) and resumed[-1] == 3 * per_epoch, resumed
