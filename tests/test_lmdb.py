@@ -331,7 +331,7 @@ def test_same_seed_same_bytes_other_seed_other_order(micro, tmp_path):
 
 def test_worker_processes_do_not_change_the_bytes(micro, tmp_path, monkeypatch):
     index, faces = micro
-    monkeypatch.setattr(lmdbs, "PARALLEL_MIN", 1)
+    monkeypatch.setattr(lmdbs.builder, "PARALLEL_MIN", 1)
     build(index, faces, tmp_path / "one", "loso", seed=2, workers=1)
     build(index, faces, tmp_path / "two", "loso", seed=2, workers=2)
     assert (tmp_path / "one" / "data.mdb").read_bytes() == \
@@ -349,7 +349,7 @@ def test_datum_bytes_are_caffes_own_serialisation(shape, label):
 
 def test_map_grows_when_the_first_guess_is_too_small(micro, tmp_path, monkeypatch):
     index, faces = micro
-    monkeypatch.setattr(lmdbs, "_initial_map_size", lambda count, size: 1 << 20)
+    monkeypatch.setattr(lmdbs.builder, "_initial_map_size", lambda count, size: 1 << 20)
     meta = build(index, faces, tmp_path / "small", "cde", seed=1)
     assert meta["count"] * 240 * 240 > 8 << 20
     stored = records(tmp_path / "small")
@@ -429,12 +429,13 @@ def test_killed_build_leaves_nothing_at_the_final_path(tmp_path, sig):
     assert proc.returncode in (-sig, 130), err.decode()[-2000:]
     assert not out.exists() and not lmdbs.sidecar_path(out).exists()
     left = [p.name for p in out.parent.iterdir()]
-    if sig == signal.SIGTERM:
-        assert left == [] and b"nothing written" in err
+    if sig == signal.SIGTERM:   # only the builders' lock file (empty), no partial output
+        assert left == [".train.lock"] and b"nothing written" in err
     # the next build removes a killed build's leftovers and completes
     meta = build(index, faces, out, "loso", workers=1)
     assert meta["count"] == 2 * 108 * 5
-    assert sorted(p.name for p in out.parent.iterdir()) == ["train", "train.json"]
+    assert sorted(p.name for p in out.parent.iterdir()) == [".train.lock", "train",
+                                                             "train.json"]
 
 
 # ------------------------------------------------------------------ bad input
@@ -568,3 +569,31 @@ def test_sample_lists_and_index_problems(micro, tmp_path, capsys):
                            "--protocol", "loso")
     assert code == 1 and "row 4" in err and "'fear'" in err
     assert not (tmp_path / "o").exists()
+
+
+def test_stale_builds_are_named_by_host_and_pid_and_another_hosts_pid_is_not_tested(
+        tmp_path, monkeypatch):
+    import socket
+    from microattention import locks
+    from microattention.lmdbs import builder
+    out = tmp_path / "train"
+    here = socket.gethostname()
+    gone = subprocess.Popen(["true"])
+    gone.wait()                                   # a pid of this host that has ended
+    names = [".train.building-%s-%d" % (here, gone.pid), ".train.building-%s-%d.json" % (
+        here, gone.pid), ".train.building-node7.cluster-%d" % os.getpid(),
+        ".train.old-%s-%d" % (here, os.getpid())]
+    for name in names:
+        (tmp_path / name).mkdir() if not name.endswith(".json") else (tmp_path / name).touch()
+    tested = []
+    real_kill = os.kill
+    monkeypatch.setattr(os, "kill", lambda pid, sig: tested.append(pid) or real_kill(pid, sig))
+    said = []
+    builder._remove_stale(out, False, said.append)     # without the lock (MA_NO_FLOCK)
+    assert sorted(tested) == sorted([gone.pid, gone.pid, os.getpid()])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names[2:])
+    assert any("node7.cluster-%d: made by pid %d on node7.cluster" % (os.getpid(), os.getpid())
+               in s for s in said), said
+    builder._remove_stale(out, True, said.append)      # holding the output's lock: all stale
+    assert list(tmp_path.iterdir()) == []
+    assert locks.parse_owner(locks.owner()) == (here or "localhost", os.getpid())

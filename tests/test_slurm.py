@@ -518,3 +518,85 @@ def test_helper_errors_name_the_file_task_and_option(tmp_path):
     code = slurm.main(["fold-id", "--folds", str(folds_json), "--task", "0",
                        "--sha256", "0" * 64])
     assert code == 1   # the file changed since submission (other checksum)
+
+
+def test_signal_before_the_time_limit_requeues_and_resumes_from_the_last_epoch(
+        cde, cluster, tmp_path):
+    """USR1, as Slurm sends it --signal=B:USR1@300 before the time limit, to
+    the batch shell of a task training 4 epochs: train-fold stops, the task is
+    requeued, and its second run resumes from the last finished epoch. With
+    TMPDIR set, the LMDBs are built on that scratch and deleted when done."""
+    run_dir = cluster.dir / "runs-requeue"
+    scratch = cluster.dir / "scratch"
+    scratch.mkdir()
+    options = [str(a) for a in cde["options"][:-4]] + ["--run-dir", str(run_dir),
+                                                       "--epochs", "4"]
+    env_before = dict(cluster.env)
+    cluster.env["TMPDIR"] = str(scratch)
+    try:
+        submitted = cluster.run(
+            "sbatch", "--parsable", "--array=0", "--cpus-per-task=1", "--mem=200M",
+            "--output=%s/requeue_%%A_%%a.out" % cluster.dir,
+            ROOT / "tools" / "slurm" / "train_folds.sbatch", "cde", cde["folds"], "--",
+            *options)
+    finally:
+        cluster.env.clear()
+        cluster.env.update(env_before)
+    array = submitted.stdout.strip().split(";")[0]
+    task = "%s_0" % array
+    fold = run_dir / "cde" / NET / cde["fold_ids"][0]
+    per_epoch = 2
+    deadline = time.time() + WAIT_SECONDS
+    while time.time() < deadline:      # epoch 1 finished, epoch 2 under way
+        progress = fold / "progress.json"
+        if progress.is_file() and json.loads(progress.read_text())["iteration"] >= per_epoch:
+            break
+        time.sleep(0.2)
+    else:
+        raise AssertionError("epoch 1 never finished\n" + cluster.logs())
+    interrupted_at = json.loads((fold / "progress.json").read_text())["iteration"]
+    cluster.run("scancel", "--batch", "--signal=USR1", task)
+    # Slurm holds a requeued job back for about two minutes (its begin time);
+    # let it start at once, which changes nothing else
+    deadline = time.time() + WAIT_SECONDS
+    while time.time() < deadline:
+        state = cluster.run("squeue", "-h", "-j", task, "-o", "%T %r", check=False).stdout
+        if state.startswith("PENDING"):
+            print("requeued: squeue -j %s: %s" % (task, state.strip()))
+            cluster.run("scontrol", "update", "JobId=%s" % task, "StartTime=now")
+            break
+        time.sleep(0.5)
+    else:
+        raise AssertionError("task %s was not requeued (squeue: %r)\n%s"
+                             % (task, state, cluster.logs()))
+    cluster.wait(task)
+    shown = cluster.run("scontrol", "show", "job", task, check=False).stdout
+    log = (cluster.dir / ("requeue_%s_0.out" % array)).read_text()
+    print("scontrol show job:\n%s\ntask log:\n%s" % (shown, log))
+    print("jobcomp:\n%s" % (cluster.dir / "log" / "jobcomp.txt").read_text())
+    assert "Restarts=1" in shown, shown
+    assert re.search(r"JobState=COMPLETED", shown), shown
+    assert log.count("ma-train: job %s task 0" % array) == 2, log    # two runs, one log
+    assert "USR1 (time limit near)" in log and "requeueing job" in log, log
+    assert log.count("ma-train: fold %s done" % cde["fold_ids"][0]) == 1, log
+    done = json.loads((fold / "done.json").read_text())
+    assert done["settings"]["epochs"] == 4
+    caffe_log = (fold / "caffe.log").read_text()
+    # the second run resumed: one start from the weights, every later epoch
+    # from the snapshot of the one before, the epoch cut short done again
+    first_resume = caffe_log.index("Resuming from")
+    assert "Finetuning from" in caffe_log[:first_resume]
+    assert "Finetuning from" not in caffe_log[first_resume:]
+    assert caffe_log.count("epoch 1/4,") == 1     # train-fold's header of each epoch
+    resumed = [int(i) for i in re.findall(r"Resuming from \S+_iter_(\d+)\.solverstate",
+                                           caffe_log)]
+    assert resumed == sorted(resumed) and resumed[-1] == 3 * per_epoch, resumed
+    assert len(resumed) >= 3 and interrupted_at in resumed
+    epochs = json.loads((fold / "progress.json").read_text())["epochs"]
+    assert [e["epoch"] for e in epochs] == [1, 2, 3, 4]
+    # LMDBs on the scratch ($TMPDIR), deleted when done; none under the run folder
+    assert str(scratch / "ma-lmdb" / "cde" / cde["fold_ids"][0] / "train") in \
+        (fold / "train_val.prototxt").read_text()
+    assert not (run_dir / "cde" / "lmdb").exists()
+    assert [p.name for p in (scratch / "ma-lmdb" / "cde" / cde["fold_ids"][0]).iterdir()] \
+        == [".lock"]

@@ -175,7 +175,10 @@ def check_fold(fold_dir, test_ids, iters_per_epoch, weights):
     assert "max_iter: %d" % (EPOCHS * iters_per_epoch) in solver
     assert "test_iter: %d" % len(test_ids) in solver
     tv = (fold_dir / "train_val.prototxt").read_text()
-    assert str(fold_dir / "lmdb" / "train") in tv and str(fold_dir / "lmdb" / "test") in tv
+    # the protocol fold's LMDBs, shared by the nets: RUN/<protocol>/lmdb/<fold>/
+    home = fold_dir.parents[1] / "lmdb" / fold_dir.name
+    assert str(home / "train") in tv and str(home / "test") in tv
+    assert not (fold_dir / "lmdb").exists()
     log = (fold_dir / "caffe.log").read_text()
     # one caffe process per epoch: from the weights, then from the snapshot
     first_resume = log.index("Resuming from")
@@ -183,10 +186,11 @@ def check_fold(fold_dir, test_ids, iters_per_epoch, weights):
     assert "Finetuning from" not in log[first_resume:]
     assert re.findall(r"Resuming from \S+_iter_(\d+)\.solverstate", log) == [
         str(iters_per_epoch * e) for e in range(1, EPOCHS)]
+    # after done.json only the final weights stay (final.caffemodel is the same file)
     snaps = sorted(p.name for p in (fold_dir / "snapshots").iterdir())
-    last = [EPOCHS * iters_per_epoch - iters_per_epoch, EPOCHS * iters_per_epoch]
-    assert snaps == sorted("micro_attention_iter_%d.%s" % (i, ext) for i in last
-                           for ext in ("caffemodel", "solverstate"))
+    assert snaps == ["micro_attention_iter_%d.caffemodel" % (EPOCHS * iters_per_epoch)]
+    assert os.path.samefile(str(fold_dir / "snapshots" / snaps[0]),
+                            str(fold_dir / training.FINAL_NAME))
     return rows
 
 
@@ -263,7 +267,8 @@ def test_bn_recalibration_gathers_the_statistics_anew_and_nothing_else(loso, tmp
     # data_bn sees the raw pixels: its mean is the pixel mean of the batches
     # read (the first records in key order, random 224 crops of 240)
     images = [image.astype(np.float64) for _, _, image in
-              lmdbs.read_records(str(fold / "lmdb" / "train"))][:batches * 10]
+              lmdbs.read_records(str(loso["runs"].parent / "lmdb" / fold.name / "train"))
+              ][:batches * 10]
     crops = [i[8:232, 8:232].mean() for i in images]
     mean = after["data_bn"][1][0].reshape(-1)[0] / factor
     assert min(crops) - 1 < mean < max(crops) + 1
@@ -317,8 +322,7 @@ def test_killed_fold_resumes_from_its_snapshot_with_the_same_result(loso, weight
         for a, b in zip(blobs, resumed_model[name][1]):
             assert np.array_equal(a, b), name
     snaps = sorted(p.name for p in (fold_dir / "snapshots").iterdir())
-    assert snaps == sorted("micro_attention_iter_%d.%s" % (i, ext) for i in (2, 4)
-                           for ext in ("caffemodel", "solverstate"))
+    assert snaps == ["micro_attention_iter_4.caffemodel"]
 
 
 def test_pretrain_holds_out_a_tenth_and_reports_its_accuracy(tmp_path):
@@ -336,9 +340,10 @@ def test_pretrain_holds_out_a_tenth_and_reports_its_accuracy(tmp_path):
     rows = predictions(fold_dir / "predictions.csv")
     assert len(rows) == 1 and rows[0]["sample_id"].split("/")[2] in (
         "clip%d" % n for n in range(6))
-    sidecar = json.loads((fold_dir / "lmdb" / "test.json").read_text())
+    home = tmp_path / "runs" / "pretrain" / "lmdb" / "pretrain"
+    sidecar = json.loads((home / "test.json").read_text())
     assert sidecar["split"] == "val" and sidecar["count"] == 1
-    assert json.loads((fold_dir / "lmdb" / "train.json").read_text())["count"] == 9
+    assert json.loads((home / "train.json").read_text())["count"] == 9
     war = float(rows[0]["true_label"] == rows[0]["predicted_label"])
     assert re.search(r"pre-training validation accuracy %.2f %% on 1 held-out images "
                      r"\(paper: 99\.33 %%\)" % (100 * war), proc.stdout)
@@ -453,3 +458,96 @@ def test_a_variant_fold_is_neither_skipped_nor_resumed_by_a_plain_run(tmp_path, 
                             epochs=1, log=lambda text: None)
     assert "holds an unfinished run with other settings (%s)" % why in str(caught.value)
     assert tree_state(fold_dir) == before
+
+
+# ---------------------------------------------------------------- disk and locks
+
+def test_two_nets_on_one_fold_build_its_lmdbs_once(loso, tmp_path):
+    home = loso["runs"].parent / "lmdb" / "casme2_sub01"
+    before = {side: os.stat(str(home / side / "data.mdb")) for side in ("train", "test")}
+    sums = {side: hashlib.sha256((home / side / "data.mdb").read_bytes()).hexdigest()
+            for side in ("train", "test")}
+    init = random_weights(tmp_path / "resnet10.caffemodel", "resnet10")
+    proc = cli("train-fold", "--protocol", "loso", "--fold", "sub01", "--net", "resnet10",
+               "--index", loso["index"], "--faces", loso["faces"], "--weights", init,
+               "--run-dir", loso["runs"].parents[1], "--epochs", 1, "--keep-snapshots")
+    assert proc.stdout.count("reused %s" % home) == 2, proc.stdout
+    for side in ("train", "test"):     # the same files, untouched
+        after = os.stat(str(home / side / "data.mdb"))
+        assert (after.st_ino, after.st_mtime_ns) == (before[side].st_ino,
+                                                      before[side].st_mtime_ns)
+        assert hashlib.sha256((home / side / "data.mdb").read_bytes()).hexdigest() == sums[side]
+    fold = loso["runs"].parent / "resnet10" / "casme2_sub01"
+    assert str(home / "train") in (fold / "train_val.prototxt").read_text()
+    assert sorted(p.name for p in loso["runs"].parent.iterdir()) == [
+        "lmdb", "micro_attention", "resnet10"]
+    # --keep-snapshots: the pair of its one epoch stays, solverstate included
+    assert sorted(p.name for p in (fold / "snapshots").iterdir()) == [
+        "resnet10_iter_1.caffemodel", "resnet10_iter_1.solverstate"]
+
+
+def test_delete_lmdbs_waits_for_no_reader_and_leaves_only_the_locks(tmp_path):
+    from microattention import locks
+    home = tmp_path / "loso" / "lmdb" / "casme2_sub01"
+    for side in ("train", "test"):
+        (home / side).mkdir(parents=True)
+        (home / side / "data.mdb").write_bytes(b"x" * 100)
+        (home / (side + ".json")).write_text("{}")
+        (home / ("." + side + ".lock")).write_text("")
+    said = []
+    with locks.FileLock(home / ".lock", "a reader") as reader:
+        assert reader.acquire(exclusive=False)
+        assert training.delete_fold_lmdbs(home, said.append) is False
+        assert (home / "train" / "data.mdb").exists()
+    assert "another net is reading them" in said[-1]
+    assert training.delete_fold_lmdbs(home, said.append) is True
+    assert sorted(p.name for p in home.iterdir()) == [".lock"]
+
+
+def test_run_refuses_with_too_little_free_space_and_names_the_folder(loso, tmp_path):
+    from microattention import runs
+    init = random_weights(tmp_path / "init.caffemodel", "micro_attention")
+    with pytest.raises(UserError) as refused:
+        runs.run_protocol(loso["index"], loso["faces"], "loso", init, run_dir=tmp_path / "r",
+                          epochs=1, free_space=lambda path: 10 ** 6)
+    text = str(refused.value)
+    assert "not enough free space in %s" % tmp_path in text
+    # 3 folds of 10, 20, 15 training records of 61,440 B, 4 test records of 53,248 B
+    lmdb = (10 + 20 + 15) * 61440 + 4 * 53248
+    model = init.stat().st_size
+    snapshots = 3 * model + 1 * 3 * 2 * model
+    from microattention.disk import human
+    assert "needs about %s there (LMDBs %s, snapshots and weights %s) and 1.0 MB are free" % (
+        human(lmdb + snapshots), human(lmdb), human(snapshots)) in text
+    assert not (tmp_path / "r" / "loso" / "micro_attention" / "casme2_sub01").exists()
+
+
+@pytest.mark.parametrize("code", ["ENOSYS", "EOPNOTSUPP"])
+def test_lock_says_when_the_filesystem_has_no_flock(tmp_path, monkeypatch, code):
+    import errno
+    import fcntl
+
+    def no_flock(handle, mode):
+        raise OSError(getattr(errno, code), os.strerror(getattr(errno, code)))
+    monkeypatch.setattr(fcntl, "flock", no_flock)
+    monkeypatch.delenv("MA_NO_FLOCK", raising=False)
+    with pytest.raises(UserError) as refused:
+        with training.fold_lock(tmp_path):
+            pass
+    text = str(refused.value)
+    assert "does not support flock (%s)" % code in text and str(tmp_path) in text
+    assert "being trained by another process" not in text
+    assert "-o flock" in text and "MA_NO_FLOCK=1" in text
+    monkeypatch.setenv("MA_NO_FLOCK", "1")     # the way out it names
+    with training.fold_lock(tmp_path):
+        pass
+
+
+def test_a_held_fold_lock_is_named_as_such(tmp_path):
+    with training.fold_lock(tmp_path):
+        proc = subprocess.run(
+            [sys.executable, "-c", "from microattention import training\n"
+             "with training.fold_lock(%r): pass" % str(tmp_path)],
+            env=cli_env(), stderr=subprocess.PIPE, universal_newlines=True)
+    assert proc.returncode != 0
+    assert "is being trained by another process" in proc.stderr

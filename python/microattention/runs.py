@@ -15,6 +15,11 @@ reports the validation accuracy next to the paper's (4.1).
 
 With N jobs on a CPU, each caffe gets cores/N OpenBLAS threads unless
 OPENBLAS_NUM_THREADS is set.
+
+Before the first fold starts, the disk space the run adds (LMDBs not built
+yet, final weights, snapshots of the running folds; microattention/disk.py)
+is printed, and the run is refused when a filesystem it writes to has less
+free space.
 """
 import argparse
 import collections
@@ -53,7 +58,9 @@ def run(args):
         try:
             return run_protocol(args.index, args.faces, args.protocol, args.weights,
                                 net=args.net, run_dir=args.run_dir, jobs=args.jobs,
-                                epochs=args.epochs, seed=args.seed, gpu=args.gpu)
+                                epochs=args.epochs, seed=args.seed, gpu=args.gpu,
+                                lmdb_dir=args.lmdb_dir, keep_snapshots=args.keep_snapshots,
+                                delete_lmdbs=args.delete_lmdbs)
         except KeyboardInterrupt:
             sys.stderr.write("microattention run: interrupted; run the same command again to "
                              "continue (finished folds are kept)\n")
@@ -68,7 +75,8 @@ def _say(text):
     print("[%s] %s" % (_stamp(), text), flush=True)
 
 
-def fold_command(index, faces, protocol, fold, weights, net, run_dir, epochs, seed, gpu):
+def fold_command(index, faces, protocol, fold, weights, net, run_dir, epochs, seed, gpu,
+                 lmdb_dir=None, keep_snapshots=False, delete_lmdbs=False):
     argv = [sys.executable, "-m", "microattention", "train-fold", "--protocol", protocol,
             "--fold", fold, "--index", str(index), "--faces", str(faces),
             "--weights", str(weights), "--net", net, "--run-dir", str(run_dir),
@@ -77,15 +85,20 @@ def fold_command(index, faces, protocol, fold, weights, net, run_dir, epochs, se
         argv += ["--epochs", str(epochs)]
     if gpu is not None:
         argv += ["--gpu", str(gpu)]
+    if lmdb_dir is not None:
+        argv += ["--lmdb-dir", str(lmdb_dir)]
+    argv += ["--keep-snapshots"] * bool(keep_snapshots) + ["--delete-lmdbs"] * bool(delete_lmdbs)
     return argv
 
 
 def run_protocol(index, faces, protocol, weights, net=None, run_dir=None, jobs=1, epochs=None,
-                 seed=0, gpu=None):
+                 seed=0, gpu=None, lmdb_dir=None, keep_snapshots=False, delete_lmdbs=False,
+                 free_space=None):
     from microattention import metrics
     p = protocols.get(protocol)
     net = net or p.net
     run_dir = pathlib.Path(run_dir or training.default_run_dir()).resolve()
+    lmdb_dir = pathlib.Path(lmdb_dir).resolve() if lmdb_dir else None
     index = training._input_file(index, "--index").resolve()
     weights = training._input_file(weights, "--weights").resolve()
     faces = pathlib.Path(faces).resolve()
@@ -108,6 +121,12 @@ def run_protocol(index, faces, protocol, weights, net=None, run_dir=None, jobs=1
             todo.append(fold["fold"])
     _say("%s with %s: %d fold(s), %d finished before, %d to train, %d at a time; %s"
          % (protocol, net, len(folds), len(skipped), len(todo), jobs, out_dir))
+    if todo:
+        from microattention import disk
+        todo_folds = [f for f in folds if f["fold"] in todo]
+        disk.check(disk.estimate(index, protocol, todo_folds, [
+            training.lmdb_home(run_dir, p.name, f["fold"], lmdb_dir) for f in todo_folds],
+            run_dir, weights, jobs, keep_snapshots, delete_lmdbs), _say, free_space)
 
     env = dict(os.environ)
     if "OPENBLAS_NUM_THREADS" not in env and gpu is None:
@@ -125,7 +144,7 @@ def run_protocol(index, faces, protocol, weights, net=None, run_dir=None, jobs=1
                 files.output_dir(fold_dir)
                 log = open(str(fold_dir / "train-fold.log"), "a")
                 argv = fold_command(index, faces, protocol, fold, weights, net, run_dir, epochs,
-                                    seed, gpu)
+                                    seed, gpu, lmdb_dir, keep_snapshots, delete_lmdbs)
                 proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env)
                 running[fold] = (proc, time.time(), log)
                 _say("fold %s (%d/%d) started" % (fold, number[fold], len(folds)))

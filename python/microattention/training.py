@@ -7,8 +7,12 @@ project's workspace/runs, /workspace/runs in the image):
 
  1. The fold's samples (folds.make_folds; pre-training: the whole index, of
     which the lmdb stage holds 1/10 out) go to train.txt / test.txt, and
-    lmdbs.build writes lmdb/train (balanced and augmented as the protocol
-    says) and lmdb/test (plain). An unchanged LMDB is reused.
+    lmdbs.build writes train (balanced and augmented as the protocol says)
+    and test (plain) into the fold's LMDB folder, RUN_DIR/<protocol>/lmdb/<fold>/
+    (or --lmdb-dir DIR: DIR/<protocol>/<fold>/, e.g. node-local scratch). The
+    three nets share it: built once under its lock, reused (same bytes) by the
+    others, read under a shared lock, rebuilt only when no net reads it, and
+    deleted after the fold with --delete-lmdbs.
  2. The fold's train_val.prototxt (class count, the protocol's batch, the two
     LMDBs) and solver.prototxt (the protocol's schedule, in epochs of this
     fold's training-set size) are rendered, and deploy.prototxt.
@@ -26,7 +30,9 @@ project's workspace/runs, /workspace/runs in the image):
     at the same OpenBLAS thread count), and
     the learning rate steps (every step_epochs x L iterations) fall on epoch
     boundaries. Caffe's output goes to caffe.log (appended across epochs and
-    resumptions); old snapshots are pruned (the last 2 are kept).
+    resumptions); old snapshots are pruned (the last 2 are kept) and, once
+    done.json is written, the solverstates and every snapshot but the final
+    weights are removed (--keep-snapshots keeps them).
  4. The FINAL snapshot is tested through pycaffe on deploy.prototxt, one test
     record at a time (224x224 records as the test Data layer gives them; a
     larger record is centre-cropped to 224 as Caffe's TEST transform would).
@@ -59,7 +65,7 @@ import subprocess
 import sys
 import time
 
-from microattention import files, nets, protocols
+from microattention import files, locks, nets, protocols
 from microattention import provenance as provenance_module
 from microattention.errors import UserError
 
@@ -115,6 +121,16 @@ def add_common_arguments(parser, fold=True):
                              "caffe's random_seed (default 0)")
     parser.add_argument("--gpu", type=int, default=None, metavar="ID",
                         help="train and test on this GPU (a CUDA Caffe build); default CPU")
+    parser.add_argument("--lmdb-dir", metavar="DIR", default=None,
+                        help="where the LMDBs are built and read: DIR/<protocol>/<fold>/ "
+                             "(default RUN_DIR/<protocol>/lmdb/<fold>/, shared by the nets); "
+                             "node-local scratch on a cluster (only results go to --run-dir)")
+    parser.add_argument("--keep-snapshots", action="store_true",
+                        help="keep every snapshot and solverstate of a finished fold (by "
+                             "default only the final .caffemodel stays)")
+    parser.add_argument("--delete-lmdbs", action="store_true",
+                        help="delete a fold's LMDBs when the fold is done (unless another "
+                             "net is reading them); they are rebuilt, same bytes, when needed")
 
 
 def add_arguments(parser):
@@ -128,7 +144,9 @@ def run(args):
         try:
             result = train_fold(args.index, args.faces, args.protocol, args.fold, args.weights,
                                 net=args.net, run_dir=args.run_dir, epochs=args.epochs,
-                                seed=args.seed, gpu=args.gpu)
+                                seed=args.seed, gpu=args.gpu, lmdb_dir=args.lmdb_dir,
+                                keep_snapshots=args.keep_snapshots,
+                                delete_lmdbs=args.delete_lmdbs)
         except KeyboardInterrupt:
             sys.stderr.write("microattention train-fold: interrupted; run the same command "
                              "again to resume from the last snapshot\n")
@@ -304,18 +322,78 @@ def fold_dir_of(run_dir, protocol, net, fold_id):
 @contextlib.contextmanager
 def fold_lock(fold_dir):
     """One process per fold folder (two would interleave caffe's snapshots)."""
-    import fcntl
-    path = pathlib.Path(fold_dir) / ".lock"
-    handle = open(str(path), "a")
-    try:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+    with locks.FileLock(pathlib.Path(fold_dir) / ".lock", "fold %s" % fold_dir) as lock:
+        if not lock.acquire(wait=False):
             raise UserError("%s is being trained by another process (its .lock is held)"
                             % fold_dir)
         yield
-    finally:
-        handle.close()
+
+
+def lmdb_home(run_dir, protocol, fold_id, lmdb_dir=None):
+    """The fold's LMDBs, one set per protocol fold for every net:
+    RUN_DIR/<protocol>/lmdb/<fold>/ or LMDB_DIR/<protocol>/<fold>/."""
+    if lmdb_dir:
+        return pathlib.Path(lmdb_dir) / protocol / _check_fold_id(fold_id)
+    return pathlib.Path(run_dir or default_run_dir()) / protocol / "lmdb" / _check_fold_id(
+        fold_id)
+
+
+def build_fold_lmdbs(home, build, log, fold_id):
+    """Both LMDBs of a fold under the fold's LMDB lock, left held shared
+    (returned) while the caller reads them: nets reuse one build; a build
+    with other settings replaces it only when no one reads it."""
+    from microattention import lmdbs
+    files.output_dir(home)
+    lock = locks.FileLock(home / ".lock", "the LMDBs of fold %s" % fold_id)
+    try:
+        lock.acquire(exclusive=False)
+        try:
+            return build(False), lock
+        except lmdbs.ReplaceRefused as exc:
+            log("fold %s: %s; it is rebuilt when no other net reads it (waiting)"
+                % (fold_id, exc))
+        lock.acquire(exclusive=True)
+        built = build(True)
+        lock.acquire(exclusive=False)
+        return built, lock
+    except BaseException:
+        lock.release()
+        raise
+
+
+def delete_fold_lmdbs(home, log):
+    """--delete-lmdbs: the fold's LMDBs go once no other process reads them."""
+    lock = locks.FileLock(home / ".lock", "the LMDBs in %s" % home)
+    with lock:
+        if not lock.acquire(exclusive=True, wait=False):
+            log("kept the LMDBs in %s: another net is reading them" % home)
+            return False
+        for name in sorted(os.listdir(str(home))):
+            if name == ".lock":
+                continue
+            path = home / name
+            if path.is_dir():
+                shutil.rmtree(str(path))
+            else:
+                path.unlink()
+    log("deleted the LMDBs in %s (--delete-lmdbs)" % home)
+    return True
+
+
+def clean_snapshots(prefix, final_snapshot, log):
+    """After done.json: the solverstates and every snapshot but the final
+    weights go (they only served resuming); returns the bytes freed."""
+    from microattention.solver import snapshots
+    freed = 0
+    for _, pair in sorted(snapshots(str(prefix)).items()):
+        for path in pair.values():
+            if os.path.basename(path) != final_snapshot:
+                freed += os.path.getsize(path)
+                os.unlink(path)
+    if freed:
+        log("removed the solverstates and non-final snapshots of %s: %.1f MB "
+            "(--keep-snapshots keeps them)" % (pathlib.Path(prefix).parent, freed / 1e6))
+    return freed
 
 
 # ------------------------------------------------------------------ rendering
@@ -559,7 +637,8 @@ def final_caffe_test(log_path, iteration):
 # ------------------------------------------------------------------ the fold
 
 def train_fold(index, faces, protocol, fold, weights, net=None, run_dir=None, epochs=None,
-               seed=0, gpu=None, log=None, weights_sha256=None, recalibrate_bn=False):
+               seed=0, gpu=None, log=None, weights_sha256=None, recalibrate_bn=False,
+               lmdb_dir=None, keep_snapshots=False, delete_lmdbs=False):
     """Train and test one fold; returns done.json's content (with 'skipped'
     True when it had been finished already)."""
     from microattention import lmdbs, metrics
@@ -599,12 +678,19 @@ def train_fold(index, faces, protocol, fold, weights, net=None, run_dir=None, ep
         if done is not None:
             done["skipped"] = True
             return done
-        return _train_locked(index, faces, p, net, fold_info, weights, fold_dir, settings,
-                             gpu, log, lmdbs, metrics, [f["fold"] for f in all_folds])
+        home = lmdb_home(run_dir, protocol, fold_id, lmdb_dir).resolve()
+        done = _train_locked(index, faces, p, net, fold_info, weights, fold_dir, settings,
+                             gpu, log, lmdbs, metrics, home,
+                             [f["fold"] for f in all_folds])
+        if not keep_snapshots:
+            clean_snapshots(fold_dir / "snapshots" / net, done["final_snapshot"], log)
+    if delete_lmdbs:
+        delete_fold_lmdbs(home, log)
+    return done
 
 
 def _train_locked(index, faces, p, net, fold_info, weights, fold_dir, settings, gpu, log,
-                  lmdbs, metrics, protocol_folds=None):
+                  lmdbs, metrics, lmdb_dir, protocol_folds=None):
     protocol, fold_id, seed = p.name, fold_info["fold"], settings["seed"]
     old = read_json(fold_dir / "settings.json")
     if old is not None and _differences(old, settings):
@@ -619,14 +705,26 @@ def _train_locked(index, faces, p, net, fold_info, weights, fold_dir, settings, 
     for side in ("train", "test"):
         lists[side] = fold_dir / ("%s.txt" % side)
         files.write_if_changed(lists[side], "".join(s + "\n" for s in fold_info[side]))
-    lmdb_dir = fold_dir / "lmdb"
     test_split = "val" if protocol == "pretrain" else "test"
     samples = (lambda side: None) if protocol == "pretrain" else (lambda side: lists[side])
-    built = {}
-    for side, split in (("train", "train"), ("test", test_split)):
-        built[side] = lmdbs.build(str(index), str(faces), str(lmdb_dir / side), p,
-                                  split=split, samples=samples(side) and str(samples(side)),
-                                  seed=seed, progress=False, log=log)
+
+    def build(replace):
+        return {side: lmdbs.build(str(index), str(faces), str(lmdb_dir / side), p, split=split,
+                                  samples=samples(side) and str(samples(side)), seed=seed,
+                                  progress=False, log=log, replace=replace)
+                for side, split in (("train", "train"), ("test", test_split))}
+    built, lmdb_lock = build_fold_lmdbs(lmdb_dir, build, log, fold_id)
+    try:
+        return _train_built(index, faces, p, net, fold_info, weights, fold_dir, settings, gpu,
+                            log, metrics, lmdb_dir, built, started, protocol_folds)
+    finally:
+        lmdb_lock.release()
+
+
+def _train_built(index, faces, p, net, fold_info, weights, fold_dir, settings, gpu, log,
+                 metrics, lmdb_dir, built, started, protocol_folds=None):
+    """Steps 2-5 of the module docstring, with the fold's LMDBs built."""
+    protocol, fold_id, seed = p.name, fold_info["fold"], settings["seed"]
     train_n, test_n = built["train"]["count"], built["test"]["count"]
     classes = list(built["test"]["classes"])
     if list(built["train"]["classes"]) != classes:

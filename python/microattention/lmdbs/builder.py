@@ -1,28 +1,7 @@
-"""Write the Caffe LMDB of one split: Datum records (1 x H x W raw uint8 gray,
-integer label) read in key order by the nets' Data layer.
-
-Training splits are resampled to equal class sizes and augmented as the
-protocol table says (protocols.PROTOCOLS[p].augmentation and .resample; how
-the two combine is described in microattention/augment.py), then shuffled
-with --seed; keys are %08d, so the LMDB order is the shuffled order. Test and
-validation splits hold each face once, unaugmented, resized to the nets'
-224x224 input. Pre-training holds out --val-fraction of the images (by class,
-whole clips only) as --split val.
-
-The LMDB is built under a temporary name and renamed when complete; a JSON
-sidecar OUT.json lists every record (key, sample id, label, augmentation and
-its drawn parameters), the class numbers, the class counts before and after
-resampling, the seed and the protocol. A second run with the same inputs,
-options and seed reuses the LMDB (--force rebuilds).
-
-Class numbers (one table, CLASSES): micro (CASME II, SAMM) and macro (CK+,
-Oulu-CASIA, JAFFE, MUG): 0 happiness, 1 surprise, 2 anger, 3 disgust,
-4 sadness (the paper's Table 5 order); SMIC: 0 positive, 1 negative,
-2 surprise.
-
-'lmdb inspect DIR' prints the records per label and writes a contact sheet.
-"""
-import argparse
+"""Building one LMDB: the inputs (index, faces, sample selection), the
+records' plan (resampling, augmentation, order: microattention/augment.py),
+the worker pool that decodes and augments the faces, and the LMDB written
+under a temporary name and installed with its JSON sidecar."""
 import collections
 import csv
 import hashlib
@@ -36,10 +15,12 @@ import struct
 import sys
 import time
 
-from microattention import augment, files, protocols
+from microattention import augment, files, locks, protocols
 from microattention.datasets import macro, objective, smic
 from microattention.datasets.common import sample_id
 from microattention.errors import UserError
+from microattention.lmdbs.records import datum_bytes
+
 
 # The class order of each dataset family: the Datum label is the position in
 # the tuple. The one place where class numbers are assigned.
@@ -61,103 +42,6 @@ INDEX_COLUMNS = ("dataset", "subject", "clip", "label", "frame")
 FACES_COLUMNS = ("sample_id", "crop", "status")
 LMDB_FILES = {"data.mdb", "lock.mdb"}
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-EXAMPLES = """\
-examples:
-  # LOSO fold of subject sub01 of CASME II (training side, then test side)
-  python3 -m microattention lmdb --index casme2.csv --faces faces/casme2 \\
-      --protocol loso --exclude-subjects sub01 --out lmdb/loso-sub01/train
-  python3 -m microattention lmdb --index casme2.csv --faces faces/casme2 \\
-      --protocol loso --split test --subjects sub01 --out lmdb/loso-sub01/test
-  # pre-training on the pooled macro-expression index: 9/10 train, 1/10 val
-  python3 -m microattention lmdb --index macro.csv --faces faces/macro \\
-      --protocol pretrain --out lmdb/pretrain/train
-  python3 -m microattention lmdb --index macro.csv --faces faces/macro \\
-      --protocol pretrain --split val --out lmdb/pretrain/val
-  # records per label and a contact sheet
-  python3 -m microattention lmdb inspect lmdb/pretrain/train --out sheet.png
-"""
-
-
-def add_arguments(parser):
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.epilog = EXAMPLES
-    parser.add_argument("action", nargs="?", choices=["inspect"],
-                        help="'inspect DIR': counts per label and a contact sheet of an LMDB")
-    parser.add_argument("lmdb_dir", nargs="?", metavar="DIR", help="the LMDB to inspect")
-    parser.add_argument("--index", metavar="CSV", help="index CSV (the index command)")
-    parser.add_argument("--faces", metavar="DIR",
-                        help="folder written by the faces command (DIR/faces.csv)")
-    parser.add_argument("--out", metavar="PATH",
-                        help="the LMDB folder to write (its sidecar is PATH.json); "
-                             "with inspect: the contact sheet PNG (default DIR.png)")
-    parser.add_argument("--protocol", metavar="NAME",
-                        help="one of %s: sets augmentation and resampling"
-                             % ", ".join(protocols.NAMES))
-    parser.add_argument("--split", choices=["train", "test", "val"], default="train",
-                        help="train (resampled, augmented, shuffled), test, or val "
-                             "(pre-training's held-out part); default train")
-    group = parser.add_mutually_exclusive_group()
-    group.add_argument("--samples", metavar="FILE",
-                       help="use only these sample ids (one per line, or a CSV with a "
-                            "sample_id column)")
-    group.add_argument("--subjects", action="append", default=[], metavar="S[,S...]",
-                       help="use only these subjects (SUBJECT or DATASET/SUBJECT)")
-    group.add_argument("--exclude-subjects", action="append", default=[], metavar="S[,S...]",
-                       help="use every subject but these (a leave-one-subject-out "
-                            "training side)")
-    parser.add_argument("--seed", type=int, default=0,
-                        help="seed of the split, resampling, augmentation and order "
-                             "(default 0)")
-    parser.add_argument("--val-fraction", type=float, default=VAL_FRACTION,
-                        help="pre-training: share of each class held out as val, whole "
-                             "clips only (default %g)" % VAL_FRACTION)
-    parser.add_argument("--skip-bad", action="store_true",
-                        help="leave out samples without an ok face (listed and counted) "
-                             "instead of failing")
-    parser.add_argument("--force", action="store_true",
-                        help="rebuild even when the sidecar shows the same inputs")
-    parser.add_argument("--workers", type=int, metavar="N",
-                        help="processes decoding and augmenting faces (default: the CPUs, "
-                             "at most 4); the output does not depend on it")
-    parser.add_argument("--count", type=int, default=64,
-                        help="inspect: records on the contact sheet (default 64)")
-
-
-def run(args):
-    if args.action == "inspect":
-        given = [o for o, v in (("--index", args.index), ("--faces", args.faces),
-                                ("--protocol", args.protocol)) if v]
-        if given:
-            raise UserError("inspect takes only DIR, --out and --count, not %s"
-                            % ", ".join(given))
-        if not args.lmdb_dir:
-            raise UserError("inspect needs the LMDB folder: lmdb inspect DIR")
-        inspect(args.lmdb_dir, args.out, count=args.count)
-        return 0
-    if args.lmdb_dir:
-        raise UserError("unexpected argument %r (did you mean 'lmdb inspect %s'?)"
-                        % (args.lmdb_dir, args.lmdb_dir))
-    missing = [o for o, v in (("--index", args.index), ("--faces", args.faces),
-                              ("--out", args.out), ("--protocol", args.protocol)) if not v]
-    if missing:
-        raise UserError("missing %s (see --help)" % ", ".join(missing))
-    with files.terminate_as_interrupt():
-        try:
-            build(args.index, args.faces, args.out, args.protocol, split=args.split,
-                  samples=args.samples, subjects=_split_list(args.subjects),
-                  exclude_subjects=_split_list(args.exclude_subjects), seed=args.seed,
-                  val_fraction=args.val_fraction, skip_bad=args.skip_bad, force=args.force,
-                  workers=args.workers)
-        except KeyboardInterrupt:
-            sys.stderr.write("microattention lmdb: interrupted; nothing written to %s\n"
-                             % args.out)
-            return 130
-    return 0
-
-
-def _split_list(values):
-    return [v.strip() for value in values or () for v in value.split(",") if v.strip()]
 
 
 # ------------------------------------------------------------------ inputs
@@ -383,24 +267,35 @@ def check_output(out, inputs):
     files.output_dir(out.parent)
 
 
-def _remove_stale(out):
-    """Temporary folders of builds that were killed (their process is gone)."""
+class ReplaceRefused(Exception):
+    """build(replace=False) found an LMDB it would have to replace."""
+
+
+def lock_path(out):
+    return out.parent / ("." + out.name + ".lock")
+
+
+def _remove_stale(out, locked, log):
+    """Temporary folders of builds that were killed. They are named after
+    their host and pid: holding the output's lock, every one is stale; without
+    it (MA_NO_FLOCK), only one whose process is known to be gone (of this
+    host) is removed, and another host's is named and left."""
     prefixes = tuple("." + out.name + part for part in (".building-", ".old-"))
     for entry in out.parent.iterdir():
         prefix = next((p for p in prefixes if entry.name.startswith(p)), None)
-        if prefix is not None:
-            try:
-                pid = int(entry.name[len(prefix):].split(".")[0])
-                os.kill(pid, 0)
-                continue  # still running
-            except (ValueError, ProcessLookupError):
-                pass
-            except PermissionError:
+        if prefix is None:
+            continue
+        made_by = locks.parse_owner(entry.name[len(prefix):].split(".json")[0])
+        if not locked:
+            if made_by is None or not locks.process_gone(*made_by):
+                log("left %s: made by %s, which may still run (remove it by hand when it "
+                    "does not)" % (entry, "pid %d on %s" % made_by[::-1] if made_by
+                                   else "an unknown process"))
                 continue
-            if entry.is_dir():
-                shutil.rmtree(str(entry), ignore_errors=True)
-            else:
-                entry.unlink()
+        if entry.is_dir():
+            shutil.rmtree(str(entry), ignore_errors=True)
+        else:
+            entry.unlink()
 
 
 def _lmdb_count(path):
@@ -413,31 +308,6 @@ def _lmdb_count(path):
         return env.stat()["entries"]
     finally:
         env.close()
-
-
-def _varint(value):
-    out = bytearray()
-    value &= (1 << 64) - 1   # negative int32/int64 are 10-byte varints in protobuf
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
-
-
-def datum_bytes(image, label):
-    """A serialised caffe_pb2.Datum of a 2-D uint8 image: channels (1),
-    height (2), width (3), data (4), label (5), written in field order as
-    protobuf does (tests compare with caffe_pb2's own SerializeToString).
-    Encoded here because importing caffe.proto imports all of pycaffe
-    (seconds), and every worker would pay that."""
-    height, width = image.shape
-    data = image.tobytes()
-    return b"".join([b"\x08\x01", b"\x10", _varint(height), b"\x18", _varint(width),
-                     b"\x22", _varint(len(data)), data, b"\x28", _varint(int(label))])
 
 
 def _initial_map_size(count, size, page=4096):
@@ -493,7 +363,7 @@ def _install(tmp_dir, tmp_sidecar, out):
         side.unlink()
     trash = None
     if out.exists():
-        trash = out.parent / ("." + out.name + ".old-%d" % os.getpid())
+        trash = out.parent / ("." + out.name + ".old-" + locks.owner())
         os.replace(str(out), str(trash))
     os.replace(str(tmp_dir), str(out))
     os.replace(str(tmp_sidecar), str(side))
@@ -505,9 +375,11 @@ def _install(tmp_dir, tmp_sidecar, out):
 
 def build(index, faces, out, protocol, split="train", samples=None, subjects=(),
           exclude_subjects=(), seed=0, val_fraction=VAL_FRACTION, skip_bad=False, force=False,
-          progress=True, log=None, workers=None):
+          progress=True, log=None, workers=None, replace=True):
     """Build one LMDB and its sidecar; returns the sidecar (a dict), with
-    'reused' True when an identical earlier build was kept."""
+    'reused' True when an identical earlier build was kept. With replace
+    False, an existing LMDB that would have to be rebuilt raises
+    ReplaceRefused (the caller first makes sure nobody reads it)."""
     log = log or (lambda text: print(text, flush=True))
     workers = default_workers() if workers is None else int(workers)
     if workers < 1:
@@ -522,12 +394,12 @@ def build(index, faces, out, protocol, split="train", samples=None, subjects=(),
     if not 0 < val_fraction < 1:
         raise UserError("--val-fraction %g must lie between 0 and 1" % val_fraction)
     out = pathlib.Path(out)
-    faces_csv = os.path.join(faces, FACES_CSV)
     inputs = [("--index", index), ("--faces", faces)]
     if samples:
         inputs.append(("--samples", samples))
     check_output(out, inputs)
 
+    faces_csv = os.path.join(faces, FACES_CSV)
     rows, family = read_index(index)
     rows = select(rows, index, samples, subjects, exclude_subjects)
     if not rows:
@@ -557,80 +429,88 @@ def build(index, faces, out, protocol, split="train", samples=None, subjects=(),
         ("image_size", size),
     ])
     fingerprint = _fingerprint(settings, rows)
-    side = sidecar_path(out)
-    if not force and side.is_file() and _is_lmdb_dir(out):
+    # One builder per output, on any host: a second one waits, then reuses.
+    with locks.FileLock(lock_path(out), "the LMDB %s" % out) as lock:
+        if not lock.acquire(wait=False):
+            log("waiting: another process is building %s" % out)
+            lock.acquire()
+        side = sidecar_path(out)
+        if not force and side.is_file() and _is_lmdb_dir(out):
+            try:
+                old = json.loads(side.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                old = {}
+            if old.get("fingerprint") == fingerprint and _lmdb_count(out) == old.get("count"):
+                log("reused %s: its sidecar shows the same inputs, seed and protocol "
+                    "(%d records; --force rebuilds)" % (out, old["count"]))
+                old["reused"] = True
+                return old
+        if not replace and (out.exists() or side.exists()):
+            raise ReplaceRefused("%s holds another build (other inputs, seed or protocol)"
+                                 % out)
+
+        labels = [r["_label"] for r in rows]
+        if training:
+            records = augment.plan(labels, augmentation, resample_classes, seed)
+        else:
+            records = [(i, collections.OrderedDict()) for i in range(len(rows))]
+        before = collections.Counter(labels)
+        after = collections.Counter(labels[i] for i in (
+            augment.resample(labels, seed) if resample_classes else range(len(labels))))
+        in_lmdb = collections.Counter(labels[i] for i, _ in records)
+
+        sidecar = collections.OrderedDict(settings)
+        sidecar["fingerprint"] = fingerprint
+        sidecar["inputs"] = collections.OrderedDict([
+            ("index", os.path.abspath(index)), ("faces", os.path.abspath(faces)),
+            ("samples", os.path.abspath(samples) if samples else None),
+            ("subjects", list(subjects)), ("exclude_subjects", list(exclude_subjects)),
+            ("skip_bad", bool(skip_bad))])
+        sidecar["class_numbers"] = collections.OrderedDict((n, i) for i, n in enumerate(names))
+
+        def counts(counter):
+            return collections.OrderedDict((n, counter.get(i, 0)) for i, n in enumerate(names))
+        sidecar["class_counts_before"] = counts(before)
+        sidecar["class_counts_after_resampling"] = counts(after)
+        sidecar["class_counts_records"] = counts(in_lmdb)
+        sidecar["skipped"] = [collections.OrderedDict([("sample_id", s), ("reason", r)])
+                              for s, r in skipped]
+        sidecar["samples"] = [collections.OrderedDict([
+            ("sample_id", r["_id"]), ("label", r["_label"]), ("class", r["label"])]) for r in rows]
+        sidecar["key_format"] = "%08d"
+        sidecar["count"] = len(records)
+        sidecar["records"] = [collections.OrderedDict([
+            ("key", "%08d" % k), ("sample_id", rows[i]["_id"]), ("label", rows[i]["_label"]),
+            ("augmentation", ops)]) for k, (i, ops) in enumerate(records)]
+        for name in names:
+            if training and before.get(names.index(name), 0) == 0:
+                log("warning: class %s has no samples in this split" % name)
+
+        _remove_stale(out, lock.held, log)
+        tmp_dir = out.parent / (".%s.building-%s" % (out.name, locks.owner()))
+        tmp_sidecar = out.parent / (".%s.building-%s.json" % (out.name, locks.owner()))
         try:
-            old = json.loads(side.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            old = {}
-        if old.get("fingerprint") == fingerprint and _lmdb_count(out) == old.get("count"):
-            log("reused %s: its sidecar shows the same inputs, seed and protocol "
-                "(%d records; --force rebuilds)" % (out, old["count"]))
-            old["reused"] = True
-            return old
-
-    labels = [r["_label"] for r in rows]
-    if training:
-        records = augment.plan(labels, augmentation, resample_classes, seed)
-    else:
-        records = [(i, collections.OrderedDict()) for i in range(len(rows))]
-    before = collections.Counter(labels)
-    after = collections.Counter(labels[i] for i in (
-        augment.resample(labels, seed) if resample_classes else range(len(labels))))
-    in_lmdb = collections.Counter(labels[i] for i, _ in records)
-
-    sidecar = collections.OrderedDict(settings)
-    sidecar["fingerprint"] = fingerprint
-    sidecar["inputs"] = collections.OrderedDict([
-        ("index", os.path.abspath(index)), ("faces", os.path.abspath(faces)),
-        ("samples", os.path.abspath(samples) if samples else None),
-        ("subjects", list(subjects)), ("exclude_subjects", list(exclude_subjects)),
-        ("skip_bad", bool(skip_bad))])
-    sidecar["class_numbers"] = collections.OrderedDict((n, i) for i, n in enumerate(names))
-
-    def counts(counter):
-        return collections.OrderedDict((n, counter.get(i, 0)) for i, n in enumerate(names))
-    sidecar["class_counts_before"] = counts(before)
-    sidecar["class_counts_after_resampling"] = counts(after)
-    sidecar["class_counts_records"] = counts(in_lmdb)
-    sidecar["skipped"] = [collections.OrderedDict([("sample_id", s), ("reason", r)])
-                          for s, r in skipped]
-    sidecar["samples"] = [collections.OrderedDict([
-        ("sample_id", r["_id"]), ("label", r["_label"]), ("class", r["label"])]) for r in rows]
-    sidecar["key_format"] = "%08d"
-    sidecar["count"] = len(records)
-    sidecar["records"] = [collections.OrderedDict([
-        ("key", "%08d" % k), ("sample_id", rows[i]["_id"]), ("label", rows[i]["_label"]),
-        ("augmentation", ops)]) for k, (i, ops) in enumerate(records)]
-    for name in names:
-        if training and before.get(names.index(name), 0) == 0:
-            log("warning: class %s has no samples in this split" % name)
-
-    _remove_stale(out)
-    tmp_dir = out.parent / (".%s.building-%d" % (out.name, os.getpid()))
-    tmp_sidecar = out.parent / (".%s.building-%d.json" % (out.name, os.getpid()))
-    try:
-        started = time.time()
-        with _progress(len(records), progress, "lmdb %s" % out.name) as bar:
-            _write_lmdb(tmp_dir, len(records), size,
-                        _encode(rows, records, training, size, workers), bar)
-        seconds = time.time() - started
-        tmp_sidecar.write_text(json.dumps(sidecar, indent=1) + "\n", encoding="utf-8")
-        _install(tmp_dir, tmp_sidecar, out)
-    finally:
-        shutil.rmtree(str(tmp_dir), ignore_errors=True)
-        if tmp_sidecar.exists():
-            tmp_sidecar.unlink()
-    log("wrote %s: %d records of %dx%d (%s %s, seed %d) in %.1f s, %.0f records/s"
-        % (out, len(records), size, size, protocol, split, seed, seconds,
-           len(records) / max(seconds, 1e-9)))
-    log(_count_table(names, before, after, in_lmdb, resample_classes))
-    if skipped:
-        log("left out %d sample(s) without a usable face (listed in %s)"
-            % (len(skipped), side))
-    sidecar["reused"] = False
-    sidecar["seconds"] = seconds
-    return sidecar
+            started = time.time()
+            with _progress(len(records), progress, "lmdb %s" % out.name) as bar:
+                _write_lmdb(tmp_dir, len(records), size,
+                            _encode(rows, records, training, size, workers), bar)
+            seconds = time.time() - started
+            tmp_sidecar.write_text(json.dumps(sidecar, indent=1) + "\n", encoding="utf-8")
+            _install(tmp_dir, tmp_sidecar, out)
+        finally:
+            shutil.rmtree(str(tmp_dir), ignore_errors=True)
+            if tmp_sidecar.exists():
+                tmp_sidecar.unlink()
+        log("wrote %s: %d records of %dx%d (%s %s, seed %d) in %.1f s, %.0f records/s"
+            % (out, len(records), size, size, protocol, split, seed, seconds,
+               len(records) / max(seconds, 1e-9)))
+        log(_count_table(names, before, after, in_lmdb, resample_classes))
+        if skipped:
+            log("left out %d sample(s) without a usable face (listed in %s)"
+                % (len(skipped), side))
+        sidecar["reused"] = False
+        sidecar["seconds"] = seconds
+        return sidecar
 
 
 def default_workers():
@@ -708,73 +588,3 @@ def _encode(rows, records, training, size, workers):
             yield key, value
 
 
-# ------------------------------------------------------------------ inspect
-
-def read_records(path):
-    """(key, label, uint8 image C x H x W squeezed) of every record, in order."""
-    import lmdb
-    import numpy as np
-    from microattention import nets
-    pb = nets._pb()
-    if not os.path.isfile(os.path.join(str(path), "data.mdb")):
-        raise UserError("%s is not an LMDB folder (no data.mdb)" % path)
-    env = lmdb.open(str(path), readonly=True, lock=False)
-    try:
-        with env.begin() as txn:
-            for key, value in txn.cursor():
-                datum = pb.Datum()
-                datum.ParseFromString(value)
-                if datum.encoded:
-                    import cv2
-                    image = cv2.imdecode(np.frombuffer(datum.data, np.uint8),
-                                         cv2.IMREAD_UNCHANGED)
-                else:
-                    image = np.frombuffer(datum.data, np.uint8).reshape(
-                        datum.channels, datum.height, datum.width)
-                    image = image[0] if datum.channels == 1 else image.transpose(1, 2, 0)
-                yield key.decode("ascii", "replace"), datum.label, image
-    finally:
-        env.close()
-
-
-def inspect(path, png=None, count=64, columns=8, tile=128, log=None):
-    import cv2
-    import numpy as np
-    log = log or print
-    path = pathlib.Path(path)
-    names = {}
-    side = sidecar_path(path)
-    if side.is_file():
-        try:
-            meta = json.loads(side.read_text(encoding="utf-8"))
-            names = {int(v): k for k, v in meta.get("class_numbers", {}).items()}
-        except (OSError, ValueError, AttributeError):
-            names = {}
-    png = pathlib.Path(png) if png else pathlib.Path(str(path).rstrip("/\\") + ".png")
-    files.check_outputs([png], [path, side], {png: "--out"})
-    counts = collections.Counter()
-    tiles = []
-    for key, label, image in read_records(path):
-        counts[label] += 1
-        if len(tiles) < count:
-            small = cv2.resize(image, (tile, tile), interpolation=cv2.INTER_AREA)
-            if small.ndim == 3:
-                small = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
-            caption = np.full((18, tile), 255, np.uint8)
-            cv2.putText(caption, "%s %d %s" % (key[-5:], label, names.get(label, "")),
-                        (2, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.36, 0, 1, cv2.LINE_AA)
-            tiles.append(np.vstack([small, caption]))
-    total = sum(counts.values())
-    log("%s: %d records" % (path, total))
-    log("  %-5s %-12s %8s" % ("label", "class", "records"))
-    for label in sorted(counts):
-        log("  %-5d %-12s %8d" % (label, names.get(label, "?"), counts[label]))
-    if tiles:
-        rows = -(-len(tiles) // columns)
-        blank = np.full_like(tiles[0], 255)
-        tiles += [blank] * (rows * columns - len(tiles))
-        sheet = np.vstack([np.hstack(tiles[r * columns:(r + 1) * columns]) for r in range(rows)])
-        ok, data = cv2.imencode(".png", sheet)
-        files.atomic_write(png, data.tobytes())
-        log("contact sheet of the first %d records: %s" % (min(total, count), png))
-    return counts
