@@ -7,8 +7,9 @@ budget a few minutes, not the paper's.
 What training and test share: nothing of a person. The LOSO (micro) people
 and the pre-training (macro) people are disjoint, a person's photographs and
 their mirror images are one subject (so one LOSO fold), and the faces stage
-checks this on the indexes it trains from (leaks()). Shared are only the
-generator (its AU table, pose and noise model) and the five classes.
+checks this on the indexes it trains from (leaks()). Shared are the generator
+(its AU table, pose and noise model), the five classes and the label-free face
+alignment (each set's AAM sees one unlabelled frame per subject of that set).
 
 Stages (a progress line each, with elapsed seconds; a finished stage is
 skipped when the demo runs again on the same --out):
