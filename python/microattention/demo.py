@@ -208,7 +208,8 @@ def _person_by_folder(data_dir):
 
 def people_of_sets(data_dir):
     manifest = json.loads((pathlib.Path(data_dir) / "demo-data.json").read_text())
-    return collections.OrderedDict((k, list(v)) for k, v in manifest["people"].items())
+    return collections.OrderedDict((k, collections.OrderedDict(v))
+                                   for k, v in manifest["people"].items())
 
 
 def leaks(data_dir, micro_index, macro_index):
@@ -663,7 +664,9 @@ class Demo:
             people = m["faces"]["people"]
             lines += ["People (demodata/people.py): LOSO (micro) %s; pre-training (macro) %s. "
                       "No person is in both; a person's mirror images are the same subject."
-                      % (", ".join("%s (%s)" % kv for kv in people["micro"].items()),
+                      % (", ".join("%s (%s)" % (p, people["micro"][p])
+                                   if isinstance(people["micro"], dict) else p
+                                   for p in people["micro"]),
                          ", ".join(people["macro"])), ""]
         if "pretrain" in m:
             lines += ["Pre-training (ResNet-10, synthetic CK+): validation accuracy %.3f on "
