@@ -63,7 +63,7 @@ Config = collections.namedtuple("Config", [
     "micro_clips", "macro_clips",
     "micro_frames", "macro_frames", "magnitude_micro", "magnitude_macro",
     "pretrain_epochs", "pretrain_changes", "loso_epochs", "loso_changes", "loso_folds",
-    "figure_samples"])
+    "figure_samples", "validation_people"])
 
 # Pre-training from the fillers in minutes: batch 10 (more updates for the
 # same images), no augmentation, Adam at lr 1e-3 (in the measured runs SGD at
@@ -95,7 +95,8 @@ FULL = Config(micro_people=MICRO_PEOPLE, macro_people=MACRO_PEOPLE, photos_per_p
               micro_clips=4, macro_clips=2, micro_frames=5, macro_frames=6,
               magnitude_micro=2.5, magnitude_macro=2.5,
               pretrain_epochs=4, pretrain_changes=_pretrain_changes(4),
-              loso_epochs=1, loso_changes={}, loso_folds=4, figure_samples=3)
+              loso_epochs=1, loso_changes={}, loso_folds=4, figure_samples=3,
+              validation_people="feat-f15,bald-b,cruise")
 CONFIGS = collections.OrderedDict([
     ("full", FULL),
     # CI's reduced demo: 4 LOSO people (2 folds run, 40 test faces, enough to
@@ -103,7 +104,8 @@ CONFIGS = collections.OrderedDict([
     ("quick", FULL._replace(micro_people="obama,biden,hopper,collins",
                             macro_people="breakingbad,cruise,bald-a,bald-b,bald-c,bald-d,"
                                          "feat-f15,feat-single",
-                            photos_per_person=1, loso_folds=2, figure_samples=2)),
+                            photos_per_person=1, loso_folds=2, figure_samples=2,
+                            validation_people="feat-f15,bald-b")),
 ])
 
 # what the demo of the first release wrote (the Table 3 summary); such a
@@ -394,17 +396,76 @@ class Demo:
     def fold_log(self, text):
         self.say("  " + text)
 
+    def split_validation_people(self):
+        """ckplus-pretrain.csv (the pre-training people but the validation
+        ones) and ckplus-validation.csv (the validation people, whole
+        subjects: a person's photographs and mirror images are one subject).
+        Settings are judged on the second: accuracy on people the net never
+        saw is what LOSO needs; the clip tenth that pre-training holds out
+        shares its people with training and so rewards memorising faces."""
+        names = self.config.validation_people.split(",")
+        people = people_of_sets(self.p("data"))["macro"]
+        unknown = [n for n in names if n not in people]
+        if unknown:
+            raise UserError("demo: validation people %s are not pre-training people (%s)"
+                            % (", ".join(unknown), ", ".join(people)))
+        held = {people[n] for n in names}
+        rows, columns = _read_csv(self.p("index", "ckplus-faces.csv"))
+        import io
+        paths = {}
+        for name, keep in (("pretrain", lambda r: r["subject"] not in held),
+                           ("validation", lambda r: r["subject"] in held)):
+            text = io.StringIO()
+            writer = csv.DictWriter(text, fieldnames=columns, lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(r for r in rows if keep(r))
+            paths[name] = self.p("index", "ckplus-%s.csv" % name)
+            files.write_if_changed(paths[name], text.getvalue())
+        return paths, sorted(held)
+
+    def validate_on_people(self, done, index):
+        """Accuracy of the pre-trained net (as LOSO starts from it: BatchNorm
+        recalibrated) on the held-out people's faces, unaugmented."""
+        from microattention import training, lmdbs, metrics
+        from microattention.datasets.common import sample_id
+        fold_dir = self.p("runs", "pretrain", "resnet10", training.PRETRAIN_FOLD)
+        rows, _ = _read_csv(index)
+        ids = self.p("runs", "validation-people.txt")
+        files.write_if_changed(ids, "".join(sample_id(r) + "\n" for r in rows))
+        built = lmdbs.build(str(index), str(self.p("faces", "ckplus")),
+                            str(self.p("runs", "validation-people-lmdb")), "loso",
+                            split="test", samples=str(ids), seed=0, progress=False,
+                            log=self.fold_log)
+        predictions = training.predict(fold_dir / "deploy.prototxt",
+                                       fold_dir / done["final_snapshot"],
+                                       self.p("runs", "validation-people-lmdb"), self.gpu)
+        scored = training.prediction_rows("validation-people", predictions, built)
+        pooled = metrics.evaluate(scored, list(built["classes"]))["pooled"]
+        predicted = collections.Counter(int(r["predicted_label"]) for r in scored)
+        return pooled, predicted
+
     def stage_pretrain(self):
         from microattention import training, runs, metrics
         weights = self.init_weights or self.filler_weights()
+        paths, held = self.split_validation_people()
         done = training.train_fold(
-            self.p("index", "ckplus-faces.csv"), self.p("faces", "ckplus"), self.protocol("pretrain"),
+            paths["pretrain"], self.p("faces", "ckplus"), self.protocol("pretrain"),
             training.PRETRAIN_FOLD, weights, net="resnet10", run_dir=self.p("runs"),
             epochs=self.config.pretrain_epochs, seed=0, gpu=self.gpu, log=self.fold_log,
             recalibrate_bn=True)
         runs.pool(self.p("runs"), "pretrain", "resnet10", [training.PRETRAIN_FOLD], metrics)
-        return {"validation_accuracy": done["metrics"]["war"],
-                "validation_samples": done["metrics"]["samples"],
+        pooled, predicted = self.validate_on_people(done, paths["validation"])
+        right = int(round(pooled["war"] * pooled["samples"]))
+        self.say("  validation on %d held-out pre-training people (%s): accuracy %.3f, UAR "
+                 "%.3f on %d faces, P(X >= %d | chance) = %.2g; predicted classes %s"
+                 % (len(held), ", ".join(held), pooled["war"], pooled["uar"],
+                    pooled["samples"], right,
+                    binomial_tail(right, pooled["samples"], CHANCE), dict(predicted)))
+        return {"validation_people": self.config.validation_people.split(","),
+                "validation_accuracy": pooled["war"], "validation_uar": pooled["uar"],
+                "validation_samples": pooled["samples"],
+                "clip_tenth_accuracy": done["metrics"]["war"],
+                "clip_tenth_samples": done["metrics"]["samples"],
                 "init_weights": weights}
 
     def protocol(self, name):
