@@ -4,7 +4,7 @@ or --quick) into a fresh folder and prints the wall and CPU seconds of every
 stage, the people of the LOSO and the pre-training sets, the LOSO accuracy
 and UAR of both nets with the binomial tail P(X >= right | chance 0.2) and
 the target (tail < 0.01 on >= 40 test faces from >= 4 held-out people), the
-pre-training validation accuracy and the AU-region scores of the baseline's
+pre-training accuracy on held-out pre-training people and the AU-region scores of the baseline's
 and the micro-attention net's maps. Inside the image:
 
   docker run --rm -v "$PWD/workspace:/workspace" localhost/micro-attention \\
@@ -47,8 +47,14 @@ def figures(out):
               % (len(people["micro"]), ", ".join(people["micro"]), len(people["macro"]),
                  ", ".join(people["macro"])))
     if "pretrain" in m:
-        print("\npre-training validation accuracy %.3f (%d images)"
-              % (m["pretrain"]["validation_accuracy"], m["pretrain"]["validation_samples"]))
+        r = m["pretrain"]
+        right = int(round(r["validation_accuracy"] * r["validation_samples"]))
+        print("\npre-training validation on held-out people %s: accuracy %.3f (%d of %d "
+              "faces, P(X >= right | 0.2) = %.2g); clip tenth (people shared) %s"
+              % (",".join(r.get("validation_people", [])), r["validation_accuracy"], right,
+                 r["validation_samples"],
+                 demo.binomial_tail(right, r["validation_samples"], demo.CHANCE),
+                 r.get("clip_tenth_accuracy")))
     for net in demo.NETS:
         r = m.get("loso-" + net)
         if r:
