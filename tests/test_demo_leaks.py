@@ -80,3 +80,30 @@ def test_a_loso_person_in_pre_training_is_caught(tree, capsys):
     found = demo.leaks(tree / "data", micro, leaky)
     assert any("test person takeo is in the pre-training set" in p for p in found), found
     assert not any("lenna" in p or "einstein" in p for p in found), found
+
+
+def test_validation_people_are_held_out_whole(tree, capsys):
+    """Pre-training settings are judged on held-out pre-training PEOPLE: the
+    split puts every record of a validation person (photographs and mirror
+    images) on the validation side and none on the training side; a LOSO
+    person or an unknown name is refused."""
+    from microattention.errors import UserError
+    _, columns, rows = index(capsys, tree, "ckplus")
+    (tree / "index").mkdir(exist_ok=True)
+    write(tree / "index" / "ckplus-faces.csv", columns, rows)
+    run = demo.Demo(tree, "quick")
+    run.config = run.config._replace(validation_people="breakingbad")
+    paths, held = run.split_validation_people()
+    manifest = json.loads((tree / "data" / "demo-data.json").read_text())
+    subject = manifest["people"]["macro"]["breakingbad"]
+    assert held == [subject]
+    with open(str(paths["validation"]), newline="") as handle:
+        validation = list(csv.DictReader(handle))
+    with open(str(paths["pretrain"]), newline="") as handle:
+        pretrain = list(csv.DictReader(handle))
+    assert len(validation) == len(rows) > 0 and pretrain == []
+    assert {r["subject"] for r in validation} == {subject}
+    for name in ("lenna", "nobody"):
+        run.config = run.config._replace(validation_people=name)
+        with pytest.raises(UserError, match="not pre-training people"):
+            run.split_validation_people()
