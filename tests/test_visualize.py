@@ -150,8 +150,8 @@ def test_region_masks_on_takeo_sit_on_their_landmarks():
 
 
 def test_au_table_reuses_the_demo_points():
-    from microattention import demodata
-    for au, moves in demodata.AU_TABLE.items():
+    from microattention import aus
+    for au, moves in aus.AU_TABLE.items():
         assert set(moves) <= set(visualize.AU_LANDMARKS[au])
     for cls, aus in visualize.REGION_AUS.items():
         assert all(au in visualize.AU_LANDMARKS for au in aus), cls

@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Benchmark of the demo: runs `python3 -m microattention demo` (the full one,
 or --quick) into a fresh folder and prints the wall and CPU seconds of every
-stage, the LOSO accuracy of both nets against the 20 % chance level, the
-pre-training validation accuracy and the AU-region scores of the baseline's
+stage, the people of the LOSO and the pre-training sets, the LOSO accuracy
+and UAR of both nets with the binomial tail P(X >= right | chance 0.2) and
+the target (tail < 0.01 on >= 40 test faces from >= 4 held-out people), the
+pre-training accuracy on held-out pre-training people and the AU-region scores of the baseline's
 and the micro-attention net's maps. Inside the image:
 
   docker run --rm -v "$PWD/workspace:/workspace" localhost/micro-attention \\
@@ -39,16 +41,32 @@ def figures(out):
     cores = len(os.sched_getaffinity(0))
     print("%-22s %9.1f %9.1f  (%d cores here; on 2 idle cores about %.0f s)"
           % ("total", wall, cpu, cores, max(cpu / 2.0, cpu / max(cores, 1))))
+    if "faces" in m and "people" in m["faces"]:
+        people = m["faces"]["people"]
+        print("\npeople: LOSO (micro) %d: %s; pre-training (macro) %d: %s"
+              % (len(people["micro"]), ", ".join(people["micro"]), len(people["macro"]),
+                 ", ".join(people["macro"])))
     if "pretrain" in m:
-        print("\npre-training validation accuracy %.3f (%d images)"
-              % (m["pretrain"]["validation_accuracy"], m["pretrain"]["validation_samples"]))
+        r = m["pretrain"]
+        right = int(round(r["validation_accuracy"] * r["validation_samples"]))
+        print("\npre-training validation on held-out people %s: accuracy %.3f (%d of %d "
+              "faces, P(X >= right | 0.2) = %.2g); clip tenth (people shared) %s"
+              % (",".join(r.get("validation_people", [])), r["validation_accuracy"], right,
+                 r["validation_samples"],
+                 demo.binomial_tail(right, r["validation_samples"], demo.CHANCE),
+                 r.get("clip_tenth_accuracy")))
     for net in demo.NETS:
         r = m.get("loso-" + net)
         if r:
-            print("LOSO %-16s accuracy %.3f, UAR %.3f on %d samples, %d of %d folds "
-                  "(chance %.2f: %s); per fold %s" % (
-                      net, r["war"], r["uar"], r["samples"], len(r["folds"]), r["folds_total"],
-                      CHANCE, "above" if r["war"] > CHANCE else "NOT above",
+            right = int(round(r["war"] * r["samples"]))
+            tail = demo.binomial_tail(right, r["samples"], CHANCE)
+            met = tail < 0.01 and r["samples"] >= 40 and len(r["folds"]) >= 4
+            print("LOSO %-16s accuracy %.3f (%d of %d), UAR %.3f, %d of %d folds%s; "
+                  "P(X >= %d | %.1f) = %.2g (target < 0.01, >= 40 faces, >= 4 people: %s); "
+                  "per fold %s" % (
+                      net, r["war"], right, r["samples"], r["uar"], len(r["folds"]),
+                      r["folds_total"], " PARTIAL" if len(r["folds"]) < r["folds_total"] else "",
+                      right, CHANCE, tail, "met" if met else "NOT met",
                       ", ".join("%s %.2f" % kv for kv in r["per_fold_war"].items())))
     if "visualize" in m:
         print("\nAU-region scores over %s (fold %s): score = map mass in the class's AU "

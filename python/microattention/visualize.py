@@ -34,7 +34,8 @@ import re
 
 import numpy as np
 
-from microattention import augment, demodata, files, nets
+from microattention import augment, files, nets
+from microattention import aus as demodata  # the AU table lives in aus (issue 16)
 from microattention.errors import UserError
 
 # ------------------------------------------------------------------ AU regions
