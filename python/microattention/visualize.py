@@ -145,6 +145,126 @@ def region_score(map_, mask):
     return float(map_[mask].sum() / total)
 
 
+def lift(score, area):
+    """A map's score over the score of a uniform map (the regions' area
+    share): 1 = no preference, 1 / area = all mass inside the regions."""
+    if not 0 < area <= 1:
+        raise ValueError("region area share %r is not in (0, 1]" % (area,))
+    return score / area
+
+
+# ------------------------------------------------------------------ held-out statistics
+# The Figure 4 claim as a number: each held-out face's lift, averaged per
+# person (faces of one person are not independent), then over people, with a
+# percentile bootstrap interval that resamples people.
+BOOTSTRAP_RESAMPLES = 2000
+BOOTSTRAP_LEVEL = 0.95
+BOOTSTRAP_SEED = 0
+NO_PREFERENCE = "no preference"
+
+
+def bootstrap_interval(values, resamples=BOOTSTRAP_RESAMPLES, level=BOOTSTRAP_LEVEL,
+                       seed=BOOTSTRAP_SEED):
+    """(mean, low, high): the mean of per-person values and the percentile
+    interval of the means of `resamples` resamples of the people (with
+    replacement), from a fixed seed: the same values give the same bytes."""
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim != 1 or not len(values):
+        raise ValueError("bootstrap needs a non-empty list of per-person values")
+    if not np.all(np.isfinite(values)):
+        raise ValueError("bootstrap values must be finite: %s" % values)
+    if not 0 < level < 1:
+        raise ValueError("interval level %r is not in (0, 1)" % (level,))
+    rng = np.random.RandomState(seed)
+    picks = rng.randint(0, len(values), size=(int(resamples), len(values)))
+    means = values[picks].mean(axis=1)
+    tail = 100.0 * (1 - level) / 2
+    low, high = np.percentile(means, [tail, 100.0 - tail])
+    return float(values.mean()), float(low), float(high)
+
+
+def preference(low, high):
+    """What a lift interval says: toward or away from the AU regions, or no
+    preference when it contains 1."""
+    if low > 1:
+        return "AU regions"
+    if high < 1:
+        return "away from AU regions"
+    return NO_PREFERENCE
+
+
+def person_means(records, field):
+    """OrderedDict person -> mean of records' `field` over that person's
+    faces (records without a score are left out)."""
+    sums = collections.OrderedDict()
+    for r in records:
+        if r.get("score") is None:
+            continue
+        s = sums.setdefault(r["person"], [0.0, 0])
+        s[0] += float(r[field])
+        s[1] += 1
+    return collections.OrderedDict((p, v[0] / v[1]) for p, v in sorted(sums.items()))
+
+
+def summarize_heldout(records, resamples=BOOTSTRAP_RESAMPLES, level=BOOTSTRAP_LEVEL,
+                      seed=BOOTSTRAP_SEED):
+    """One row per (regions, net, map) of the held-out face records (fields
+    person, regions, net, map, resolution, score, area, lift): people, faces,
+    mean score / area / lift over people and the bootstrap intervals of score
+    and lift (the same resamples for both)."""
+    groups = collections.OrderedDict()
+    for r in records:
+        if r.get("score") is not None:
+            groups.setdefault((r["regions"], r["net"], r["map"]), []).append(r)
+    rows = []
+    for (regions, net, key), rs in groups.items():
+        scores = person_means(rs, "score")
+        lifts = person_means(rs, "lift")
+        areas = person_means(rs, "area")
+        score, score_low, score_high = bootstrap_interval(list(scores.values()), resamples,
+                                                          level, seed)
+        mean_lift, low, high = bootstrap_interval(list(lifts.values()), resamples, level, seed)
+        rows.append(collections.OrderedDict([
+            ("regions", regions), ("net", net), ("map", key),
+            ("resolution", rs[0]["resolution"]), ("people", len(lifts)), ("faces", len(rs)),
+            ("score", score), ("score_low", score_low), ("score_high", score_high),
+            ("area", float(np.mean(list(areas.values())))),
+            ("lift", mean_lift), ("lift_low", low), ("lift_high", high),
+            ("preference", preference(low, high))]))
+    return rows
+
+
+HELDOUT_COLUMNS = ("regions", "net", "map", "resolution", "people", "faces", "score",
+                   "score_low", "score_high", "area", "lift", "lift_low", "lift_high",
+                   "preference")
+
+
+def heldout_tables(rows, level=BOOTSTRAP_LEVEL, resamples=BOOTSTRAP_RESAMPLES):
+    """(CSV text, Markdown table text) of summarize_heldout's rows."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(HELDOUT_COLUMNS)
+    for r in rows:
+        writer.writerow([_fmt(r[c]) if isinstance(r[c], float) else r[c]
+                         for c in HELDOUT_COLUMNS])
+    pct = int(round(100 * level))
+    md = ["| net | map | regions | people | faces | score [%d %% CI] | area | "
+          "lift [%d %% CI] | preference |" % (pct, pct),
+          "|---|---|---|---:|---:|---|---:|---|---|"]
+    for r in rows:
+        md.append("| %s | %s (%s) | %s | %d | %d | %.3f [%.3f, %.3f] | %.3f | "
+                  "%.2f [%.2f, %.2f] | %s |" % (
+                      r["net"], r["map"], r["resolution"], r["regions"], r["people"],
+                      r["faces"], r["score"], r["score_low"], r["score_high"], r["area"],
+                      r["lift"], r["lift_low"], r["lift_high"], r["preference"]))
+    md += ["", "score: share of the map's mass inside the AU regions; area: the regions' "
+           "share of the face (a uniform map's score); lift = score / area (1 = no "
+           "preference). Means over held-out people (each person's faces averaged first); "
+           "%d %% percentile bootstrap intervals from %d resamples of the people."
+           % (pct, resamples)]
+    return out.getvalue(), "\n".join(md) + "\n"
+
+
 # ------------------------------------------------------------------ nets and maps
 
 def map_blobs(net):
@@ -196,6 +316,20 @@ def upsample(map_, size):
     import cv2
     return cv2.resize(np.asarray(map_, np.float32), (size, size),
                       interpolation=cv2.INTER_LINEAR).astype(np.float64)
+
+
+def score_maps(maps, mask, size):
+    """[(name, map, map upsampled to size x size, score, area)] of one face's
+    maps; score and area are None without a mask."""
+    out = []
+    for key, small in maps.items():
+        big = upsample(small, size)
+        score = area = None
+        if mask is not None:
+            score = region_score(big, mask)
+            area = float(mask.mean())
+        out.append((key, small, big, score, area))
+    return out
 
 
 def _param_layers(param):
@@ -575,18 +709,13 @@ def run(args):
             maps, prob = _forward(net, face)
             k = int(np.argmax(prob))
             row = {"net": name, "pred": "predicted %s %.2f" % (classes[k], prob[k]), "maps": []}
-            for key, small in maps.items():
-                big = upsample(small, face.shape[0])
-                score = area = None
-                if mask is not None:
-                    score = region_score(big, mask)
-                    area = float(mask.mean())
+            for key, small, big, score, area in score_maps(maps, mask, face.shape[0]):
                 row["maps"].append((key, small, big, score, area))
                 records.append({
                     "sample_id": sid, "class": label or "",
                     "aus": "+".join(map(str, aus)) if aus else "", "net": name, "map": key,
                     "resolution": "%dx%d" % small.shape[::-1], "score": score, "area": area,
-                    "lift": None if score is None else score / area})
+                    "lift": None if score is None else lift(score, area)})
             rows.append(row)
         outputs[os.path.join(str(out), safe_name(sid) + ".png")] = render(
             sid, face, rows, points, mask, label, aus)
