@@ -234,6 +234,47 @@ def summarize_heldout(records, resamples=BOOTSTRAP_RESAMPLES, level=BOOTSTRAP_LE
     return rows
 
 
+def paired_rows(records, baseline=("resnet10", FEATURE), resamples=BOOTSTRAP_RESAMPLES,
+                level=BOOTSTRAP_LEVEL, seed=BOOTSTRAP_SEED):
+    """Figure 4's comparison: per region set and per map of the other nets,
+    the per-person lift minus the baseline map's lift on the same people,
+    its mean over people and bootstrap interval (> 0: more on the AU regions
+    than the baseline)."""
+    groups = collections.OrderedDict()
+    for r in records:
+        if r.get("score") is not None:
+            groups.setdefault((r["regions"], r["net"], r["map"]), []).append(r)
+    rows = []
+    for (regions, net, key), rs in groups.items():
+        base = groups.get((regions,) + tuple(baseline))
+        if base is None or (net, key) == tuple(baseline):
+            continue
+        mine, theirs = person_means(rs, "lift"), person_means(base, "lift")
+        people = [p for p in mine if p in theirs]
+        if not people:
+            continue
+        diff, low, high = bootstrap_interval([mine[p] - theirs[p] for p in people],
+                                             resamples, level, seed)
+        rows.append(collections.OrderedDict([
+            ("regions", regions), ("net", net), ("map", key),
+            ("baseline", "%s %s" % baseline), ("people", len(people)),
+            ("difference", diff), ("low", low), ("high", high),
+            ("verdict", "more than the baseline" if low > 0 else
+             "less than the baseline" if high < 0 else "no difference")]))
+    return rows
+
+
+def paired_table(rows, level=BOOTSTRAP_LEVEL):
+    pct = int(round(100 * level))
+    md = ["| net | map | regions | people | lift minus %s [%d %% CI] | verdict |"
+          % (rows[0]["baseline"] if rows else "baseline", pct), "|---|---|---|---:|---|---|"]
+    for r in rows:
+        md.append("| %s | %s | %s | %d | %+.2f [%+.2f, %+.2f] | %s |" % (
+            r["net"], r["map"], r["regions"], r["people"], r["difference"], r["low"],
+            r["high"], r["verdict"]))
+    return "\n".join(md) + "\n"
+
+
 HELDOUT_COLUMNS = ("regions", "net", "map", "resolution", "people", "faces", "score",
                    "score_low", "score_high", "area", "lift", "lift_low", "lift_high",
                    "preference")
@@ -600,6 +641,44 @@ def render(sample, face, rows, points, mask, label, aus):
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100, metadata={"Software": None})
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def heldout_figure(panels, title):
+    """PNG bytes of a Figure-4-style grid: one row per face (the face with its
+    AU regions, then each map over it, its lift in the panel title). A panel
+    is a dict: title, face, points, mask, maps [(title, upsampled map)]."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    columns = 1 + max(len(p["maps"]) for p in panels)
+    fig, axes = plt.subplots(len(panels), columns, figsize=(1.9 * columns, 2.2 * len(panels)),
+                             squeeze=False)
+    for row, panel in zip(axes, panels):
+        face = panel["face"]
+        size = face.shape[0]
+        row[0].imshow(face, cmap="gray", vmin=0, vmax=255)
+        if panel.get("mask") is not None:
+            row[0].contour(panel["mask"].astype(float), levels=[0.5], colors="yellow",
+                           linewidths=0.8)
+        row[0].set_title(panel["title"], fontsize=6)
+        for ax, item in zip(row[1:], panel["maps"]):
+            ax.imshow(face, cmap="gray", vmin=0, vmax=255)
+            ax.imshow(item[1], cmap="jet", alpha=0.5, extent=(-0.5, size - 0.5, size - 0.5, -0.5))
+            if panel.get("mask") is not None:
+                ax.contour(panel["mask"].astype(float), levels=[0.5], colors="white",
+                           linewidths=0.5)
+            ax.set_title(item[0], fontsize=6)
+        for ax in row[1 + len(panel["maps"]):]:
+            ax.axis("off")
+        for ax in row:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    fig.suptitle(title, fontsize=7)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, metadata={"Software": None})
     plt.close(fig)
     return buf.getvalue()
 
