@@ -128,3 +128,12 @@ def test_coded_au_strings_and_clips_without_them(tree, tmp_path):
     summary, _, _ = measure(tree, out, index=index)
     faces = {(r["regions"], r["people"], r["faces"]) for r in summary}
     assert faces == {("coded", 2, 3), ("class", 2, 4)}
+
+
+def test_demo_attention_is_its_own_run(tmp_path, capsys):
+    from microattention import cli
+    out = tmp_path / "demo"
+    assert cli.main(["demo", "--quick", "--attention", "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "--quick and --attention" in err and "Traceback" not in err
+    assert not out.exists()
