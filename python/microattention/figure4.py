@@ -224,6 +224,6 @@ def measure(run_dir, folds, index_csv, faces_dir, out_dir, protocol="loso",
     if panels:
         out[os.path.join(str(out_dir), "figure4-heldout.png")] = visualize.heldout_figure(
             panels, "held-out faces (LOSO test): baseline resnet10 and micro-attention maps, "
-                    "AU regions outlined")
+                    "AU regions outlined; each map on its own colour scale")
     written = files.write_together(out)
     return summary, paired, written

@@ -653,7 +653,7 @@ def heldout_figure(panels, title):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     columns = 1 + max(len(p["maps"]) for p in panels)
-    fig, axes = plt.subplots(len(panels), columns, figsize=(1.9 * columns, 2.2 * len(panels)),
+    fig, axes = plt.subplots(len(panels), columns, figsize=(1.9 * columns, 2.6 * len(panels)),
                              squeeze=False)
     for row, panel in zip(axes, panels):
         face = panel["face"]
