@@ -173,6 +173,9 @@ def test_preference_reads_the_lift_interval():
     assert visualize.preference(1.05, 1.4) == "AU regions"
     assert visualize.preference(0.7, 0.98) == "away from AU regions"
     assert visualize.preference(0.9, 1.1) == visualize.NO_PREFERENCE
+    # one person gives a zero-width interval: no verdict from too few people
+    assert visualize.preference(1.05, 1.05, people=1).startswith("too few people")
+    assert visualize.preference(1.05, 1.4, people=visualize.MIN_PEOPLE) == "AU regions"
 
 
 def _record(person, lift, net="micro_attention", key="attention_64", regions="moved"):
@@ -199,7 +202,7 @@ def test_summary_averages_each_person_first_and_writes_both_tables():
     assert att["area"] == pytest.approx(0.2)
     # two people: resamples give means 1, 1.5 or 2
     assert att["lift_low"] == pytest.approx(1.0) and att["lift_high"] == pytest.approx(2.0)
-    assert att["preference"] == visualize.NO_PREFERENCE
+    assert att["preference"] == "too few people for a verdict (2 < 5)"
     assert (base["lift"], base["lift_low"], base["lift_high"]) == (1.0, 1.0, 1.0)
     # ten people all above 1: the interval excludes 1
     many = [_record("p%d" % i, 1.3 + 0.01 * i) for i in range(10)]
@@ -208,9 +211,12 @@ def test_summary_averages_each_person_first_and_writes_both_tables():
     parsed = list(csv.DictReader(csv_text.splitlines()))
     assert [r["map"] for r in parsed] == ["attention_64", "feature"]
     assert float(parsed[0]["lift"]) == pytest.approx(1.5)
-    assert parsed[0]["preference"] == "no preference"
+    assert parsed[0]["preference"] == "too few people for a verdict (2 < 5)"
     assert "| micro_attention | attention_64 (56x56) | moved | 2 | 4 | 0.300 [0.200, 0.400] " \
-           "| 0.200 | 1.50 [1.00, 2.00] | no preference |" in md
+           "| 0.200 | 1.50 [1.00, 2.00] | too few people for a verdict (2 < 5) |" in md
+    # ten people around 1: no preference
+    level = [_record("p%d" % i, 1.0 + 0.05 * (-1) ** i) for i in range(10)]
+    assert visualize.summarize_heldout(level)[0]["preference"] == visualize.NO_PREFERENCE
     assert "95 % percentile bootstrap" in md
 
 

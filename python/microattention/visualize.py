@@ -161,6 +161,9 @@ BOOTSTRAP_RESAMPLES = 2000
 BOOTSTRAP_LEVEL = 0.95
 BOOTSTRAP_SEED = 0
 NO_PREFERENCE = "no preference"
+# A percentile bootstrap over fewer people has too few distinct resamples to
+# mean anything (1 person: a zero-width interval); no verdict below this.
+MIN_PEOPLE = 5
 
 
 def bootstrap_interval(values, resamples=BOOTSTRAP_RESAMPLES, level=BOOTSTRAP_LEVEL,
@@ -183,9 +186,15 @@ def bootstrap_interval(values, resamples=BOOTSTRAP_RESAMPLES, level=BOOTSTRAP_LE
     return float(values.mean()), float(low), float(high)
 
 
-def preference(low, high):
-    """What a lift interval says: toward or away from the AU regions, or no
-    preference when it contains 1."""
+def too_few(people):
+    return "too few people for a verdict (%d < %d)" % (people, MIN_PEOPLE)
+
+
+def preference(low, high, people=MIN_PEOPLE):
+    """What a lift interval over `people` says: toward or away from the AU
+    regions, or no preference when it contains 1."""
+    if people < MIN_PEOPLE:
+        return too_few(people)
     if low > 1:
         return "AU regions"
     if high < 1:
@@ -230,7 +239,7 @@ def summarize_heldout(records, resamples=BOOTSTRAP_RESAMPLES, level=BOOTSTRAP_LE
             ("score", score), ("score_low", score_low), ("score_high", score_high),
             ("area", float(np.mean(list(areas.values())))),
             ("lift", mean_lift), ("lift_low", low), ("lift_high", high),
-            ("preference", preference(low, high))]))
+            ("preference", preference(low, high, len(lifts)))]))
     return rows
 
 
@@ -259,7 +268,8 @@ def paired_rows(records, baseline=("resnet10", FEATURE), resamples=BOOTSTRAP_RES
             ("regions", regions), ("net", net), ("map", key),
             ("baseline", "%s %s" % baseline), ("people", len(people)),
             ("difference", diff), ("low", low), ("high", high),
-            ("verdict", "more than the baseline" if low > 0 else
+            ("verdict", too_few(len(people)) if len(people) < MIN_PEOPLE else
+             "more than the baseline" if low > 0 else
              "less than the baseline" if high < 0 else "no difference")]))
     return rows
 
