@@ -122,6 +122,104 @@ def test_region_score():
         visualize.region_score(-mask.astype(float), mask)
 
 
+def test_lift_is_maximal_inside_the_regions_and_1_for_a_uniform_map():
+    mask = np.zeros((48, 48), bool)
+    mask[10:22, 6:30] = True
+    area = mask.mean()
+    inside = visualize.region_score(mask.astype(float), mask)
+    assert visualize.lift(inside, area) == pytest.approx(1 / area)     # the most a map can get
+    for value in (0.01, 0.5, 7.0):
+        uniform = visualize.region_score(np.full(mask.shape, value), mask)
+        assert visualize.lift(uniform, area) == pytest.approx(1.0)
+    outside = visualize.region_score((~mask).astype(float), mask)
+    assert visualize.lift(outside, area) == 0.0
+    # twice the density inside: lift = 2 / (2 area + (1 - area))
+    double = visualize.region_score(np.where(mask, 2.0, 1.0), mask)
+    assert visualize.lift(double, area) == pytest.approx(2 / (1 + area))
+    # an upsampled 7x7 map that is 1 on the mask's cells and 0 elsewhere still
+    # puts most of its mass there (bilinear spill over the border only)
+    small = np.zeros((7, 7))
+    small[2:4, 1:4] = 1.0
+    big = visualize.upsample(small, 224)
+    cells = np.kron(small, np.ones((32, 32))).astype(bool)
+    assert visualize.lift(visualize.region_score(big, cells), cells.mean()) > 0.7 / cells.mean()
+    with pytest.raises(ValueError):
+        visualize.lift(0.5, 0.0)
+
+
+def test_bootstrap_interval_holds_the_mean_and_shrinks_with_more_people():
+    rng = np.random.RandomState(5)
+    few = 1.2 + 0.3 * rng.randn(8)
+    many = 1.2 + 0.3 * rng.randn(200)
+    m, lo, hi = visualize.bootstrap_interval(few)
+    assert m == pytest.approx(few.mean())
+    assert lo < m < hi
+    m2, lo2, hi2 = visualize.bootstrap_interval(many)
+    assert lo2 < m2 < hi2
+    assert (hi2 - lo2) < 0.4 * (hi - lo)          # ~ 1/sqrt(n): sqrt(8/200) = 0.2
+    # about the normal interval of a mean: 2 * 1.96 * sd / sqrt(n)
+    assert hi2 - lo2 == pytest.approx(2 * 1.96 * many.std() / np.sqrt(len(many)), rel=0.15)
+    assert visualize.bootstrap_interval(few) == (m, lo, hi)          # fixed seed
+    assert visualize.bootstrap_interval(few, seed=9) != (m, lo, hi)
+    assert visualize.bootstrap_interval([1.5] * 6) == (1.5, 1.5, 1.5)
+    narrow = visualize.bootstrap_interval(few, level=0.5)
+    assert lo < narrow[1] < narrow[2] < hi
+    for bad in ([], [1.0, float("nan")]):
+        with pytest.raises(ValueError):
+            visualize.bootstrap_interval(bad)
+
+
+def test_preference_reads_the_lift_interval():
+    assert visualize.preference(1.05, 1.4) == "AU regions"
+    assert visualize.preference(0.7, 0.98) == "away from AU regions"
+    assert visualize.preference(0.9, 1.1) == visualize.NO_PREFERENCE
+    # one person gives a zero-width interval: no verdict from too few people
+    assert visualize.preference(1.05, 1.05, people=1).startswith("too few people")
+    assert visualize.preference(1.05, 1.4, people=visualize.MIN_PEOPLE) == "AU regions"
+
+
+def _record(person, lift, net="micro_attention", key="attention_64", regions="moved"):
+    area = 0.2
+    return {"person": person, "sample_id": "%s/%s" % (person, lift), "regions": regions,
+            "net": net, "map": key, "resolution": "56x56", "score": lift * area,
+            "area": area, "lift": lift}
+
+
+def test_summary_averages_each_person_first_and_writes_both_tables():
+    # person a: three faces at lift 2, person b: one face at lift 1. Over
+    # people the mean is 1.5 (over faces it would be 1.75).
+    records = [_record("a", 2.0), _record("a", 2.0), _record("a", 2.0), _record("b", 1.0),
+               _record("a", 1.0, net="resnet10", key="feature"),
+               _record("b", 1.0, net="resnet10", key="feature"),
+               dict(_record("c", 5.0), score=None)]          # unscored: not counted
+    rows = visualize.summarize_heldout(records, resamples=500)
+    assert [(r["net"], r["map"]) for r in rows] == [("micro_attention", "attention_64"),
+                                                     ("resnet10", "feature")]
+    att, base = rows
+    assert (att["people"], att["faces"]) == (2, 4)
+    assert att["lift"] == pytest.approx(1.5)
+    assert att["score"] == pytest.approx(0.3)
+    assert att["area"] == pytest.approx(0.2)
+    # two people: resamples give means 1, 1.5 or 2
+    assert att["lift_low"] == pytest.approx(1.0) and att["lift_high"] == pytest.approx(2.0)
+    assert att["preference"] == "too few people for a verdict (2 < 5)"
+    assert (base["lift"], base["lift_low"], base["lift_high"]) == (1.0, 1.0, 1.0)
+    # ten people all above 1: the interval excludes 1
+    many = [_record("p%d" % i, 1.3 + 0.01 * i) for i in range(10)]
+    assert visualize.summarize_heldout(many)[0]["preference"] == "AU regions"
+    csv_text, md = visualize.heldout_tables(rows)
+    parsed = list(csv.DictReader(csv_text.splitlines()))
+    assert [r["map"] for r in parsed] == ["attention_64", "feature"]
+    assert float(parsed[0]["lift"]) == pytest.approx(1.5)
+    assert parsed[0]["preference"] == "too few people for a verdict (2 < 5)"
+    assert "| micro_attention | attention_64 (56x56) | moved | 2 | 4 | 0.300 [0.200, 0.400] " \
+           "| 0.200 | 1.50 [1.00, 2.00] | too few people for a verdict (2 < 5) |" in md
+    # ten people around 1: no preference
+    level = [_record("p%d" % i, 1.0 + 0.05 * (-1) ** i) for i in range(10)]
+    assert visualize.summarize_heldout(level)[0]["preference"] == visualize.NO_PREFERENCE
+    assert "95 % percentile bootstrap" in md
+
+
 def test_region_masks_on_takeo_sit_on_their_landmarks():
     image = mio.import_builtin_asset("takeo.ppm")
     points = image.landmarks["PTS"].points[:, ::-1]
@@ -153,8 +251,8 @@ def test_au_table_reuses_the_demo_points():
     from microattention import aus
     for au, moves in aus.AU_TABLE.items():
         assert set(moves) <= set(visualize.AU_LANDMARKS[au])
-    for cls, aus in visualize.REGION_AUS.items():
-        assert all(au in visualize.AU_LANDMARKS for au in aus), cls
+    for cls, coded in visualize.REGION_AUS.items():
+        assert all(au in visualize.AU_LANDMARKS for au in coded), cls
     assert visualize.REGION_AUS["disgust"] == (9, 15, 16)
     assert visualize.REGION_AUS["sadness"] == (1, 4, 15)
     assert visualize.REGION_AUS["anger"] == (4, 5, 7, 23)

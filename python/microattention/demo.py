@@ -116,6 +116,12 @@ CONFIGS = collections.OrderedDict([
                                          "feat-f15,feat-single",
                             photos_per_person=1, loso_folds=2, figure_samples=2,
                             validation_people="feat-f15,bald-b")),
+    # --attention: the Figure 4 measurement (figure4.py). The attention units
+    # only learn in fine-tuning (pre-training has none), so the extra budget
+    # goes there: every LOSO person held out once, 4 epochs per fold instead
+    # of 1; pre-training as the demo. Aimed at about 25 minutes on 2 idle cores
+    # (estimated from the demo's 4.3 min; not yet measured on idle cores).
+    ("attention", FULL._replace(loso_epochs=4, loso_folds=None)),
 ])
 
 # what the demo of the first release wrote (the Table 3 summary); such a
@@ -127,14 +133,19 @@ STAGES = ("data", "index", "faces", "pretrain", "transfer", "loso-micro_attentio
 
 
 def add_arguments(parser):
-    parser.add_argument("--out", default="demo",
+    parser.add_argument("--out", default=None,
                         help="output folder, relative to the working directory "
-                             "(/workspace in the image); default: %(default)s")
+                             "(/workspace in the image); default: demo (demo-attention "
+                             "with --attention)")
     parser.add_argument("--quick", action="store_true",
                         help="the reduced demo (%d LOSO and %d pre-training people instead "
                              "of %d and %d): every stage in a few minutes"
                         % tuple(len(getattr(CONFIGS[n], k).split(",")) for n in ("quick", "full")
                                 for k in ("micro_people", "macro_people")))
+    parser.add_argument("--attention", action="store_true",
+                        help="the attention experiment: train longer on every LOSO fold, "
+                             "then measure the AU-region lift of the maps on the held-out "
+                             "faces (OUT/attention/heldout.md, figure4-heldout.png)")
     parser.add_argument("--init-weights", metavar="W",
                         help="start pre-training from these ResNet-10 weights, e.g. the "
                              "ImageNet model made gray by 'weights imagenet-to-gray' "
@@ -789,12 +800,43 @@ class Demo:
         files.write_if_changed(self.p("demo.md"), "\n".join(lines) + "\n")
 
 
+def attention_experiment(demo):
+    """--attention, after the stages: the held-out AU-region lift of every
+    trained LOSO fold (figure4.measure) and the experiment's run time."""
+    from microattention import figure4
+    stages = sum(r["seconds"] for r in demo.markers().values())
+    chosen, total = demo.loso_folds()
+    demo.say("attention experiment: scoring the held-out faces of %d of %d LOSO folds"
+             % (len(chosen), total))
+    t0 = time.time()
+    note = ("**%s** Training stages: %.1f min (wall); %d of %d LOSO folds%s."
+            % (demo.banner(), stages / 60.0, len(chosen), total,
+               "" if len(chosen) == total else " (PARTIAL)"))
+    summary, paired, written = figure4.measure(
+        demo.p("runs"), chosen, demo.p("index", "casme2-faces.csv"), demo.p("faces", "casme2"),
+        demo.p("attention"), note=note)
+    for r in summary:
+        demo.say("  %-15s %-14s %-5s lift %.2f [%.2f, %.2f] over %d people: %s" % (
+            r["net"], r["map"], r["regions"], r["lift"], r["lift_low"], r["lift_high"],
+            r["people"], r["preference"]))
+    measured = time.time() - t0
+    demo.say("attention experiment: %.1f min in all (stages %.1f min, measurement %.0f s); "
+             "tables %s" % ((stages + measured) / 60.0, stages / 60.0, measured,
+                            demo.p("attention", "heldout.md")))
+    return 0
+
+
 def run(args):
     if args.init_weights and not os.path.isfile(args.init_weights):
         raise UserError("--init-weights %s: no such file" % args.init_weights)
+    if args.quick and args.attention:
+        raise UserError("--quick and --attention are two different runs; give one")
+    name = "quick" if args.quick else "attention" if args.attention else "full"
     try:
-        return Demo(args.out, "quick" if args.quick else "full", args.init_weights,
-                    args.gpu).run()
+        demo = Demo(args.out or ("demo-attention" if args.attention else "demo"), name,
+                    args.init_weights, args.gpu)
+        code = demo.run()
+        return attention_experiment(demo) if code == 0 and args.attention else code
     except KeyboardInterrupt:
         sys.stderr.write("microattention demo: interrupted; run the same command again "
                          "to continue (finished stages are kept)\n")

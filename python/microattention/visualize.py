@@ -35,7 +35,7 @@ import re
 import numpy as np
 
 from microattention import augment, files, nets
-from microattention import aus as demodata  # the AU table lives in aus (issue 16)
+from microattention import aus
 from microattention.errors import UserError
 
 # ------------------------------------------------------------------ AU regions
@@ -46,7 +46,7 @@ from microattention.errors import UserError
 # hull across the whole mouth.
 AU_MARGIN = 0.1
 # The points each AU moves are those of the demo-data generator's table
-# (demodata.AU_TABLE, iBUG 0-based, both sides), so the fact lives in one
+# (aus.AU_TABLE, iBUG 0-based, both sides), so the fact lives in one
 # place. Added here, for regions only: AUs the demo does not render, and skin
 # an AU wrinkles or bulges without moving a landmark.
 REGION_EXTRA = {
@@ -57,11 +57,11 @@ REGION_EXTRA = {
 }
 # The resulting table (AU -> points) is printed in every scores.md.
 AU_LANDMARKS = {
-    au: tuple(sorted(set(demodata.AU_TABLE.get(au, {})) | set(REGION_EXTRA.get(au, ()))))
-    for au in sorted(set(demodata.AU_TABLE) | set(REGION_EXTRA))
+    au: tuple(sorted(set(aus.AU_TABLE.get(au, {})) | set(REGION_EXTRA.get(au, ()))))
+    for au in sorted(set(aus.AU_TABLE) | set(REGION_EXTRA))
 }
 N_POINTS = 68
-MIRROR = demodata.MIRROR
+MIRROR = aus.MIRROR
 
 # The action units scored per class: Table 7 of the paper for disgust, sadness
 # and anger; happiness and surprise from the objective-class table (Davison et
@@ -88,7 +88,7 @@ CSV_COLUMNS = ("sample_id", "class", "aus", "net", "map", "resolution", "score",
 def _sides(points, index_set):
     """Split AU points into (image-left, image-right, midline) by comparing
     each point with its mirror twin along the eye axis."""
-    left_eye, right_eye = demodata.eye_centres(points)
+    left_eye, right_eye = aus.eye_centres(points)
     axis = right_eye - left_eye
     proj = points @ axis
     left, right, mid = [], [], []
@@ -117,7 +117,7 @@ def au_mask(points, au, shape, margin=AU_MARGIN):
         pts = np.round(points[group] * 16).astype(np.int32)
         pts = cv2.convexHull(pts)
         cv2.fillConvexPoly(hull, pts, 1, lineType=cv2.LINE_8, shift=4)
-    radius = margin * demodata.interocular(points)
+    radius = margin * aus.interocular(points)
     # Distance of every pixel to the hull; the hull dilated by the margin.
     distance = cv2.distanceTransform((1 - hull).astype(np.uint8), cv2.DIST_L2, 5)
     return distance <= radius
@@ -144,6 +144,177 @@ def region_score(map_, mask):
     if total <= 0:
         return float("nan")
     return float(map_[mask].sum() / total)
+
+
+def lift(score, area):
+    """A map's score over the score of a uniform map (the regions' area
+    share): 1 = no preference, 1 / area = all mass inside the regions."""
+    if not 0 < area <= 1:
+        raise ValueError("region area share %r is not in (0, 1]" % (area,))
+    return score / area
+
+
+# ------------------------------------------------------------------ held-out statistics
+# The Figure 4 claim as a number: each held-out face's lift, averaged per
+# person (faces of one person are not independent), then over people, with a
+# percentile bootstrap interval that resamples people.
+BOOTSTRAP_RESAMPLES = 2000
+BOOTSTRAP_LEVEL = 0.95
+BOOTSTRAP_SEED = 0
+NO_PREFERENCE = "no preference"
+# A percentile bootstrap over fewer people has too few distinct resamples to
+# mean anything (1 person: a zero-width interval); no verdict below this.
+MIN_PEOPLE = 5
+
+
+def bootstrap_interval(values, resamples=BOOTSTRAP_RESAMPLES, level=BOOTSTRAP_LEVEL,
+                       seed=BOOTSTRAP_SEED):
+    """(mean, low, high): the mean of per-person values and the percentile
+    interval of the means of `resamples` resamples of the people (with
+    replacement), from a fixed seed: the same values give the same bytes."""
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim != 1 or not len(values):
+        raise ValueError("bootstrap needs a non-empty list of per-person values")
+    if not np.all(np.isfinite(values)):
+        raise ValueError("bootstrap values must be finite: %s" % values)
+    if not 0 < level < 1:
+        raise ValueError("interval level %r is not in (0, 1)" % (level,))
+    rng = np.random.RandomState(seed)
+    picks = rng.randint(0, len(values), size=(int(resamples), len(values)))
+    means = values[picks].mean(axis=1)
+    tail = 100.0 * (1 - level) / 2
+    low, high = np.percentile(means, [tail, 100.0 - tail])
+    return float(values.mean()), float(low), float(high)
+
+
+def too_few(people):
+    return "too few people for a verdict (%d < %d)" % (people, MIN_PEOPLE)
+
+
+def preference(low, high, people=MIN_PEOPLE):
+    """What a lift interval over `people` says: toward or away from the AU
+    regions, or no preference when it contains 1."""
+    if people < MIN_PEOPLE:
+        return too_few(people)
+    if low > 1:
+        return "AU regions"
+    if high < 1:
+        return "away from AU regions"
+    return NO_PREFERENCE
+
+
+def person_means(records, field):
+    """OrderedDict person -> mean of records' `field` over that person's
+    faces (records without a score are left out)."""
+    sums = collections.OrderedDict()
+    for r in records:
+        if r.get("score") is None:
+            continue
+        s = sums.setdefault(r["person"], [0.0, 0])
+        s[0] += float(r[field])
+        s[1] += 1
+    return collections.OrderedDict((p, v[0] / v[1]) for p, v in sorted(sums.items()))
+
+
+def summarize_heldout(records, resamples=BOOTSTRAP_RESAMPLES, level=BOOTSTRAP_LEVEL,
+                      seed=BOOTSTRAP_SEED):
+    """One row per (regions, net, map) of the held-out face records (fields
+    person, regions, net, map, resolution, score, area, lift): people, faces,
+    mean score / area / lift over people and the bootstrap intervals of score
+    and lift (the same resamples for both)."""
+    groups = collections.OrderedDict()
+    for r in records:
+        if r.get("score") is not None:
+            groups.setdefault((r["regions"], r["net"], r["map"]), []).append(r)
+    rows = []
+    for (regions, net, key), rs in groups.items():
+        scores = person_means(rs, "score")
+        lifts = person_means(rs, "lift")
+        areas = person_means(rs, "area")
+        score, score_low, score_high = bootstrap_interval(list(scores.values()), resamples,
+                                                          level, seed)
+        mean_lift, low, high = bootstrap_interval(list(lifts.values()), resamples, level, seed)
+        rows.append(collections.OrderedDict([
+            ("regions", regions), ("net", net), ("map", key),
+            ("resolution", rs[0]["resolution"]), ("people", len(lifts)), ("faces", len(rs)),
+            ("score", score), ("score_low", score_low), ("score_high", score_high),
+            ("area", float(np.mean(list(areas.values())))),
+            ("lift", mean_lift), ("lift_low", low), ("lift_high", high),
+            ("preference", preference(low, high, len(lifts)))]))
+    return rows
+
+
+def paired_rows(records, baseline=("resnet10", FEATURE), resamples=BOOTSTRAP_RESAMPLES,
+                level=BOOTSTRAP_LEVEL, seed=BOOTSTRAP_SEED):
+    """Figure 4's comparison: per region set and per map of the other nets,
+    the per-person lift minus the baseline map's lift on the same people,
+    its mean over people and bootstrap interval (> 0: more on the AU regions
+    than the baseline)."""
+    groups = collections.OrderedDict()
+    for r in records:
+        if r.get("score") is not None:
+            groups.setdefault((r["regions"], r["net"], r["map"]), []).append(r)
+    rows = []
+    for (regions, net, key), rs in groups.items():
+        base = groups.get((regions,) + tuple(baseline))
+        if base is None or (net, key) == tuple(baseline):
+            continue
+        mine, theirs = person_means(rs, "lift"), person_means(base, "lift")
+        people = [p for p in mine if p in theirs]
+        if not people:
+            continue
+        diff, low, high = bootstrap_interval([mine[p] - theirs[p] for p in people],
+                                             resamples, level, seed)
+        rows.append(collections.OrderedDict([
+            ("regions", regions), ("net", net), ("map", key),
+            ("baseline", "%s %s" % baseline), ("people", len(people)),
+            ("difference", diff), ("low", low), ("high", high),
+            ("verdict", too_few(len(people)) if len(people) < MIN_PEOPLE else
+             "more than the baseline" if low > 0 else
+             "less than the baseline" if high < 0 else "no difference")]))
+    return rows
+
+
+def paired_table(rows, level=BOOTSTRAP_LEVEL):
+    pct = int(round(100 * level))
+    md = ["| net | map | regions | people | lift minus %s [%d %% CI] | verdict |"
+          % (rows[0]["baseline"] if rows else "baseline", pct), "|---|---|---|---:|---|---|"]
+    for r in rows:
+        md.append("| %s | %s | %s | %d | %+.2f [%+.2f, %+.2f] | %s |" % (
+            r["net"], r["map"], r["regions"], r["people"], r["difference"], r["low"],
+            r["high"], r["verdict"]))
+    return "\n".join(md) + "\n"
+
+
+HELDOUT_COLUMNS = ("regions", "net", "map", "resolution", "people", "faces", "score",
+                   "score_low", "score_high", "area", "lift", "lift_low", "lift_high",
+                   "preference")
+
+
+def heldout_tables(rows, level=BOOTSTRAP_LEVEL, resamples=BOOTSTRAP_RESAMPLES):
+    """(CSV text, Markdown table text) of summarize_heldout's rows."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(HELDOUT_COLUMNS)
+    for r in rows:
+        writer.writerow([_fmt(r[c]) if isinstance(r[c], float) else r[c]
+                         for c in HELDOUT_COLUMNS])
+    pct = int(round(100 * level))
+    md = ["| net | map | regions | people | faces | score [%d %% CI] | area | "
+          "lift [%d %% CI] | preference |" % (pct, pct),
+          "|---|---|---|---:|---:|---|---:|---|---|"]
+    for r in rows:
+        md.append("| %s | %s (%s) | %s | %d | %d | %.3f [%.3f, %.3f] | %.3f | "
+                  "%.2f [%.2f, %.2f] | %s |" % (
+                      r["net"], r["map"], r["resolution"], r["regions"], r["people"],
+                      r["faces"], r["score"], r["score_low"], r["score_high"], r["area"],
+                      r["lift"], r["lift_low"], r["lift_high"], r["preference"]))
+    md += ["", "score: share of the map's mass inside the AU regions; area: the regions' "
+           "share of the face (a uniform map's score); lift = score / area (1 = no "
+           "preference). Means over held-out people (each person's faces averaged first); "
+           "%d %% percentile bootstrap intervals from %d resamples of the people."
+           % (pct, resamples)]
+    return out.getvalue(), "\n".join(md) + "\n"
 
 
 # ------------------------------------------------------------------ nets and maps
@@ -197,6 +368,20 @@ def upsample(map_, size):
     import cv2
     return cv2.resize(np.asarray(map_, np.float32), (size, size),
                       interpolation=cv2.INTER_LINEAR).astype(np.float64)
+
+
+def score_maps(maps, mask, size):
+    """[(name, map, map upsampled to size x size, score, area)] of one face's
+    maps; score and area are None without a mask."""
+    out = []
+    for key, small in maps.items():
+        big = upsample(small, size)
+        score = area = None
+        if mask is not None:
+            score = region_score(big, mask)
+            area = float(mask.mean())
+        out.append((key, small, big, score, area))
+    return out
 
 
 def _param_layers(param):
@@ -471,6 +656,44 @@ def render(sample, face, rows, points, mask, label, aus):
     return buf.getvalue()
 
 
+def heldout_figure(panels, title):
+    """PNG bytes of a Figure-4-style grid: one row per face (the face with its
+    AU regions, then each map over it, its lift in the panel title). A panel
+    is a dict: title, face, points, mask, maps [(title, upsampled map)]."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    columns = 1 + max(len(p["maps"]) for p in panels)
+    fig, axes = plt.subplots(len(panels), columns, figsize=(1.9 * columns, 2.6 * len(panels)),
+                             squeeze=False)
+    for row, panel in zip(axes, panels):
+        face = panel["face"]
+        size = face.shape[0]
+        row[0].imshow(face, cmap="gray", vmin=0, vmax=255)
+        if panel.get("mask") is not None:
+            row[0].contour(panel["mask"].astype(float), levels=[0.5], colors="yellow",
+                           linewidths=0.8)
+        row[0].set_title(panel["title"], fontsize=6)
+        for ax, item in zip(row[1:], panel["maps"]):
+            ax.imshow(face, cmap="gray", vmin=0, vmax=255)
+            ax.imshow(item[1], cmap="jet", alpha=0.5, extent=(-0.5, size - 0.5, size - 0.5, -0.5))
+            if panel.get("mask") is not None:
+                ax.contour(panel["mask"].astype(float), levels=[0.5], colors="white",
+                           linewidths=0.5)
+            ax.set_title(item[0], fontsize=6)
+        for ax in row[1 + len(panel["maps"]):]:
+            ax.axis("off")
+        for ax in row:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    fig.suptitle(title, fontsize=7)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, metadata={"Software": None})
+    plt.close(fig)
+    return buf.getvalue()
+
+
 def _fmt(value):
     return "" if value is None else ("nan" if value != value else "%.4f" % value)
 
@@ -494,9 +717,9 @@ def scores_tables(records):
     for r in records:
         if r["score"] is not None:
             groups.setdefault((r["class"], r["aus"], r["net"], r["map"]), []).append(r)
-    for (cls, aus, net, key), rs in groups.items():
+    for (cls, coded, net, key), rs in groups.items():
         md.append("| %s | %s | %s | %s | %d | %s | %s | %s |" % (
-            cls, aus, net, key, len(rs),
+            cls, coded, net, key, len(rs),
             _fmt(float(np.mean([r["score"] for r in rs]))),
             _fmt(float(np.mean([r["area"] for r in rs]))),
             _fmt(float(np.mean([r["lift"] for r in rs])))))
@@ -576,18 +799,13 @@ def run(args):
             maps, prob = _forward(net, face)
             k = int(np.argmax(prob))
             row = {"net": name, "pred": "predicted %s %.2f" % (classes[k], prob[k]), "maps": []}
-            for key, small in maps.items():
-                big = upsample(small, face.shape[0])
-                score = area = None
-                if mask is not None:
-                    score = region_score(big, mask)
-                    area = float(mask.mean())
+            for key, small, big, score, area in score_maps(maps, mask, face.shape[0]):
                 row["maps"].append((key, small, big, score, area))
                 records.append({
                     "sample_id": sid, "class": label or "",
                     "aus": "+".join(map(str, aus)) if aus else "", "net": name, "map": key,
                     "resolution": "%dx%d" % small.shape[::-1], "score": score, "area": area,
-                    "lift": None if score is None else score / area})
+                    "lift": None if score is None else lift(score, area)})
             rows.append(row)
         outputs[os.path.join(str(out), safe_name(sid) + ".png")] = render(
             sid, face, rows, points, mask, label, aus)
