@@ -109,12 +109,15 @@ FULL = Config(micro_people=MICRO_PEOPLE, macro_people=MACRO_PEOPLE, photos_per_p
               validation_people="feat-f15,bald-b,cruise")
 CONFIGS = collections.OrderedDict([
     ("full", FULL),
-    # CI's reduced demo: 4 LOSO people (2 folds run, 40 test faces, enough to
-    # tell learning from luck), 8 pre-training people, one photo each
+    # CI's reduced demo (it runs four times in CI): every stage on 4 LOSO
+    # people (2 folds run, 20 test faces), 6 pre-training people (2 of them
+    # held out for validation), one photo each, 1 pre-training epoch. The nets
+    # stay at chance across people in this budget, as in every variant measured
+    # (README), so the smaller budget costs no result.
     ("quick", FULL._replace(micro_people="obama,biden,hopper,collins",
-                            macro_people="breakingbad,cruise,bald-a,bald-b,bald-c,bald-d,"
-                                         "feat-f15,feat-single",
-                            photos_per_person=1, loso_folds=2, figure_samples=2,
+                            macro_people="breakingbad,cruise,bald-a,bald-b,feat-f15,feat-single",
+                            photos_per_person=1, micro_clips=2, loso_folds=2, figure_samples=2,
+                            pretrain_epochs=1, pretrain_changes=_pretrain_changes(1),
                             validation_people="feat-f15,bald-b")),
     # --attention: the Figure 4 measurement (figure4.py). The attention units
     # only learn in fine-tuning (pre-training has none), so the extra budget
