@@ -648,12 +648,7 @@ def render(sample, face, rows, points, mask, label, aus):
         for ax in axes[r]:
             ax.set_xticks([])
             ax.set_yticks([])
-    fig.suptitle(sample, fontsize=8)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, metadata={"Software": None})
-    plt.close(fig)
-    return buf.getvalue()
+    return _png(fig, sample, 8, 100)
 
 
 def heldout_figure(panels, title):
@@ -686,10 +681,17 @@ def heldout_figure(panels, title):
         for ax in row:
             ax.set_xticks([])
             ax.set_yticks([])
-    fig.suptitle(title, fontsize=7)
+    return _png(fig, title, 7, 90)
+
+
+def _png(fig, title, fontsize, dpi):
+    """The figure's PNG bytes (no software stamp: same input, same bytes),
+    then the figure is closed."""
+    import matplotlib.pyplot as plt
+    fig.suptitle(title, fontsize=fontsize)
     fig.tight_layout()
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90, metadata={"Software": None})
+    fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None})
     plt.close(fig)
     return buf.getvalue()
 
