@@ -338,8 +338,9 @@ def test_apex_error_on_generated_casme2_clips_is_small(model, tmp_path):
     """demo-data's CASME II clips (15 frames, apex 2-12 frames after the
     onset, record in demo-data.json) through predict as one folder of clips."""
     data = tmp_path / "data"
-    cli("demo-data", "--out", data, "--photos", "lenna,takeo", "--identities", 2,
-        "--micro-clips", 1, "--macro-clips", 1, "--micro-frames", 15, "--jobs", 1)
+    cli("demo-data", "--out", data, "--micro-people", "lenna,takeo", "--macro-people",
+        "breakingbad", "--photos-per-person", 1, "--micro-clips", 1, "--macro-clips", 1,
+        "--micro-frames", 15, "--jobs", 1)
     truth = {"sub%02d__%s" % (c["subject"], c["clip"]): c["apex"]
              for c in json.loads((data / "demo-data.json").read_text())["casme2"]}
     out = tmp_path / "out"
