@@ -216,16 +216,22 @@ def person_means(records, field):
     return collections.OrderedDict((p, v[0] / v[1]) for p, v in sorted(sums.items()))
 
 
+def _scored_groups(records):
+    """{(regions, net, map): scored records}, in first-seen order."""
+    groups = collections.OrderedDict()
+    for r in records:
+        if r.get("score") is not None:
+            groups.setdefault((r["regions"], r["net"], r["map"]), []).append(r)
+    return groups
+
+
 def summarize_heldout(records, resamples=BOOTSTRAP_RESAMPLES, level=BOOTSTRAP_LEVEL,
                       seed=BOOTSTRAP_SEED):
     """One row per (regions, net, map) of the held-out face records (fields
     person, regions, net, map, resolution, score, area, lift): people, faces,
     mean score / area / lift over people and the bootstrap intervals of score
     and lift (the same resamples for both)."""
-    groups = collections.OrderedDict()
-    for r in records:
-        if r.get("score") is not None:
-            groups.setdefault((r["regions"], r["net"], r["map"]), []).append(r)
+    groups = _scored_groups(records)
     rows = []
     for (regions, net, key), rs in groups.items():
         scores = person_means(rs, "score")
@@ -250,10 +256,7 @@ def paired_rows(records, baseline=("resnet10", FEATURE), resamples=BOOTSTRAP_RES
     the per-person lift minus the baseline map's lift on the same people,
     its mean over people and bootstrap interval (> 0: more on the AU regions
     than the baseline)."""
-    groups = collections.OrderedDict()
-    for r in records:
-        if r.get("score") is not None:
-            groups.setdefault((r["regions"], r["net"], r["map"]), []).append(r)
+    groups = _scored_groups(records)
     rows = []
     for (regions, net, key), rs in groups.items():
         base = groups.get((regions,) + tuple(baseline))
