@@ -433,6 +433,7 @@ def test_a_variant_fold_is_neither_skipped_nor_resumed_by_a_plain_run(tmp_path, 
     assert prov["host"] == socket.gethostname()
     assert prov["device"].startswith("CPU: ")
     assert prov["protocol_folds"] == ["casme2-to-samm", "samm-to-casme2"]
+    assert prov["lmdb"]["test"]["family"] == "micro"     # export reads it (LMDBs may go)
     assert prov["initial_weights"]["imagenet"] is False
     assert prov["initial_weights"]["chain"] == [
         "init.caffemodel (sha256 %s...): no record of where it came from"

@@ -97,20 +97,14 @@ def describe(fold_dir):
     done = _read_json(fold_dir / "done.json", "done.json")
     prov = _read_json(fold_dir / "provenance.json", "provenance.json")
     fold_metrics = _read_json(fold_dir / "metrics.json", "metrics.json")
-    # the class family from the test LMDB's sidecar, where train-fold recorded
-    # it (the fold's LMDBs are shared by the nets, RUN/<protocol>/lmdb/<fold>);
-    # after --delete-lmdbs, from the protocol: pre-training is macro, the rest
-    # micro unless the classes are SMIC's
-    from microattention import lmdbs
-    recorded = prov.get("lmdb", {}).get("test", {}).get("path")
-    sidecar_path = pathlib.Path((recorded or str(fold_dir / "lmdb" / "test")) + ".json")
-    if sidecar_path.is_file():
+    # the class family, as train-fold recorded it (older runs: in the test
+    # LMDB's sidecar, while that LMDB is still there)
+    test_lmdb = prov.get("lmdb", {}).get("test", {})
+    family = test_lmdb.get("family")
+    if family is None:
+        sidecar_path = pathlib.Path(test_lmdb.get("path", str(fold_dir / "lmdb" / "test"))
+                                    + ".json")
         family = _read_json(sidecar_path, "test LMDB sidecar")["family"]
-    elif done["protocol"] == "pretrain":
-        family = "macro"
-    else:
-        family = ("smic" if list(fold_metrics["classes"]) == list(lmdbs.CLASSES["smic"])
-                  else "micro")
     faces_dir = pathlib.Path(prov["inputs"]["faces"])
     faces_settings = None
     if (faces_dir / "settings.json").is_file():

@@ -299,7 +299,6 @@ def settings_differences(old, new, ignore=()):
             for k in keys if k not in ignore and old.get(k) != new.get(k)]
 
 
-_differences = settings_differences   # the short name finished() and the resume check use
 
 
 def finished(fold_dir, settings):
@@ -308,7 +307,7 @@ def finished(fold_dir, settings):
     done = read_json(pathlib.Path(fold_dir) / "done.json")
     if done is None:
         return None
-    diff = _differences(done.get("settings", {}), settings)
+    diff = settings_differences(done.get("settings", {}), settings)
     if diff:
         raise UserError("%s was finished with other settings (%s); use another --run-dir or "
                         "remove that folder" % (fold_dir, "; ".join(diff)))
@@ -693,10 +692,10 @@ def _train_locked(index, faces, p, net, fold_info, weights, fold_dir, settings, 
                   lmdbs, metrics, lmdb_dir, protocol_folds=None):
     protocol, fold_id, seed = p.name, fold_info["fold"], settings["seed"]
     old = read_json(fold_dir / "settings.json")
-    if old is not None and _differences(old, settings):
+    changed = settings_differences(old, settings) if old is not None else []
+    if changed:
         raise UserError("%s holds an unfinished run with other settings (%s); use another "
-                        "--run-dir or remove that folder" % (fold_dir, "; ".join(
-                            _differences(old, settings))))
+                        "--run-dir or remove that folder" % (fold_dir, "; ".join(changed)))
     files.write_if_changed(fold_dir / "settings.json", to_json(settings))
     started = time.time()
 
@@ -811,7 +810,8 @@ def _train_built(index, faces, p, net, fold_info, weights, fold_dir, settings, g
     def side(name):
         sidecar = pathlib.Path(str(lmdb_dir / name) + ".json")
         return collections.OrderedDict([
-            ("path", str(lmdb_dir / name)), ("sidecar_sha256", files.sha256(sidecar)),
+            ("path", str(lmdb_dir / name)), ("family", built[name]["family"]),
+            ("sidecar_sha256", files.sha256(sidecar)),
             ("fingerprint", built[name]["fingerprint"]), ("records", built[name]["count"]),
             ("class_counts_records", built[name]["class_counts_records"])])
     provenance = collections.OrderedDict([
