@@ -232,7 +232,11 @@ def input_path(text):
     if not path.is_absolute() and not path.exists():
         alternative = project_root() / path
         if alternative.exists():
-            return str(alternative)
+            # said as the working directory sees it (demo/model, not
+            # /opt/micro-attention/workspace/demo/model) where it lies below it
+            real = os.path.realpath(str(alternative))
+            inside = os.path.commonpath([real, os.getcwd()]) == os.getcwd()
+            return os.path.relpath(real) if inside else str(alternative)
     return text
 
 
