@@ -7,8 +7,9 @@ the macro (pre-training) people are disjoint; a person is one subject, their
 photographs and the mirror images of those included. Same seed, same bytes.
 
 Modules: people (the photographs, their regions, dlib's 68 points),
-geometry (AU moves, pose, mirror images), warp (piecewise-affine warp),
-layouts (the datasets' files); the AU table itself is microattention.aus."""
+geometry (AU moves, pose, the warp's fixed points), warp (piecewise-affine
+warp), layouts (the datasets' files); the AU table itself is microattention.aus,
+mirror images are aam.mirror."""
 # How a clip is made. For every person, class and clip the 68 iBUG points of
 # the action units of one objective class (CLASS_AUS) move by the AU_TABLE
 # displacements (units: inter-ocular distance), scaled by an intensity profile
@@ -51,17 +52,18 @@ from statistics import NormalDist
 
 import numpy as np
 
+from microattention.aam import mirror as mirror_face
 from microattention.aus import CLASS_AUS, interocular
 from microattention.errors import UserError
 from microattention.datasets.objective import NAMES, ROMAN, parse_aus
 from microattention.demodata.geometry import (
-    apply_affine, au_displacement, border_anchors, face_ring, mirror_face, pose_matrix,
-    rotation, side_scales)
+    au_displacement, border_anchors, face_ring, pose_matrix, rotation, side_scales)
 from microattention.demodata.layouts import (
     Tree, casme2_sheets, ckplus_codes, encode, landmarks_csv)
 from microattention.demodata.people import (
     DEFAULT_MACRO, DEFAULT_MICRO, PEOPLE, check_people, load_photo, parse_people)
 from microattention.demodata.warp import SMALL_TRIANGLE, folds, piecewise_affine, triangulate
+from microattention.faces import transform
 
 MANIFEST = "demo-data.json"
 CLASSES = sorted(CLASS_AUS)
@@ -169,7 +171,7 @@ def render_clip(face, aus, plan, profile, size, noise, rng, gray=False):
                           borderMode=cv2.BORDER_REFLECT_101)
     if gray:
         base = cv2.cvtColor(base, cv2.COLOR_BGR2GRAY)
-    neutral = apply_affine(matrix, points)
+    neutral = transform(points, matrix)
     anchors = np.vstack([face_ring(neutral, width, height), border_anchors(width, height)])
     src = np.vstack([neutral, anchors])
     triangles = triangulate(src)
