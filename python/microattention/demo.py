@@ -47,11 +47,12 @@ import csv
 import json
 import os
 import pathlib
+import posixpath
 import resource
 import sys
 import time
 
-from microattention import files
+from microattention import demodata, files
 from microattention.demodata.people import DEFAULT_MICRO, PEOPLE
 from microattention.errors import UserError
 
@@ -220,20 +221,20 @@ def binomial_tail(right, n, p):
 
 # ------------------------------------------------------------------ identities
 
-def _person_by_folder(data_dir):
-    """{clip folder (relative to the data tree): person} from demo-data's manifest."""
-    manifest = json.loads((pathlib.Path(data_dir) / "demo-data.json").read_text())
-    where = {}
-    for c in manifest["casme2"]:
-        where["Cropped/sub%02d/%s/" % (c["subject"], c["clip"])] = (c["person"], c["view"])
-    for c in manifest["ckplus"]:
-        subject, seq = c["clip"].split("_")
-        where["cohn-kanade-images/%s/%s/" % (subject, seq)] = (c["person"], c["view"])
-    return where
+def read_manifest(data_dir):
+    """demo-data's manifest of the data tree data_dir."""
+    return json.loads((pathlib.Path(data_dir) / demodata.MANIFEST).read_text())
+
+
+def _person_by_folder(manifest):
+    """{clip folder (relative to its dataset's tree): (person, view)} from
+    demo-data's manifest."""
+    return {demodata.clip_folder(dataset, c["subject"], c["clip"]): (c["person"], c["view"])
+            for dataset in ("casme2", "ckplus") for c in manifest[dataset]}
 
 
 def people_of_sets(data_dir):
-    manifest = json.loads((pathlib.Path(data_dir) / "demo-data.json").read_text())
+    manifest = read_manifest(data_dir)
     return collections.OrderedDict((k, collections.OrderedDict(v))
                                    for k, v in manifest["people"].items())
 
@@ -246,14 +247,15 @@ def leaks(data_dir, micro_index, macro_index):
     demo-data's manifest through the frames' folders, not from the subject
     ids, so a mirror image filed under another subject is caught."""
     from microattention import folds as folds_mod, training
-    where = _person_by_folder(data_dir)
+    where = _person_by_folder(read_manifest(data_dir))
 
     def who(row):
+        # frame_path is relative to the dataset's root: its folder is the clip's
         path = row["frame_path"].replace("\\", "/")
-        for folder, found in where.items():
-            if folder in path:
-                return found
-        raise UserError("%s: frame %s is not in demo-data's manifest" % (micro_index, path))
+        found = where.get(posixpath.dirname(path))
+        if found is None:
+            raise UserError("%s: frame %s is not in demo-data's manifest" % (micro_index, path))
+        return found
 
     def photo(view):
         return view[:-len("-mirrored")] if view.endswith("-mirrored") else view

@@ -68,6 +68,16 @@ from microattention.faces import transform
 MANIFEST = "demo-data.json"
 CLASSES = sorted(CLASS_AUS)
 
+
+def clip_folder(dataset, subject, clip):
+    """The frame folder of a clip, relative to OUT/<dataset>, as the manifest
+    names it: CASME II Cropped/subNN/EPcc_kk (subject: its number), CK+
+    cohn-kanade-images/SNNN/NNN (clip: SNNN_NNN)."""
+    if dataset == "casme2":
+        return "Cropped/sub%02d/%s" % (subject, clip)
+    return "cohn-kanade-images/%s/%s" % (subject, clip[len(subject) + 1:])
+
+
 # Layout of a frame: eye-centre distance as a fraction of min(width, height),
 # eye midpoint as fractions of width and height, and the clip jitters.
 FACE_IOD = 0.21
@@ -247,7 +257,7 @@ def casme2_clip(tree, faces, opts, identity, number, k):
                                  opts.noise, rng)
     subject = identity + 1
     name = "EP%02d_%02d" % (number, k + 1)
-    folder = "casme2/Cropped/sub%02d/%s" % (subject, name)
+    folder = "casme2/" + clip_folder("casme2", subject, name)
     rows = []
     for offset, (image, pts) in enumerate(zip(images, points)):
         path = "%s/reg_img%d.jpg" % (folder, onset + offset)
@@ -274,15 +284,17 @@ def ckplus_clip(tree, faces, opts, identity, number, k):
                                  opts.noise, rng, gray=True)
     subject = "S%03d" % (5 + identity)
     seq = "%03d" % (CLASSES.index(number) * opts.macro_clips + k + 1)
+    name = "%s_%s" % (subject, seq)
+    folder = "ckplus/" + clip_folder("ckplus", subject, name)
     rows = []
     for n, (image, pts) in enumerate(zip(images, points), start=1):
-        path = "ckplus/cohn-kanade-images/%s/%s/%s_%s_%08d.png" % (subject, seq, subject, seq, n)
+        path = "%s/%s_%08d.png" % (folder, name, n)
         tree.write(path, encode(image, ".png"))
         rows.append((path, pts))
     code = ckplus_codes()[number]
-    tree.write("ckplus/Emotion/%s/%s/%s_%s_%08d_emotion.txt"
-               % (subject, seq, subject, seq, len(images)), "   %.7e\n" % code)
-    clip = {"subject": subject, "clip": "%s_%s" % (subject, seq), "person": person,
+    tree.write("ckplus/Emotion/%s/%s/%s_%08d_emotion.txt"
+               % (subject, seq, name, len(images)), "   %.7e\n" % code)
+    clip = {"subject": subject, "clip": name, "person": person,
             "view": face[0], "mirrored": face[0].endswith("-mirrored"),
             "class": ROMAN[number], "label": NAMES[number], "aus": au_string(aus),
             "emotion_code": code, "frames": len(images)}
