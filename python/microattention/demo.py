@@ -205,6 +205,16 @@ def _read_csv(path):
         return list(reader), reader.fieldnames
 
 
+def _csv_text(columns, rows):
+    """An index CSV's text: header and rows (dicts), "\\n" line ends."""
+    import io
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return text.getvalue()
+
+
 def _subjects(index_csv):
     rows, _ = _read_csv(index_csv)
     return sorted({r["subject"] for r in rows})
@@ -409,12 +419,7 @@ class Demo:
         kept_clips = collections.Counter((r["subject"], r["clip"]) for r in kept)
         kept = [r for r in kept if kept_clips[(r["subject"], r["clip"])] ==
                 clips[(r["subject"], r["clip"])]]
-        import io
-        text = io.StringIO()
-        writer = csv.DictWriter(text, fieldnames=columns, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(kept)
-        files.atomic_write(self.p("index", dataset + "-faces.csv"), text.getvalue())
+        files.atomic_write(self.p("index", dataset + "-faces.csv"), _csv_text(columns, kept))
         dropped = len(rows) - len(kept)
         self.say("  %s: %d of %d index rows have a face and are used, %d left out"
                  % (dataset, len(kept), len(rows), dropped))
@@ -439,16 +444,11 @@ class Demo:
                             % (", ".join(unknown), ", ".join(people)))
         held = {people[n] for n in names}
         rows, columns = _read_csv(self.p("index", "ckplus-faces.csv"))
-        import io
         paths = {}
         for name, keep in (("pretrain", lambda r: r["subject"] not in held),
                            ("validation", lambda r: r["subject"] in held)):
-            text = io.StringIO()
-            writer = csv.DictWriter(text, fieldnames=columns, lineterminator="\n")
-            writer.writeheader()
-            writer.writerows(r for r in rows if keep(r))
             paths[name] = self.p("index", "ckplus-%s.csv" % name)
-            files.write_if_changed(paths[name], text.getvalue())
+            files.write_if_changed(paths[name], _csv_text(columns, [r for r in rows if keep(r)]))
         return paths, sorted(held)
 
     def validate_on_people(self, done, index):
