@@ -52,7 +52,7 @@ import resource
 import sys
 import time
 
-from microattention import demodata, files
+from microattention import demodata, files, paper
 from microattention.demodata.people import DEFAULT_MICRO, PEOPLE
 from microattention.errors import UserError
 
@@ -220,7 +220,7 @@ def _subjects(index_csv):
     return sorted({r["subject"] for r in rows})
 
 
-CHANCE = 0.2    # five classes
+CHANCE = 1.0 / len(paper.CLASSES)    # guessing among the five classes
 
 
 def binomial_tail(right, n, p):
@@ -745,7 +745,7 @@ class Demo:
                  % (" --quick" if self.name == "quick" else ""), "",
                  "## Results", "",
                  "| net | LOSO folds | test faces (people) | right | accuracy (WAR) | UAR "
-                 "| P(X >= right), chance 0.2 |",
+                 "| P(X >= right), chance %g |" % CHANCE,
                  "|---|---|---|---|---|---|---|"]
         partial = False
         for net in NETS:
@@ -758,8 +758,9 @@ class Demo:
                     " (PARTIAL)" if len(r["folds"]) < r["folds_total"] else "",
                     r["samples"], len(r["folds"]), right, r["war"], r["uar"],
                     binomial_tail(right, r["samples"], CHANCE)))
-        lines += ["", "Chance level: 0.200 (5 classes). The last column is the binomial tail: "
+        lines += ["", "Chance level: %.3f (%d classes). The last column is the binomial tail: "
                   "the probability of at least that many right answers by guessing."
+                  % (CHANCE, len(paper.CLASSES))
                   + (" PARTIAL: pooled over the folds run only, not all LOSO folds."
                      if partial else ""), ""]
         if "faces" in m and "people" in m["faces"]:
@@ -775,11 +776,11 @@ class Demo:
             right = int(round(r["validation_accuracy"] * r["validation_samples"]))
             lines += ["Pre-training (ResNet-10, synthetic CK+): on the held-out pre-training "
                       "people (%s; the number settings are judged by) accuracy %.3f, UAR %.3f "
-                      "on %d faces, P(X >= %d | 0.2) = %.2g; on the clip tenth that shares "
+                      "on %d faces, P(X >= %d | %g) = %.2g; on the clip tenth that shares "
                       "people with pre-training %.3f on %d images." % (
                           ", ".join(r.get("validation_people", [])), r["validation_accuracy"],
                           r.get("validation_uar", float("nan")), r["validation_samples"], right,
-                          binomial_tail(right, r["validation_samples"], CHANCE),
+                          CHANCE, binomial_tail(right, r["validation_samples"], CHANCE),
                           r.get("clip_tenth_accuracy", float("nan")),
                           r.get("clip_tenth_samples", 0)), ""]
         if "faces" in m:
