@@ -27,8 +27,6 @@ sys.path.insert(0, str(ROOT / "python"))
 
 from microattention import demo  # noqa: E402
 
-CHANCE = 0.2
-
 
 def figures(out):
     out = pathlib.Path(out)
@@ -50,23 +48,23 @@ def figures(out):
         r = m["pretrain"]
         right = int(round(r["validation_accuracy"] * r["validation_samples"]))
         print("\npre-training validation on held-out people %s: accuracy %.3f (%d of %d "
-              "faces, P(X >= right | 0.2) = %.2g); clip tenth (people shared) %s"
+              "faces, P(X >= right | %g) = %.2g); clip tenth (people shared) %s"
               % (",".join(r.get("validation_people", [])), r["validation_accuracy"], right,
-                 r["validation_samples"],
+                 r["validation_samples"], demo.CHANCE,
                  demo.binomial_tail(right, r["validation_samples"], demo.CHANCE),
                  r.get("clip_tenth_accuracy")))
     for net in demo.NETS:
         r = m.get("loso-" + net)
         if r:
             right = int(round(r["war"] * r["samples"]))
-            tail = demo.binomial_tail(right, r["samples"], CHANCE)
+            tail = demo.binomial_tail(right, r["samples"], demo.CHANCE)
             met = tail < 0.01 and r["samples"] >= 40 and len(r["folds"]) >= 4
             print("LOSO %-16s accuracy %.3f (%d of %d), UAR %.3f, %d of %d folds%s; "
-                  "P(X >= %d | %.1f) = %.2g (target < 0.01, >= 40 faces, >= 4 people: %s); "
+                  "P(X >= %d | %g) = %.2g (target < 0.01, >= 40 faces, >= 4 people: %s); "
                   "per fold %s" % (
                       net, r["war"], right, r["samples"], r["uar"], len(r["folds"]),
                       r["folds_total"], " PARTIAL" if len(r["folds"]) < r["folds_total"] else "",
-                      right, CHANCE, tail, "met" if met else "NOT met",
+                      right, demo.CHANCE, tail, "met" if met else "NOT met",
                       ", ".join("%s %.2f" % kv for kv in r["per_fold_war"].items())))
     if "visualize" in m:
         print("\nAU-region scores over %s (fold %s): score = map mass in the class's AU "

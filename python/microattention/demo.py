@@ -47,11 +47,12 @@ import csv
 import json
 import os
 import pathlib
+import posixpath
 import resource
 import sys
 import time
 
-from microattention import files
+from microattention import demodata, files, paper
 from microattention.demodata.people import DEFAULT_MICRO, PEOPLE
 from microattention.errors import UserError
 
@@ -204,12 +205,22 @@ def _read_csv(path):
         return list(reader), reader.fieldnames
 
 
+def _csv_text(columns, rows):
+    """An index CSV's text: header and rows (dicts), "\\n" line ends."""
+    import io
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return text.getvalue()
+
+
 def _subjects(index_csv):
     rows, _ = _read_csv(index_csv)
     return sorted({r["subject"] for r in rows})
 
 
-CHANCE = 0.2    # five classes
+CHANCE = 1.0 / len(paper.CLASSES)    # guessing among the five classes
 
 
 def binomial_tail(right, n, p):
@@ -220,20 +231,20 @@ def binomial_tail(right, n, p):
 
 # ------------------------------------------------------------------ identities
 
-def _person_by_folder(data_dir):
-    """{clip folder (relative to the data tree): person} from demo-data's manifest."""
-    manifest = json.loads((pathlib.Path(data_dir) / "demo-data.json").read_text())
-    where = {}
-    for c in manifest["casme2"]:
-        where["Cropped/sub%02d/%s/" % (c["subject"], c["clip"])] = (c["person"], c["view"])
-    for c in manifest["ckplus"]:
-        subject, seq = c["clip"].split("_")
-        where["cohn-kanade-images/%s/%s/" % (subject, seq)] = (c["person"], c["view"])
-    return where
+def read_manifest(data_dir):
+    """demo-data's manifest of the data tree data_dir."""
+    return json.loads((pathlib.Path(data_dir) / demodata.MANIFEST).read_text())
+
+
+def _person_by_folder(manifest):
+    """{clip folder (relative to its dataset's tree): (person, view)} from
+    demo-data's manifest."""
+    return {demodata.clip_folder(dataset, c["subject"], c["clip"]): (c["person"], c["view"])
+            for dataset in ("casme2", "ckplus") for c in manifest[dataset]}
 
 
 def people_of_sets(data_dir):
-    manifest = json.loads((pathlib.Path(data_dir) / "demo-data.json").read_text())
+    manifest = read_manifest(data_dir)
     return collections.OrderedDict((k, collections.OrderedDict(v))
                                    for k, v in manifest["people"].items())
 
@@ -246,14 +257,15 @@ def leaks(data_dir, micro_index, macro_index):
     demo-data's manifest through the frames' folders, not from the subject
     ids, so a mirror image filed under another subject is caught."""
     from microattention import folds as folds_mod, training
-    where = _person_by_folder(data_dir)
+    where = _person_by_folder(read_manifest(data_dir))
 
     def who(row):
+        # frame_path is relative to the dataset's root: its folder is the clip's
         path = row["frame_path"].replace("\\", "/")
-        for folder, found in where.items():
-            if folder in path:
-                return found
-        raise UserError("%s: frame %s is not in demo-data's manifest" % (micro_index, path))
+        found = where.get(posixpath.dirname(path))
+        if found is None:
+            raise UserError("%s: frame %s is not in demo-data's manifest" % (micro_index, path))
+        return found
 
     def photo(view):
         return view[:-len("-mirrored")] if view.endswith("-mirrored") else view
@@ -407,12 +419,7 @@ class Demo:
         kept_clips = collections.Counter((r["subject"], r["clip"]) for r in kept)
         kept = [r for r in kept if kept_clips[(r["subject"], r["clip"])] ==
                 clips[(r["subject"], r["clip"])]]
-        import io
-        text = io.StringIO()
-        writer = csv.DictWriter(text, fieldnames=columns, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(kept)
-        files.atomic_write(self.p("index", dataset + "-faces.csv"), text.getvalue())
+        files.atomic_write(self.p("index", dataset + "-faces.csv"), _csv_text(columns, kept))
         dropped = len(rows) - len(kept)
         self.say("  %s: %d of %d index rows have a face and are used, %d left out"
                  % (dataset, len(kept), len(rows), dropped))
@@ -437,16 +444,11 @@ class Demo:
                             % (", ".join(unknown), ", ".join(people)))
         held = {people[n] for n in names}
         rows, columns = _read_csv(self.p("index", "ckplus-faces.csv"))
-        import io
         paths = {}
         for name, keep in (("pretrain", lambda r: r["subject"] not in held),
                            ("validation", lambda r: r["subject"] in held)):
-            text = io.StringIO()
-            writer = csv.DictWriter(text, fieldnames=columns, lineterminator="\n")
-            writer.writeheader()
-            writer.writerows(r for r in rows if keep(r))
             paths[name] = self.p("index", "ckplus-%s.csv" % name)
-            files.write_if_changed(paths[name], text.getvalue())
+            files.write_if_changed(paths[name], _csv_text(columns, [r for r in rows if keep(r)]))
         return paths, sorted(held)
 
     def validate_on_people(self, done, index):
@@ -743,7 +745,7 @@ class Demo:
                  % (" --quick" if self.name == "quick" else ""), "",
                  "## Results", "",
                  "| net | LOSO folds | test faces (people) | right | accuracy (WAR) | UAR "
-                 "| P(X >= right), chance 0.2 |",
+                 "| P(X >= right), chance %g |" % CHANCE,
                  "|---|---|---|---|---|---|---|"]
         partial = False
         for net in NETS:
@@ -756,8 +758,9 @@ class Demo:
                     " (PARTIAL)" if len(r["folds"]) < r["folds_total"] else "",
                     r["samples"], len(r["folds"]), right, r["war"], r["uar"],
                     binomial_tail(right, r["samples"], CHANCE)))
-        lines += ["", "Chance level: 0.200 (5 classes). The last column is the binomial tail: "
+        lines += ["", "Chance level: %.3f (%d classes). The last column is the binomial tail: "
                   "the probability of at least that many right answers by guessing."
+                  % (CHANCE, len(paper.CLASSES))
                   + (" PARTIAL: pooled over the folds run only, not all LOSO folds."
                      if partial else ""), ""]
         if "faces" in m and "people" in m["faces"]:
@@ -773,11 +776,11 @@ class Demo:
             right = int(round(r["validation_accuracy"] * r["validation_samples"]))
             lines += ["Pre-training (ResNet-10, synthetic CK+): on the held-out pre-training "
                       "people (%s; the number settings are judged by) accuracy %.3f, UAR %.3f "
-                      "on %d faces, P(X >= %d | 0.2) = %.2g; on the clip tenth that shares "
+                      "on %d faces, P(X >= %d | %g) = %.2g; on the clip tenth that shares "
                       "people with pre-training %.3f on %d images." % (
                           ", ".join(r.get("validation_people", [])), r["validation_accuracy"],
                           r.get("validation_uar", float("nan")), r["validation_samples"], right,
-                          binomial_tail(right, r["validation_samples"], CHANCE),
+                          CHANCE, binomial_tail(right, r["validation_samples"], CHANCE),
                           r.get("clip_tenth_accuracy", float("nan")),
                           r.get("clip_tenth_samples", 0)), ""]
         if "faces" in m:

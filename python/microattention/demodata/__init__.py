@@ -7,8 +7,9 @@ the macro (pre-training) people are disjoint; a person is one subject, their
 photographs and the mirror images of those included. Same seed, same bytes.
 
 Modules: people (the photographs, their regions, dlib's 68 points),
-geometry (AU moves, pose, mirror images), warp (piecewise-affine warp),
-layouts (the datasets' files); the AU table itself is microattention.aus."""
+geometry (AU moves, pose, the warp's fixed points), warp (piecewise-affine
+warp), layouts (the datasets' files); the AU table itself is microattention.aus,
+mirror images are aam.mirror."""
 # How a clip is made. For every person, class and clip the 68 iBUG points of
 # the action units of one objective class (CLASS_AUS) move by the AU_TABLE
 # displacements (units: inter-ocular distance), scaled by an intensity profile
@@ -51,20 +52,31 @@ from statistics import NormalDist
 
 import numpy as np
 
+from microattention.aam import mirror as mirror_face
 from microattention.aus import CLASS_AUS, interocular
 from microattention.errors import UserError
 from microattention.datasets.objective import NAMES, ROMAN, parse_aus
 from microattention.demodata.geometry import (
-    apply_affine, au_displacement, border_anchors, face_ring, mirror_face, pose_matrix,
-    rotation, side_scales)
+    au_displacement, border_anchors, face_ring, pose_matrix, rotation, side_scales)
 from microattention.demodata.layouts import (
     Tree, casme2_sheets, ckplus_codes, encode, landmarks_csv)
 from microattention.demodata.people import (
     DEFAULT_MACRO, DEFAULT_MICRO, PEOPLE, check_people, load_photo, parse_people)
 from microattention.demodata.warp import SMALL_TRIANGLE, folds, piecewise_affine, triangulate
+from microattention.faces import transform
 
 MANIFEST = "demo-data.json"
 CLASSES = sorted(CLASS_AUS)
+
+
+def clip_folder(dataset, subject, clip):
+    """The frame folder of a clip, relative to OUT/<dataset>, as the manifest
+    names it: CASME II Cropped/subNN/EPcc_kk (subject: its number), CK+
+    cohn-kanade-images/SNNN/NNN (clip: SNNN_NNN)."""
+    if dataset == "casme2":
+        return "Cropped/sub%02d/%s" % (subject, clip)
+    return "cohn-kanade-images/%s/%s" % (subject, clip[len(subject) + 1:])
+
 
 # Layout of a frame: eye-centre distance as a fraction of min(width, height),
 # eye midpoint as fractions of width and height, and the clip jitters.
@@ -169,7 +181,7 @@ def render_clip(face, aus, plan, profile, size, noise, rng, gray=False):
                           borderMode=cv2.BORDER_REFLECT_101)
     if gray:
         base = cv2.cvtColor(base, cv2.COLOR_BGR2GRAY)
-    neutral = apply_affine(matrix, points)
+    neutral = transform(points, matrix)
     anchors = np.vstack([face_ring(neutral, width, height), border_anchors(width, height)])
     src = np.vstack([neutral, anchors])
     triangles = triangulate(src)
@@ -245,7 +257,7 @@ def casme2_clip(tree, faces, opts, identity, number, k):
                                  opts.noise, rng)
     subject = identity + 1
     name = "EP%02d_%02d" % (number, k + 1)
-    folder = "casme2/Cropped/sub%02d/%s" % (subject, name)
+    folder = "casme2/" + clip_folder("casme2", subject, name)
     rows = []
     for offset, (image, pts) in enumerate(zip(images, points)):
         path = "%s/reg_img%d.jpg" % (folder, onset + offset)
@@ -272,15 +284,17 @@ def ckplus_clip(tree, faces, opts, identity, number, k):
                                  opts.noise, rng, gray=True)
     subject = "S%03d" % (5 + identity)
     seq = "%03d" % (CLASSES.index(number) * opts.macro_clips + k + 1)
+    name = "%s_%s" % (subject, seq)
+    folder = "ckplus/" + clip_folder("ckplus", subject, name)
     rows = []
     for n, (image, pts) in enumerate(zip(images, points), start=1):
-        path = "ckplus/cohn-kanade-images/%s/%s/%s_%s_%08d.png" % (subject, seq, subject, seq, n)
+        path = "%s/%s_%08d.png" % (folder, name, n)
         tree.write(path, encode(image, ".png"))
         rows.append((path, pts))
     code = ckplus_codes()[number]
-    tree.write("ckplus/Emotion/%s/%s/%s_%s_%08d_emotion.txt"
-               % (subject, seq, subject, seq, len(images)), "   %.7e\n" % code)
-    clip = {"subject": subject, "clip": "%s_%s" % (subject, seq), "person": person,
+    tree.write("ckplus/Emotion/%s/%s/%s_%08d_emotion.txt"
+               % (subject, seq, name, len(images)), "   %.7e\n" % code)
+    clip = {"subject": subject, "clip": name, "person": person,
             "view": face[0], "mirrored": face[0].endswith("-mirrored"),
             "class": ROMAN[number], "label": NAMES[number], "aus": au_string(aus),
             "emotion_code": code, "frames": len(images)}

@@ -1,10 +1,12 @@
-"""Geometry of a generated face: AU moves in pixels, head pose, mirror
-images and the fixed points that keep the warp to the face."""
+"""Geometry of a generated face: AU moves in pixels, head pose and the fixed
+points that keep the warp to the face (rotations are faces' own; mirror
+images are aam.mirror)."""
 import math
 
 import numpy as np
 
-from microattention.aus import AU_TABLE, LEFT_SIDE, MIRROR, eye_centres
+from microattention.aus import AU_TABLE, LEFT_SIDE, eye_centres
+from microattention.faces import _rotation as rotation
 
 
 def au_displacement(aus, intensity=1.0, sides=(1.0, 1.0)):
@@ -34,11 +36,6 @@ def side_scales(points):
     return tuple(float(v) for v in np.clip(widths / widths.mean(), 0.05, 1.0))
 
 
-def rotation(degrees):
-    a = math.radians(degrees)
-    return np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]])
-
-
 def pose_matrix(points, centre, iod, degrees):
     """2x3 similarity taking a face (points, x y) to eye midpoint `centre`,
     eye distance `iod` and eye line at `degrees`."""
@@ -48,20 +45,6 @@ def pose_matrix(points, centre, iod, degrees):
     linear = scale * rotation(degrees - math.degrees(math.atan2(dy, dx)))
     shift = np.asarray(centre) - linear @ ((left + right) / 2)
     return np.hstack([linear, shift[:, None]])
-
-
-def apply_affine(matrix, points):
-    return points @ matrix[:, :2].T + matrix[:, 2]
-
-
-def mirror_face(image, points):
-    """The mirror image of a face and its 68 points, renumbered (the image-left
-    eye of the result is the flipped image-right eye of the original)."""
-    width = image.shape[1]
-    flipped = np.ascontiguousarray(image[:, ::-1])
-    mirrored = points[MIRROR].copy()
-    mirrored[:, 0] = (width - 1) - mirrored[:, 0]
-    return flipped, mirrored
 
 
 def border_anchors(width, height):
