@@ -135,6 +135,61 @@ def test_only_the_chosen_aus_move_and_the_image_follows(einstein, au_set, degree
         assert np.array_equal(patch(gray[1], points[0][i]), patch(gray[0], points[0][i]))
 
 
+# Where each class's wrinkles lie, in the face's own frame (units: inter-ocular
+# distance from the eye midpoint, y down): the darkened pixels' mean distance
+# from the midline and mean height (both halves are lined, so mean x is ~0).
+FURROW_REGIONS = {
+    "6+12": (lambda x, y: abs(x) > 0.35 and 0.2 < y < 1.3),      # crow's feet, nasolabial
+    "1+2": (lambda x, y: abs(x) < 0.6 and y < -0.45),            # forehead
+    "4+7": (lambda x, y: abs(x) < 0.45 and -0.4 < y < 0.2),      # brows, lids
+    "9": (lambda x, y: abs(x) < 0.2 and -0.25 < y < 0.3),        # nose root
+    "15": (lambda x, y: abs(x) > 0.3 and y > 1.0),               # below the lip corners
+}
+
+
+@pytest.mark.parametrize("combo", sorted(FURROW_REGIONS))
+def test_furrows_darken_the_class_regions_only_and_grow_with_intensity(einstein, combo):
+    au_set = [int(a) for a in combo.split("+")]
+    degrees = 6.0
+    frames = {}
+    for depth in (0.0, 0.5):
+        p = plan(au_set, intensity=0.8, degrees=degrees)
+        frames[depth], points = demodata.render_clip(
+            einstein, au_set, p, [0.0, 0.5, 1.0], (320, 288), 0.0,
+            np.random.default_rng(0), gray=True, furrows=depth, magnitude=0.8)
+    plain, lined = (np.array(frames[d], float) for d in (0.0, 0.5))
+    # neutral frames untouched; wrinkles only darken
+    assert np.array_equal(plain[0], lined[0])
+    assert (lined - plain).max() <= 1
+    dark = plain[2] - lined[2]
+    ys, xs = np.nonzero(dark > 8)
+    assert len(xs) > 40
+    # half the frame intensity, about half the darkening (the lines move with
+    # the landmarks, so compare the totals)
+    ratio = (plain[1] - lined[1]).sum() / dark.sum()
+    assert 0.4 < ratio < 0.6, ratio
+    # where the darkening is, in the upright face frame (the clip is rolled)
+    left, right = aus.eye_centres(points[0])
+    upright = (np.stack([xs, ys], 1) - (left + right) / 2) @ demodata.rotation(degrees) / 80.0
+    where = (np.abs(upright[:, 0]).mean(), upright[:, 1].mean())
+    assert FURROW_REGIONS[combo](*where), (combo, where)
+
+
+def test_furrows_of_a_mirror_image_are_the_mirror_image_of_the_furrows(lenna):
+    from microattention.demodata import furrows
+    _, image, points = lenna
+    flipped, mirrored = demodata.mirror_face(image, points)
+    depths = {au: 0.6 for au in furrows.FURROWS}
+    rot = demodata.rotation(0.0)
+    mask = furrows.furrow_mask(points, furrows.FURROWS, depths, 80.0, rot, image.shape)
+    twin = furrows.furrow_mask(mirrored, furrows.FURROWS, depths, 80.0, rot, flipped.shape)
+    assert mask.max() > 0.3
+    assert np.abs(twin - mask[:, ::-1]).max() < 0.1
+    assert ncc(twin, mask[:, ::-1]) > 0.98
+    # without mirroring the lines, the two would not match (the face is not symmetric)
+    assert ncc(mask, mask[:, ::-1]) < ncc(twin, mask[:, ::-1])
+
+
 def test_turned_faces_move_less_sideways_on_the_far_half():
     faces = demodata.person_views(["breakingbad", "takeo"], 80)
     assert demodata.side_scales(faces["breakingbad"][0][2])[0] < 0.4   # looks to the side
@@ -323,6 +378,7 @@ def test_strip_has_one_row_per_class(tmp_path):
     (["--micro-people", "lenna,takeo", "--macro-people", "takeo,einstein"],
      "--micro-people and --macro-people share takeo"),
     (["--photos-per-person", "0"], "--photos-per-person 0: must be at least 1"),
+    (["--furrows", "1.5"], "--furrows 1.5: choose 0 to 0.9"),
 ])
 def test_bad_options_are_named(tmp_path, capsys, argv, message):
     code = cli.main(["demo-data", "--out", str(tmp_path / "demo")] + argv)

@@ -56,6 +56,7 @@ from microattention.aam import mirror as mirror_face
 from microattention.aus import CLASS_AUS, interocular
 from microattention.errors import UserError
 from microattention.datasets.objective import NAMES, ROMAN, parse_aus
+from microattention.demodata.furrows import darken, furrow_mask
 from microattention.demodata.geometry import (
     au_displacement, border_anchors, face_ring, pose_matrix, rotation, side_scales)
 from microattention.demodata.layouts import (
@@ -171,8 +172,12 @@ def noise_field(rng, height, width):
     return cv2.LUT(draws, NOISE_LEVELS.reshape(1, 256))
 
 
-def render_clip(face, aus, plan, profile, size, noise, rng, gray=False):
-    """Frames (uint8) and their 68 points for one clip of one identity."""
+def render_clip(face, aus, plan, profile, size, noise, rng, gray=False, furrows=0.0,
+                magnitude=1.0):
+    """Frames (uint8) and their 68 points for one clip of one identity;
+    `furrows` > 0 also darkens each AU's wrinkle lines (furrows.py) by
+    furrows * frame intensity * the AU's intensity / `magnitude` (the clip's
+    own intensity jitter, so no extra random draw)."""
     import cv2
     _, image, points = face
     width, height = size
@@ -201,6 +206,10 @@ def render_clip(face, aus, plan, profile, size, noise, rng, gray=False):
         dst = np.vstack([neutral + t * move, anchors])
         if t not in warps:   # the rise and the fall share intensities
             warps[t] = piecewise_affine(base, src, dst, triangles)
+            if furrows > 0 and t > 0:
+                depths = {au: furrows * t * v / magnitude for au, v in plan["intensity"].items()}
+                warps[t] = darken(warps[t], furrow_mask(dst[:68], aus, depths, plan["iod"],
+                                                        rotation(plan["degrees"]), base.shape))
         warped = warps[t]
         if noise > 0:
             field = noise_field(rng, height, width)
@@ -254,7 +263,8 @@ def casme2_clip(tree, faces, opts, identity, number, k):
     apex_at = int(rng.integers(1, frames - 1)) if frames < 5 else int(rng.integers(2, frames - 2))
     onset = int(rng.integers(1, 150))
     images, points = render_clip(face, aus, plan, micro_profile(frames, apex_at), opts.size,
-                                 opts.noise, rng)
+                                 opts.noise, rng, furrows=opts.furrows,
+                                 magnitude=opts.magnitude_micro)
     subject = identity + 1
     name = "EP%02d_%02d" % (number, k + 1)
     folder = "casme2/" + clip_folder("casme2", subject, name)
@@ -281,7 +291,8 @@ def ckplus_clip(tree, faces, opts, identity, number, k):
     aus = class_aus(number, k, opts.au_variants)
     plan = clip_plan(rng, opts.size, opts.magnitude_macro, aus, opts.jitter)
     images, points = render_clip(face, aus, plan, macro_profile(opts.macro_frames), opts.size,
-                                 opts.noise, rng, gray=True)
+                                 opts.noise, rng, gray=True, furrows=opts.furrows,
+                                 magnitude=opts.magnitude_macro)
     subject = "S%03d" % (5 + identity)
     seq = "%03d" % (CLASSES.index(number) * opts.macro_clips + k + 1)
     name = "%s_%s" % (subject, seq)
@@ -386,7 +397,8 @@ def generate(opts):
                         "magnitude_micro": opts.magnitude_micro,
                         "magnitude_macro": opts.magnitude_macro,
                         "size": "%dx%d" % tuple(opts.size), "noise": opts.noise,
-                        "jitter": opts.jitter, "au_variants": opts.au_variants},
+                        "jitter": opts.jitter, "au_variants": opts.au_variants,
+                        "furrows": opts.furrows},
             # who is where: the LOSO (micro) people and the pre-training
             # (macro) people are disjoint; a person's mirror images are clips
             # of the same subject
@@ -515,6 +527,11 @@ def add_arguments(parser):
                         help="AU combinations per class taken in turn by its clips, 1-%d "
                              "(default: all %d; 1 = one combination per class)"
                         % (min(len(v) for v in CLASS_AUS.values()), len(CLASS_AUS[1])))
+    parser.add_argument("--furrows", type=float, default=0.0, metavar="D",
+                        help="also draw each AU's wrinkles and furrows (FACS appearance "
+                             "changes, demodata/furrows.py) as dark lines, darkening by D "
+                             "(0-0.9) at full intensity; 0 = movement only "
+                             "(default: %(default)s)")
     parser.add_argument("--jobs", type=int, default=None, metavar="N",
                         help="worker processes (default: the usable cores, at most 2; "
                              "the output does not depend on it)")
@@ -551,6 +568,9 @@ def check_options(opts):
         raise UserError("--au-variants %d: choose 1 to %d" % (opts.au_variants, most))
     if not 0 <= opts.jitter <= 2:
         raise UserError("--jitter %g: choose 0 to 2" % opts.jitter)
+    if not 0 <= opts.furrows <= 0.9:
+        raise UserError("--furrows %g: choose 0 to 0.9 (the darkening of a line at full "
+                        "intensity)" % opts.furrows)
     if not 0 <= opts.noise <= 50:
         raise UserError("--noise %g: choose 0 to 50 grey levels" % opts.noise)
     if opts.strip and not opts.strip.lower().endswith(".png"):
