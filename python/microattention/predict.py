@@ -194,29 +194,6 @@ def find_clips(args):
 
 # ------------------------------------------------------------------ faces
 
-def detect_all(locator, gray):
-    """Every face box (left, top, right, bottom) in frame pixels, from the
-    first attempt of faces.Locator.detect's ladder that finds any."""
-    import cv2
-    from microattention import faces
-    h, w = gray.shape
-    scale = min(1.0, faces.DETECT_SIDE / float(max(h, w)))
-    attempts = [(scale, 0, 0.0), (scale, 1, 0.0)]
-    if scale < 1.0:
-        attempts += [(1.0, 0, 0.0)]
-    attempts += [(scale, 1, faces.LOW_THRESHOLD)]
-    cache = {}
-    for s, upsample, threshold in attempts:
-        if s not in cache:
-            cache[s] = gray if s == 1.0 else cv2.resize(
-                gray, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
-        boxes = locator.detector.run(cache[s], upsample, threshold)[0]
-        if len(boxes):
-            return [tuple(float(v) / s for v in (b.left(), b.top(), b.right(), b.bottom()))
-                    for b in boxes]
-    return []
-
-
 def choose(boxes, face):
     """The largest box, or the face-th from the left; None when there is none."""
     if not boxes:
@@ -250,7 +227,7 @@ def locate_clip(clip, locator, face, progress):
                desc="%s: faces" % clip.name, disable=not progress, leave=False)
     try:
         for number, gray in clip.frames():
-            found = detect_all(locator, gray)
+            found = [box for box, _ in locator.detect_all(gray)]
             most = max(most, len(found))
             chosen = choose(found, face)
             if chosen is not None and len(numbers) % step == 0:
