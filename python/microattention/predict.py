@@ -278,22 +278,9 @@ class Model:
         if gpu is not None:
             caffe.set_mode_gpu()
             caffe.set_device(int(gpu))
-        deploy = str(self.folder / export.DEPLOY)
-        weights = str(self.folder / export.WEIGHTS)
-        try:
-            param = nets.read_prototxt(deploy)
-        except Exception as exc:  # text_format.ParseError
-            raise UserError("--model %s: %s is not a net prototxt (%s)" % (folder, deploy, exc))
-        self.net = nets.build(param, "TEST")
-        stored = visualize._model_shapes(weights, "--model")
-        bad = [name for name, blobs in self.net.params.items()
-               if name not in stored or len(stored[name]) != len(blobs)
-               or not all(visualize._fits(s, b.data.shape)
-                          for s, b in zip(stored[name], blobs))]
-        if bad:
-            raise UserError("--model %s: %s does not fit its %s (layers %s)"
-                            % (folder, export.WEIGHTS, export.DEPLOY, ", ".join(bad[:5])))
-        self.net.copy_from(weights)
+        self.net = visualize.load_net(self.doc["net"], str(self.folder / export.WEIGHTS),
+                                      "--model %s:" % folder,
+                                      deploy=self.folder / export.DEPLOY)[0]
         outputs = self.net.blobs["prob"].data.shape[-1] if "prob" in self.net.blobs else None
         if outputs != len(self.classes):
             raise UserError("--model %s: its net has %s outputs for %d classes"
@@ -305,16 +292,9 @@ class Model:
 
     def predict(self, face):
         """(probabilities, OrderedDict map name -> 2-D map) of a 240x240 face."""
-        from microattention import augment, visualize
-        size = self.net.blobs["data"].data.shape[-1]
-        self.net.blobs["data"].data[...] = augment.resize_for_test(face, size).astype(
-            np.float32)[None, None]
-        self.net.forward()
-        prob = self.net.blobs["prob"].data[0].reshape(-1).astype(np.float64)
-        maps = collections.OrderedDict(
-            (key, self.net.blobs[blob].data[0].mean(axis=0).astype(np.float64))
-            for key, blob in visualize.map_blobs(self.net).items())
-        return prob, maps
+        from microattention import visualize
+        maps, prob = visualize.forward(self.net, face)
+        return prob.reshape(-1), maps
 
 
 # ------------------------------------------------------------------ one clip
