@@ -138,6 +138,10 @@ class Clip:
 
 
 def _read_gray(path):
+    """A frame file as a gray image, or None. Not faces.read_gray: the bytes
+    are read by Python and decoded from memory, since cv2.imread crashes the
+    process (segmentation fault) on a file name that is not UTF-8, and a
+    user's frame folder has not been checked by the index stage."""
     import cv2
     try:
         data = np.fromfile(path, np.uint8)
@@ -409,6 +413,7 @@ def request(args, model):
 
 
 def curve_png(doc):
+    from microattention import visualize
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -424,13 +429,8 @@ def curve_png(doc):
         doc["apex_frame"], "given" if doc["method"].startswith("given") else "spotted"))
     ax.set_xlabel("frame")
     ax.set_ylabel("mean |grey-level difference|")
-    ax.set_title("%s: apex spotting" % doc["clip"]["name"], fontsize=9)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, metadata={"Software": None})
-    plt.close(fig)
-    return buf.getvalue()
+    return visualize.png(fig, "%s: apex spotting" % doc["clip"]["name"], 9, 100)
 
 
 def overlay_png(doc, model, face, points, maps):
@@ -446,8 +446,7 @@ def overlay_png(doc, model, face, points, maps):
              "pred": "predicted %s (p %.2f)%s" % (
                  label, doc["probabilities"][label],
                  "\nAU%s regions" % "+".join(map(str, aus)) if mask is not None else ""),
-             "maps": [(key, small, visualize.upsample(small, face.shape[0]), None, None)
-                      for key, small in maps.items()]}]
+             "maps": visualize.score_maps(maps, None, face.shape[0])}]
     title = "%s, apex frame %d" % (doc["clip"]["name"], doc["apex_frame"])
     return visualize.render(title, face, rows, points, mask, None, None)
 

@@ -659,7 +659,7 @@ def render(sample, face, rows, points, mask, label, aus):
         for ax in axes[r]:
             ax.set_xticks([])
             ax.set_yticks([])
-    return _png(fig, sample, 8, 100)
+    return png(fig, sample, 8, 100)
 
 
 def heldout_figure(panels, title):
@@ -692,10 +692,10 @@ def heldout_figure(panels, title):
         for ax in row:
             ax.set_xticks([])
             ax.set_yticks([])
-    return _png(fig, title, 7, 90)
+    return png(fig, title, 7, 90)
 
 
-def _png(fig, title, fontsize, dpi):
+def png(fig, title, fontsize, dpi):
     """The figure's PNG bytes (no software stamp: same input, same bytes),
     then the figure is closed."""
     import matplotlib.pyplot as plt
