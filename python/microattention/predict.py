@@ -6,7 +6,7 @@
 One clip: a video file (read with OpenCV; frames numbered from 0) or a folder
 of frame images (numbered as the dataset readers number them: the digits of
 the file name, e.g. CASME II's reg_img46.jpg is frame 46; by position from 1
-when the names carry no distinct numbers). A folder of videos, or a folder
+when no name carries a number; a mix of both is refused). A folder of videos, or a folder
 whose sub-folders hold frames (a CASME II tree, say), is a folder of clips:
 each gets its own OUT/<clip>/ and OUT/summary.csv lists them all.
 
@@ -82,8 +82,9 @@ class Clip:
         self.path, self.kind, self.name = str(path), kind, name
         self.fps = None
         if kind == "frames":
-            self.images, self.numbers = frame_files(self.path)
+            self.images, self.numbers, self.numbering = frame_files(self.path)
         else:
+            self.numbering = "0-based frame index"
             self._check_video()
 
     def _check_video(self):
@@ -153,18 +154,32 @@ def _read_gray(path):
     return gray if gray is not None and gray.size else None
 
 
+NUMBERED = "frame numbers of the file names"
+POSITIONS = "positions from 1 in name order (the file names carry no frame numbers)"
+
+
 def frame_files(folder):
-    """(image names in frame order, their frame numbers) of a frame folder."""
+    """(image names in frame order, their frame numbers, how they are
+    numbered) of a frame folder: the numbers in the file names, or positions
+    from 1 when no name has one. A mix is refused: --apex and --onset name
+    frames by the numbers of their file names."""
     from microattention.datasets.common import frame_number, sorted_images
     if not os.path.isdir(folder):
         raise UserError("--frames %s: no such folder" % folder)
-    names = sorted_images(folder)
+    names = sorted_images(folder)    # two files with one number: DuplicateFrames
     if not names:
         raise UserError("--frames %s holds no images" % folder)
     numbers = [frame_number(n) for n in names]
-    if None in numbers or len(set(numbers)) != len(numbers):
-        numbers = list(range(1, len(names) + 1))
-    return names, numbers
+    bare = [n for n, k in zip(names, numbers) if k is None]
+    if not bare:
+        return names, numbers, NUMBERED
+    if len(bare) < len(names):
+        raise UserError("--frames %s: %d of %d frame files have no frame number in their "
+                        "name (%s), the others have; rename them all with their frame "
+                        "numbers, or none" % (folder, len(bare), len(names),
+                                              ", ".join(bare[:3]) + (", ..." if len(bare) > 3
+                                                                     else "")))
+    return names, list(range(1, len(names) + 1)), POSITIONS
 
 
 def find_clips(args):
@@ -339,6 +354,9 @@ def predict_clip(clip, model, locator, args, progress=True):
         notes.append("up to %d faces in a frame: %s used; choose another with --face N "
                      "(numbered from the left)" % (most, "the largest" if args.face is None
                                                    else "face %d from the left" % args.face))
+    if clip.numbering == POSITIONS:
+        notes.append("frames are numbered by position from 1 in name order (the file names "
+                     "carry no frame numbers), also in --apex and --onset")
     if found < len(numbers):
         notes.append("%d of %d frames show no%s face; the clip's one crop box is used for "
                      "them too" % (len(numbers) - found, len(numbers),
@@ -373,8 +391,7 @@ def predict_clip(clip, model, locator, args, progress=True):
         ("clip", collections.OrderedDict([
             ("path", os.path.abspath(clip.path)), ("kind", clip.kind), ("name", clip.name),
             ("frames", len(numbers)), ("first_frame", numbers[0]), ("last_frame", numbers[-1]),
-            ("numbering", "0-based frame index" if clip.kind == "video"
-             else "frame numbers of the file names (or positions from 1)"),
+            ("numbering", clip.numbering),
             ("fps", clip.fps)])),
         ("class", model.classes[best]),
         ("probabilities", collections.OrderedDict(
