@@ -107,6 +107,22 @@ def test_aam_refines_dlib_on_a_face_it_has_seen(photos, model_path):
         assert aam.landmark_error(fitted, moved) < aam.landmark_error(init, moved), name
 
 
+def test_detect_is_the_largest_of_detect_all(photos):
+    """Two faces in one frame: detect_all finds both, detect the larger one."""
+    name, gray, points = photos[3]
+    small, _ = faces.compose_frame(gray, points, (640, 480), 50, 0, (160, 240))
+    large, _ = faces.compose_frame(gray, points, (640, 480), 90, 0, (460, 240))
+    frame = np.concatenate([small[:, :320], large[:, 320:]], axis=1)
+    locator = faces.Locator()
+    found = locator.detect_all(frame)
+    assert len(found) == 2, found
+    box, score = locator.detect(frame)
+    area = lambda b: (b[2] - b[0]) * (b[3] - b[1])  # noqa: E731
+    assert (box, score) in found
+    assert area(box) == max(area(b) for b, _ in found)
+    assert box[0] > 320                 # the right-hand, larger face
+
+
 def test_mirror_keeps_point_semantics(photos):
     name, gray, points = photos[3]
     flipped, pts = aam.mirror(gray, points)

@@ -228,6 +228,24 @@ def still_clip(folder, photo, copies):
     return folder
 
 
+def test_frame_numbers_come_from_all_file_names_or_none(tmp_path):
+    from microattention import predict
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for name in ("img10.png", "img2.png", "img7.png"):
+        (folder / name).write_bytes(b"")
+    assert predict.frame_files(str(folder)) == (
+        ["img2.png", "img7.png", "img10.png"], [2, 7, 10], predict.NUMBERED)
+    (folder / "extra.png").write_bytes(b"")
+    with pytest.raises(UserError, match="1 of 4 frame files have no frame number"):
+        predict.frame_files(str(folder))
+    for name in ("img10.png", "img2.png", "img7.png"):
+        (folder / name).rename(folder / name.replace("img", "x").replace(
+            "10", "c").replace("2", "a").replace("7", "b"))
+    assert predict.frame_files(str(folder)) == (
+        ["extra.png", "xa.png", "xb.png", "xc.png"], [1, 2, 3, 4], predict.POSITIONS)
+
+
 def test_choose_takes_the_largest_box_or_the_nth_from_the_left():
     from microattention import predict
     boxes = [(300, 0, 340, 40), (0, 0, 20, 20), (100, 0, 200, 100)]
@@ -301,6 +319,22 @@ def test_bad_videos_and_clips_are_refused_with_no_output(model, tmp_path):
     doc = read_prediction(out)
     check_valid(doc, model)
     assert doc["apex_frame"] == 2 and doc["method"] == "given (--apex)"
+    # frame names with and without numbers: --apex would name another frame
+    mixed = still_clip(tmp_path / "mixed", samples_dir() / "single_face.jpg", 3)
+    shutil.copyfile(str(samples_dir() / "single_face.jpg"), str(mixed / "last.jpg"))
+    refused(model, tmp_path, "--frames", mixed,
+            match="1 of 4 frame files have no frame number in their name (last.jpg)")
+    # no name with a number: positions from 1, and prediction.json says so
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    for name in ("a.jpg", "b.jpg"):
+        shutil.copyfile(str(samples_dir() / "single_face.jpg"), str(bare / name))
+    out = tmp_path / "positions"
+    cli("predict", "--model", model, "--frames", bare, "--apex", 2, "--out", out,
+        "--no-progress")
+    doc = read_prediction(out)
+    assert doc["clip"]["numbering"].startswith("positions from 1")
+    assert any("numbered by position" in note for note in doc["notes"])
 
 
 @needs_caffe

@@ -123,9 +123,9 @@ class Locator:
         self.predictor = _LOADED["predictor"]
         self.fitter = aam_mod.Fitter(model, fit_settings) if model is not None else None
 
-    def detect(self, gray):
-        """The largest face as ((left, top, right, bottom) in frame pixels,
-        score), or None. Cheap attempts first: a small copy, then dlib's
+    def _ladder(self, gray):
+        """(scale, dlib rectangles, scores) of the first attempt that finds a
+        face, or None. Cheap attempts first: a small copy, then dlib's
         upsampling, then the full frame, then a lower score threshold (turned
         and tilted heads score below dlib's default 0)."""
         import cv2
@@ -143,11 +143,31 @@ class Locator:
                     interpolation=cv2.INTER_AREA)
             boxes, scores, _ = self.detector.run(cache[s], upsample, threshold)
             if len(boxes):
-                best = max(range(len(boxes)), key=lambda i: (boxes[i].area(), scores[i]))
-                b = boxes[best]
-                box = tuple(float(v) / s for v in (b.left(), b.top(), b.right(), b.bottom()))
-                return box, float(scores[best])
+                return s, boxes, scores
         return None
+
+    @staticmethod
+    def _frame_box(rect, s):
+        return tuple(float(v) / s for v in (rect.left(), rect.top(), rect.right(), rect.bottom()))
+
+    def detect_all(self, gray):
+        """Every face of the first attempt of the ladder that finds any, as
+        [((left, top, right, bottom) in frame pixels, score)]; [] when none."""
+        found = self._ladder(gray)
+        if found is None:
+            return []
+        s, boxes, scores = found
+        return [(self._frame_box(b, s), float(score)) for b, score in zip(boxes, scores)]
+
+    def detect(self, gray):
+        """The largest face of detect_all (dlib's box area, then score) as
+        ((left, top, right, bottom) in frame pixels, score), or None."""
+        found = self._ladder(gray)
+        if found is None:
+            return None
+        s, boxes, scores = found
+        best = max(range(len(boxes)), key=lambda i: (boxes[i].area(), scores[i]))
+        return self._frame_box(boxes[best], s), float(scores[best])
 
     def landmarks(self, gray, box):
         rect = self.dlib.rectangle(*[int(round(v)) for v in box])

@@ -147,7 +147,7 @@ def heldout_records(folds_plan, rows, faces_dir, picture=(), progress=True):
                 if aus)
             panel_maps, preds = [], []
             for net_name, (net, classes) in loaded:
-                maps, prob = visualize._forward(net, face)
+                maps, prob = visualize.forward(net, face)
                 k = int(np.argmax(prob))
                 preds.append("%s: %s" % ("baseline" if net_name == "resnet10" else net_name,
                                          classes[k]))

@@ -6,7 +6,7 @@
 One clip: a video file (read with OpenCV; frames numbered from 0) or a folder
 of frame images (numbered as the dataset readers number them: the digits of
 the file name, e.g. CASME II's reg_img46.jpg is frame 46; by position from 1
-when the names carry no distinct numbers). A folder of videos, or a folder
+when no name carries a number; a mix of both is refused). A folder of videos, or a folder
 whose sub-folders hold frames (a CASME II tree, say), is a folder of clips:
 each gets its own OUT/<clip>/ and OUT/summary.csv lists them all.
 
@@ -82,8 +82,9 @@ class Clip:
         self.path, self.kind, self.name = str(path), kind, name
         self.fps = None
         if kind == "frames":
-            self.images, self.numbers = frame_files(self.path)
+            self.images, self.numbers, self.numbering = frame_files(self.path)
         else:
+            self.numbering = "0-based frame index"
             self._check_video()
 
     def _check_video(self):
@@ -138,6 +139,10 @@ class Clip:
 
 
 def _read_gray(path):
+    """A frame file as a gray image, or None. Not faces.read_gray: the bytes
+    are read by Python and decoded from memory, since cv2.imread crashes the
+    process (segmentation fault) on a file name that is not UTF-8, and a
+    user's frame folder has not been checked by the index stage."""
     import cv2
     try:
         data = np.fromfile(path, np.uint8)
@@ -149,18 +154,32 @@ def _read_gray(path):
     return gray if gray is not None and gray.size else None
 
 
+NUMBERED = "frame numbers of the file names"
+POSITIONS = "positions from 1 in name order (the file names carry no frame numbers)"
+
+
 def frame_files(folder):
-    """(image names in frame order, their frame numbers) of a frame folder."""
+    """(image names in frame order, their frame numbers, how they are
+    numbered) of a frame folder: the numbers in the file names, or positions
+    from 1 when no name has one. A mix is refused: --apex and --onset name
+    frames by the numbers of their file names."""
     from microattention.datasets.common import frame_number, sorted_images
     if not os.path.isdir(folder):
         raise UserError("--frames %s: no such folder" % folder)
-    names = sorted_images(folder)
+    names = sorted_images(folder)    # two files with one number: DuplicateFrames
     if not names:
         raise UserError("--frames %s holds no images" % folder)
     numbers = [frame_number(n) for n in names]
-    if None in numbers or len(set(numbers)) != len(numbers):
-        numbers = list(range(1, len(names) + 1))
-    return names, numbers
+    bare = [n for n, k in zip(names, numbers) if k is None]
+    if not bare:
+        return names, numbers, NUMBERED
+    if len(bare) < len(names):
+        raise UserError("--frames %s: %d of %d frame files have no frame number in their "
+                        "name (%s), the others have; rename them all with their frame "
+                        "numbers, or none" % (folder, len(bare), len(names),
+                                              ", ".join(bare[:3]) + (", ..." if len(bare) > 3
+                                                                     else "")))
+    return names, list(range(1, len(names) + 1)), POSITIONS
 
 
 def find_clips(args):
@@ -193,29 +212,6 @@ def find_clips(args):
 
 
 # ------------------------------------------------------------------ faces
-
-def detect_all(locator, gray):
-    """Every face box (left, top, right, bottom) in frame pixels, from the
-    first attempt of faces.Locator.detect's ladder that finds any."""
-    import cv2
-    from microattention import faces
-    h, w = gray.shape
-    scale = min(1.0, faces.DETECT_SIDE / float(max(h, w)))
-    attempts = [(scale, 0, 0.0), (scale, 1, 0.0)]
-    if scale < 1.0:
-        attempts += [(1.0, 0, 0.0)]
-    attempts += [(scale, 1, faces.LOW_THRESHOLD)]
-    cache = {}
-    for s, upsample, threshold in attempts:
-        if s not in cache:
-            cache[s] = gray if s == 1.0 else cv2.resize(
-                gray, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
-        boxes = locator.detector.run(cache[s], upsample, threshold)[0]
-        if len(boxes):
-            return [tuple(float(v) / s for v in (b.left(), b.top(), b.right(), b.bottom()))
-                    for b in boxes]
-    return []
-
 
 def choose(boxes, face):
     """The largest box, or the face-th from the left; None when there is none."""
@@ -250,7 +246,7 @@ def locate_clip(clip, locator, face, progress):
                desc="%s: faces" % clip.name, disable=not progress, leave=False)
     try:
         for number, gray in clip.frames():
-            found = detect_all(locator, gray)
+            found = [box for box, _ in locator.detect_all(gray)]
             most = max(most, len(found))
             chosen = choose(found, face)
             if chosen is not None and len(numbers) % step == 0:
@@ -301,22 +297,9 @@ class Model:
         if gpu is not None:
             caffe.set_mode_gpu()
             caffe.set_device(int(gpu))
-        deploy = str(self.folder / export.DEPLOY)
-        weights = str(self.folder / export.WEIGHTS)
-        try:
-            param = nets.read_prototxt(deploy)
-        except Exception as exc:  # text_format.ParseError
-            raise UserError("--model %s: %s is not a net prototxt (%s)" % (folder, deploy, exc))
-        self.net = nets.build(param, "TEST")
-        stored = visualize._model_shapes(weights, "--model")
-        bad = [name for name, blobs in self.net.params.items()
-               if name not in stored or len(stored[name]) != len(blobs)
-               or not all(visualize._fits(s, b.data.shape)
-                          for s, b in zip(stored[name], blobs))]
-        if bad:
-            raise UserError("--model %s: %s does not fit its %s (layers %s)"
-                            % (folder, export.WEIGHTS, export.DEPLOY, ", ".join(bad[:5])))
-        self.net.copy_from(weights)
+        self.net = visualize.load_net(self.doc["net"], str(self.folder / export.WEIGHTS),
+                                      "--model %s:" % folder,
+                                      deploy=self.folder / export.DEPLOY)[0]
         outputs = self.net.blobs["prob"].data.shape[-1] if "prob" in self.net.blobs else None
         if outputs != len(self.classes):
             raise UserError("--model %s: its net has %s outputs for %d classes"
@@ -328,16 +311,9 @@ class Model:
 
     def predict(self, face):
         """(probabilities, OrderedDict map name -> 2-D map) of a 240x240 face."""
-        from microattention import augment, visualize
-        size = self.net.blobs["data"].data.shape[-1]
-        self.net.blobs["data"].data[...] = augment.resize_for_test(face, size).astype(
-            np.float32)[None, None]
-        self.net.forward()
-        prob = self.net.blobs["prob"].data[0].reshape(-1).astype(np.float64)
-        maps = collections.OrderedDict(
-            (key, self.net.blobs[blob].data[0].mean(axis=0).astype(np.float64))
-            for key, blob in visualize.map_blobs(self.net).items())
-        return prob, maps
+        from microattention import visualize
+        maps, prob = visualize.forward(self.net, face)
+        return prob.reshape(-1), maps
 
 
 # ------------------------------------------------------------------ one clip
@@ -378,6 +354,9 @@ def predict_clip(clip, model, locator, args, progress=True):
         notes.append("up to %d faces in a frame: %s used; choose another with --face N "
                      "(numbered from the left)" % (most, "the largest" if args.face is None
                                                    else "face %d from the left" % args.face))
+    if clip.numbering == POSITIONS:
+        notes.append("frames are numbered by position from 1 in name order (the file names "
+                     "carry no frame numbers), also in --apex and --onset")
     if found < len(numbers):
         notes.append("%d of %d frames show no%s face; the clip's one crop box is used for "
                      "them too" % (len(numbers) - found, len(numbers),
@@ -412,8 +391,7 @@ def predict_clip(clip, model, locator, args, progress=True):
         ("clip", collections.OrderedDict([
             ("path", os.path.abspath(clip.path)), ("kind", clip.kind), ("name", clip.name),
             ("frames", len(numbers)), ("first_frame", numbers[0]), ("last_frame", numbers[-1]),
-            ("numbering", "0-based frame index" if clip.kind == "video"
-             else "frame numbers of the file names (or positions from 1)"),
+            ("numbering", clip.numbering),
             ("fps", clip.fps)])),
         ("class", model.classes[best]),
         ("probabilities", collections.OrderedDict(
@@ -452,6 +430,7 @@ def request(args, model):
 
 
 def curve_png(doc):
+    from microattention import visualize
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -467,13 +446,8 @@ def curve_png(doc):
         doc["apex_frame"], "given" if doc["method"].startswith("given") else "spotted"))
     ax.set_xlabel("frame")
     ax.set_ylabel("mean |grey-level difference|")
-    ax.set_title("%s: apex spotting" % doc["clip"]["name"], fontsize=9)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, metadata={"Software": None})
-    plt.close(fig)
-    return buf.getvalue()
+    return visualize.png(fig, "%s: apex spotting" % doc["clip"]["name"], 9, 100)
 
 
 def overlay_png(doc, model, face, points, maps):
@@ -489,8 +463,7 @@ def overlay_png(doc, model, face, points, maps):
              "pred": "predicted %s (p %.2f)%s" % (
                  label, doc["probabilities"][label],
                  "\nAU%s regions" % "+".join(map(str, aus)) if mask is not None else ""),
-             "maps": [(key, small, visualize.upsample(small, face.shape[0]), None, None)
-                      for key, small in maps.items()]}]
+             "maps": visualize.score_maps(maps, None, face.shape[0])}]
     title = "%s, apex frame %d" % (doc["clip"]["name"], doc["apex_frame"])
     return visualize.render(title, face, rows, points, mask, None, None)
 

@@ -340,7 +340,7 @@ def map_blobs(net):
     return result
 
 
-def _forward(net, image):
+def forward(net, image):
     """(maps, class probabilities) of one gray face image (2-D array)."""
     image = np.asarray(image)
     if image.ndim != 2 or image.dtype != np.uint8:
@@ -362,7 +362,7 @@ def attention_maps(net, image):
     (last block, channel mean) and 'attention_<C>' per attention unit, for a
     square 8-bit gray face image (0-255, as the LMDBs hold it) of any size,
     resized to the net input as the test LMDB does."""
-    return _forward(net, image)[0]
+    return forward(net, image)[0]
 
 
 def upsample(map_, size):
@@ -421,9 +421,11 @@ def _fits(stored, shape):
                                and stored == (1,) * (4 - len(shape)) + shape)
 
 
-def load_net(name, weights_path, option="--weights"):
+def load_net(name, weights_path, option="--weights", deploy=None):
     """(pycaffe Net, class names) of net `name` with the weights of a
-    caffemodel; the caffemodel must hold exactly that net's layers."""
+    caffemodel; the caffemodel must hold exactly that net's layers. The net
+    is nets.render_deploy(name) for the caffemodel's class count, or the
+    deploy prototxt `deploy` (a path) when given."""
     if not os.path.isfile(weights_path):
         raise UserError("%s %s: file not found" % (option, weights_path))
     model = _model_shapes(weights_path, option)
@@ -431,7 +433,13 @@ def load_net(name, weights_path, option="--weights"):
         raise UserError("%s %s holds no %s layer; not a model of our nets"
                         % (option, weights_path, nets.CLASSIFIER))
     num_output = model[nets.CLASSIFIER][0][0]
-    param = nets.render_deploy(name, num_output=num_output)
+    if deploy is None:
+        param = nets.render_deploy(name, num_output=num_output)
+    else:
+        try:
+            param = nets.read_prototxt(str(deploy))
+        except Exception as exc:  # text_format.ParseError
+            raise UserError("%s %s is not a net prototxt (%s)" % (option, deploy, exc))
     wanted = _param_layers(param)
     missing = sorted(wanted - set(model))
     extra = sorted(set(model) - wanted)
@@ -651,7 +659,7 @@ def render(sample, face, rows, points, mask, label, aus):
         for ax in axes[r]:
             ax.set_xticks([])
             ax.set_yticks([])
-    return _png(fig, sample, 8, 100)
+    return png(fig, sample, 8, 100)
 
 
 def heldout_figure(panels, title):
@@ -684,10 +692,10 @@ def heldout_figure(panels, title):
         for ax in row:
             ax.set_xticks([])
             ax.set_yticks([])
-    return _png(fig, title, 7, 90)
+    return png(fig, title, 7, 90)
 
 
-def _png(fig, title, fontsize, dpi):
+def png(fig, title, fontsize, dpi):
     """The figure's PNG bytes (no software stamp: same input, same bytes),
     then the figure is closed."""
     import matplotlib.pyplot as plt
@@ -801,7 +809,7 @@ def run(args):
         mask = region_mask(points, aus, face.shape) if aus and points is not None else None
         rows = []
         for name, net, classes in models:
-            maps, prob = _forward(net, face)
+            maps, prob = forward(net, face)
             k = int(np.argmax(prob))
             row = {"net": name, "pred": "predicted %s %.2f" % (classes[k], prob[k]), "maps": []}
             for key, small, big, score, area in score_maps(maps, mask, face.shape[0]):
