@@ -714,6 +714,22 @@ def test_a_run_mixing_seeds_is_refused(tmp_path):
         report.write_report([str(run)], str(tmp_path / "out"))
 
 
+def test_folds_recording_different_protocol_folds_are_refused_by_pool_and_report(tmp_path):
+    # folds trained on different indexes: neither `run` nor the report picks one list
+    from microattention import runs
+    run = make_run(tmp_path / "runs", "cde", "micro_attention", CDE, pooled=False)
+    path = run / "samm_006" / "provenance.json"
+    doc = json.loads(path.read_text())
+    doc["protocol_folds"] = ["samm_006", "smic_s1"]
+    path.write_text(json.dumps(doc))
+    message = "folds casme2_sub01 and samm_006 of .* list different protocol folds"
+    with pytest.raises(UserError, match=message):
+        runs.pool(tmp_path / "runs", "cde", "micro_attention", list(CDE), metrics)
+    with pytest.raises(UserError, match=message):
+        report.write_report([str(run)], str(tmp_path / "out"))
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.parametrize("key,value", [
     ("protocol_changes", {"solver": "Adam"}),
     ("bn_recalibration", "one epoch of training batches")])

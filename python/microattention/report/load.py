@@ -89,11 +89,12 @@ class Run:
             return [training.PRETRAIN_FOLD], "the pre-training run has one fold"
         # the protocol's folds of the index, as train-fold recorded them: never
         # the list `run` happened to pool (a subset pooled is still PARTIAL)
-        for fold in self.folds:
-            recorded = (fold.provenance or {}).get("protocol_folds")
-            if recorded:
-                return list(recorded), ("the protocol's folds of the index, recorded by "
-                                        "train-fold in %s/provenance.json" % fold.id)
+        from microattention import runs
+        recorded, fold_id = runs.recorded_protocol_folds(
+            ((fold.id, fold.provenance) for fold in self.folds), str(self.path))
+        if recorded:
+            return recorded, ("the protocol's folds of the index, recorded by "
+                              "train-fold in %s/provenance.json" % fold_id)
         wanted = self.settings.get("index_sha256")
         candidates = []
         if wanted in indexes:
