@@ -109,12 +109,6 @@ class Run:
                 self.index_used = candidate
                 ids = [f["fold"] for f in training.fold_list(candidate, self.protocol)]
                 return ids, "%s (%s) split into %s folds" % (how, candidate, self.protocol)
-        pooled = _read_json(self.path / "metrics.json") or {}
-        listed = pooled.get("folds_of_protocol")
-        # a folder may hold the folds of several indexes (LOSO on each database
-        # with one --run-dir): the pooled list counts only when it is this one's
-        if listed and set(listed) >= {f.id for f in self.folds}:
-            return list(listed), "metrics.json (the protocol's folds, as `run` pooled them)"
         return None, ("no source: no finished fold records the protocol's folds, and the "
                       "run's index is not readable here; give --index")
 
