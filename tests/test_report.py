@@ -603,6 +603,33 @@ def test_weights_origin_follows_the_records_back_to_imagenet(tmp_path, monkeypat
                                "from" % files.sha256(fillers)[:12]]
 
 
+@pytest.mark.parametrize("damaged", ["sidecar", "done.json", "provenance.json"])
+def test_a_damaged_weights_record_is_an_error_not_an_untraced_origin(tmp_path, monkeypatch,
+                                                                       damaged):
+    from microattention import provenance, weights
+    imagenet = tmp_path / "resnet10.caffemodel"
+    imagenet.write_bytes(b"imagenet")
+    monkeypatch.setattr(weights, "RESNET10_SHA256", files.sha256(imagenet))
+    fold = tmp_path / "pretrain"
+    fold.mkdir()
+    final = fold / "final.caffemodel"
+    final.write_bytes(b"pretrained")
+    (fold / "done.json").write_text(json.dumps({
+        "final_snapshot_sha256": files.sha256(final),
+        "settings": {"protocol": "pretrain", "fold": "pretrain",
+                     "weights_sha256": files.sha256(imagenet)}}))
+    (fold / "provenance.json").write_text(json.dumps({"inputs": {"weights": str(imagenet)}}))
+    macro = tmp_path / "macro.caffemodel"
+    macro.write_bytes(b"macro")
+    _sidecar(macro, "transfer", {"from": str(final)})
+    assert provenance.weights_origin(macro)["imagenet"] is True
+    path = {"sidecar": tmp_path / "macro.caffemodel.json", "done.json": fold / "done.json",
+            "provenance.json": fold / "provenance.json"}[damaged]
+    path.write_text(path.read_text()[:20])     # cut short
+    with pytest.raises(UserError, match="%s is not readable JSON" % re.escape(str(path))):
+        provenance.weights_origin(macro)
+
+
 # ------------------------------------------------------------------ folds of the protocol
 
 

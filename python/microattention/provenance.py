@@ -14,7 +14,6 @@ microattention.weights) or to where the trail ends.
 """
 import collections
 import functools
-import json
 import os
 import pathlib
 import platform
@@ -118,18 +117,12 @@ def environment(gpu=None):
 # ------------------------------------------------------------------ weights
 
 
-def _read(path):
-    try:
-        return json.loads(pathlib.Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-
-
 def weights_origin(path, sha256=None):
     """{imagenet: bool, chain: [text, ...]} of a weights file: each link
     from the given file back to where its record ends. Only a chain that
-    ends at the cvjena ImageNet ResNet-10 (by sha256) counts as ImageNet."""
-    from microattention import weights as weights_module
+    ends at the cvjena ImageNet ResNet-10 (by sha256) counts as ImageNet.
+    A record that exists but is not readable JSON is a UserError naming it."""
+    from microattention import training, weights as weights_module
     chain = []
     path = pathlib.Path(path)
     sha = sha256 or (files.sha256(path) if path.is_file() else None)
@@ -142,9 +135,13 @@ def weights_origin(path, sha256=None):
         if (str(path), sha) in seen:
             break
         seen.add((str(path), sha))
-        sidecar = _read(weights_module.provenance_path(path))
+        # a damaged record is an error, never "no record" (which reads as NOT traced)
+        sidecar = training.read_json(weights_module.provenance_path(path),
+                                     "write the weights and their record again with the "
+                                     "weights command")
         fold_dir = path.parent
-        done = _read(fold_dir / "done.json") if path.name == "final.caffemodel" else None
+        done = (training.read_json(fold_dir / "done.json") if path.name == "final.caffemodel"
+                else None)
         if sidecar and sidecar.get("output_sha256") == sha:
             inputs = sidecar.get("inputs") or {}
             source = inputs.get("in") or inputs.get("from")
@@ -154,7 +151,7 @@ def weights_origin(path, sha256=None):
             path, sha = pathlib.Path(source.get("path", "")), source.get("sha256")
             continue
         if done and done.get("final_snapshot_sha256") == sha:
-            prov = _read(fold_dir / "provenance.json") or {}
+            prov = training.read_json(fold_dir / "provenance.json") or {}
             settings = done.get("settings") or {}
             chain.append("%s: train-fold %s/%s (%s)" % (path.name, settings.get("protocol"),
                                                       settings.get("fold"), fold_dir))

@@ -174,15 +174,16 @@ def to_json(document):
     return json.dumps(document, indent=1, sort_keys=False) + "\n"
 
 
-def read_json(path):
+def read_json(path, advice="remove it to start that fold again"):
+    """A JSON file's content, None when it does not exist; a UserError naming
+    it (and what to do: `advice`) when it cannot be read."""
     try:
         return json.loads(pathlib.Path(path).read_text(encoding="utf-8"),
                           object_pairs_hook=collections.OrderedDict)
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as exc:
-        raise UserError("%s is not readable JSON (%s); remove it to start that fold again"
-                        % (path, exc))
+        raise UserError("%s is not readable JSON (%s); %s" % (path, exc, advice))
 
 
 def now():
