@@ -690,7 +690,7 @@ def train_fold(index, faces, protocol, fold, weights, net=None, run_dir=None, ep
 
 
 def _train_locked(index, faces, p, net, fold_info, weights, fold_dir, settings, gpu, log,
-                  lmdbs, metrics, lmdb_dir, protocol_folds=None):
+                  lmdbs, metrics, lmdb_dir, protocol_folds):
     protocol, fold_id, seed = p.name, fold_info["fold"], settings["seed"]
     old = read_json(fold_dir / "settings.json")
     changed = settings_differences(old, settings) if old is not None else []
@@ -722,7 +722,7 @@ def _train_locked(index, faces, p, net, fold_info, weights, fold_dir, settings, 
 
 
 def _train_built(index, faces, p, net, fold_info, weights, fold_dir, settings, gpu, log,
-                 metrics, lmdb_dir, built, started, protocol_folds=None):
+                 metrics, lmdb_dir, built, started, protocol_folds):
     """Steps 2-5 of the module docstring, with the fold's LMDBs built."""
     protocol, fold_id, seed = p.name, fold_info["fold"], settings["seed"]
     train_n, test_n = built["train"]["count"], built["test"]["count"]
@@ -838,7 +838,7 @@ def _train_built(index, faces, p, net, fold_info, weights, fold_dir, settings, g
                                                         final_model))),
         ("caffe_version", caffe_version()),
         # the report's fold count: the protocol's folds of this index, whatever is pooled
-        ("protocol_folds", protocol_folds or [fold_id]),
+        ("protocol_folds", protocol_folds),
         ("initial_weights", provenance_module.weights_origin(weights,
                                                              settings["weights_sha256"])),
         # the BLAS thread count and kernel change the last bits of the results
