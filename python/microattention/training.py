@@ -808,6 +808,9 @@ def _train_built(index, faces, p, net, fold_info, weights, fold_dir, settings, g
     fold_metrics["tested_snapshot"] = final_model.name
 
     # 5. provenance, then done.json last
+    # git commit, Caffe version, BLAS, image, host, device (one `caffe --version`)
+    environment = provenance_module.environment(gpu)
+
     def side(name):
         sidecar = pathlib.Path(str(lmdb_dir / name) + ".json")
         return collections.OrderedDict([
@@ -836,7 +839,7 @@ def _train_built(index, faces, p, net, fold_info, weights, fold_dir, settings, g
         ("files_sha256", collections.OrderedDict(
             (path.name, files.sha256(path)) for path in (net_path, solver_path, deploy_path,
                                                         final_model))),
-        ("caffe_version", caffe_version()),
+        ("caffe_version", environment["caffe_version"]),
         # the report's fold count: the protocol's folds of this index, whatever is pooled
         ("protocol_folds", protocol_folds),
         ("initial_weights", provenance_module.weights_origin(weights,
@@ -848,7 +851,6 @@ def _train_built(index, faces, p, net, fold_info, weights, fold_dir, settings, g
         ("microattention_version", _version()),
         ("epochs_run", progress["epochs"]),
     ])
-    environment = provenance_module.environment(gpu)   # git commit, BLAS, image, host, device
     provenance.update((k, v) for k, v in environment.items() if k not in provenance)
     link_final(final_model, fold_dir / FINAL_NAME)
     pred_path = fold_dir / "predictions.csv"
