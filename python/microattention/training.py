@@ -725,6 +725,8 @@ def _train_built(index, faces, p, net, fold_info, weights, fold_dir, settings, g
                  metrics, lmdb_dir, built, started, protocol_folds):
     """Steps 2-5 of the module docstring, with the fold's LMDBs built."""
     protocol, fold_id, seed = p.name, fold_info["fold"], settings["seed"]
+    # traced before training: a damaged record stops the fold now, not after its epochs
+    initial_weights = provenance_module.weights_origin(weights, settings["weights_sha256"])
     train_n, test_n = built["train"]["count"], built["test"]["count"]
     classes = list(built["test"]["classes"])
     if list(built["train"]["classes"]) != classes:
@@ -842,8 +844,7 @@ def _train_built(index, faces, p, net, fold_info, weights, fold_dir, settings, g
         ("caffe_version", environment["caffe_version"]),
         # the report's fold count: the protocol's folds of this index, whatever is pooled
         ("protocol_folds", protocol_folds),
-        ("initial_weights", provenance_module.weights_origin(weights,
-                                                             settings["weights_sha256"])),
+        ("initial_weights", initial_weights),
         # the BLAS thread count and kernel change the last bits of the results
         ("environment", collections.OrderedDict(
             (k, os.environ.get(k)) for k in ("OPENBLAS_NUM_THREADS", "OPENBLAS_CORETYPE",
