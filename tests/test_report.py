@@ -533,6 +533,21 @@ def test_an_unfinished_fold_is_flagged_from_its_settings(tmp_path):
         "not recorded yet (no finished fold)"
 
 
+def test_an_unfinished_folds_unreadable_protocol_changes_are_an_error(tmp_path):
+    # never the paper's values in place of changes this version cannot read
+    run = make_run(tmp_path / "runs", "loso", "micro_attention", CDE, done=[],
+                   changes={"solver": "Adam"})
+    for fold in CDE:
+        path = run / fold / "settings.json"
+        doc = json.loads(path.read_text())
+        doc["protocol_changes"] = {"solver": "Adam", "warmup_epochs": 2}   # a later version's
+        path.write_text(json.dumps(doc))
+    with pytest.raises(UserError, match="%s: protocol_changes .* cannot be read" % re.escape(
+            str(run / "casme2_sub01" / "settings.json"))):
+        report.write_report([str(run)], str(tmp_path / "out"))
+    assert not (tmp_path / "out").exists()
+
+
 def test_the_demos_pre_training_report_flags_adam_recalibration_and_random_start(tmp_path):
     # the demo's pre-training: Adam, BatchNorm recalibrated, Caffe's fillers as the start
     from microattention import demo

@@ -77,16 +77,20 @@ def _paper_value(p, field):
     return getattr(p, field)
 
 
-def _settings_protocol(settings):
+def _settings_protocol(fold):
     """The protocol a fold's settings.json names (its protocol_changes
-    applied): what it trains with before provenance.json records it."""
-    changes = dict(settings.get("protocol_changes") or {})
-    if isinstance(changes.get("augmentation"), dict):
-        changes["augmentation"] = protocols.Augmentation(**changes["augmentation"])
+    applied): what it trains with before provenance.json records it. A
+    UserError naming that settings.json when this version cannot read its
+    changes (the paper's values would hide them)."""
+    settings = fold.settings
     try:
+        changes = dict(settings.get("protocol_changes") or {})
+        if isinstance(changes.get("augmentation"), dict):
+            changes["augmentation"] = protocols.Augmentation(**changes["augmentation"])
         return protocols.variant(settings.get("protocol"), **changes)
-    except (TypeError, UserError):     # a record this version cannot read
-        return protocols.get(settings.get("protocol"))
+    except (TypeError, ValueError, UserError) as exc:
+        raise UserError("%s: protocol_changes %s cannot be read by this version (%s)" % (
+            fold.path / "settings.json", settings.get("protocol_changes"), exc))
 
 
 def _run_values(run):
@@ -107,7 +111,7 @@ def _run_values(run):
         prov = fold.provenance
         if not prov:
             # not finished: what its settings.json says it trains with
-            p = _settings_protocol(fold.settings)
+            p = _settings_protocol(fold)
             for field in SETTINGS:
                 if field not in ("net", "total_epochs", "bn_recalibration", "initial_weights"):
                     note(field, _paper_value(p, field), fold.id)
