@@ -91,8 +91,9 @@ MACRO_CHAIN = ["micro_attention_macro.caffemodel: weights transfer",
 
 def traced(protocol):
     """provenance.json's initial_weights of a run started as the paper does."""
-    return collections.OrderedDict([("imagenet", True), ("chain", IMAGENET_CHAIN if
-                                                         protocol == "pretrain" else MACRO_CHAIN)])
+    return collections.OrderedDict([("imagenet", True), ("pretrained", protocol != "pretrain"),
+                                    ("chain", IMAGENET_CHAIN if protocol == "pretrain"
+                                     else MACRO_CHAIN)])
 
 
 def make_run(root, protocol, net, folds, classes=CLASSES, epochs=None, seed=0, done=None,
@@ -606,6 +607,15 @@ def test_weights_origin_follows_the_records_back_to_imagenet(tmp_path, monkeypat
     assert chained["chain"][:2] == ["micro_attention_macro.caffemodel: weights transfer",
                                     "final.caffemodel: train-fold pretrain/pretrain (%s)" % fold]
     assert report.setup.origin_label(chained, "loso") == \
+        "ImageNet, then pre-training on macro-expressions"
+    assert origin["pretrained"] is False and chained["pretrained"] is True
+    # the label follows the recorded field, not the chain's display text
+    assert report.setup.origin_label(dict(chained, pretrained=False), "loso") == "ImageNet"
+    assert report.setup.origin_label(dict(chained, chain=["renamed"]), "loso") == \
+        "ImageNet, then pre-training on macro-expressions"
+    # a record from before the field: the train-fold link of its chain
+    older = {"imagenet": True, "chain": chained["chain"]}
+    assert report.setup.origin_label(older, "loso") == \
         "ImageNet, then pre-training on macro-expressions"
     # weights changed after their record, or without one: not traced
     macro.write_bytes(b"trained further by hand")

@@ -117,13 +117,21 @@ def environment(gpu=None):
 # ------------------------------------------------------------------ weights
 
 
+def _origin(imagenet, pretrained, chain):
+    return collections.OrderedDict([("imagenet", imagenet), ("pretrained", pretrained),
+                                    ("chain", chain)])
+
+
 def weights_origin(path, sha256=None):
-    """{imagenet: bool, chain: [text, ...]} of a weights file: each link
-    from the given file back to where its record ends. Only a chain that
-    ends at the cvjena ImageNet ResNet-10 (by sha256) counts as ImageNet.
+    """{imagenet: bool, pretrained: bool, chain: [text, ...]} of a weights
+    file: each link from the given file back to where its record ends. Only
+    a chain that ends at the cvjena ImageNet ResNet-10 (by sha256) counts as
+    ImageNet; pretrained: a train-fold of the pretrain protocol (on
+    macro-expressions) is a link of the chain.
     A record that exists but is not readable JSON is a UserError naming it."""
     from microattention import training, weights as weights_module
     chain = []
+    pretrained = False
     path = pathlib.Path(path)
     sha = sha256 or (files.sha256(path) if path.is_file() else None)
     seen = set()
@@ -131,7 +139,7 @@ def weights_origin(path, sha256=None):
         if sha == weights_module.RESNET10_SHA256:
             chain.append("the cvjena ImageNet ResNet-10 (%s, sha256 %s...)"
                          % (path.name, sha[:12]))
-            return collections.OrderedDict([("imagenet", True), ("chain", chain)])
+            return _origin(True, pretrained, chain)
         if (str(path), sha) in seen:
             break
         seen.add((str(path), sha))
@@ -153,13 +161,14 @@ def weights_origin(path, sha256=None):
         if done and done.get("final_snapshot_sha256") == sha:
             prov = training.read_json(fold_dir / "provenance.json") or {}
             settings = done.get("settings") or {}
+            pretrained = pretrained or settings.get("protocol") == "pretrain"
             chain.append("%s: train-fold %s/%s (%s)" % (path.name, settings.get("protocol"),
                                                       settings.get("fold"), fold_dir))
             recorded = (prov.get("initial_weights") or {})
             if "imagenet" in recorded:
                 chain.extend(recorded.get("chain") or [])
-                return collections.OrderedDict([("imagenet", bool(recorded["imagenet"])),
-                                                ("chain", chain)])
+                return _origin(bool(recorded["imagenet"]),
+                               pretrained or bool(recorded.get("pretrained")), chain)
             source = (prov.get("inputs") or {}).get("weights")
             if not source:
                 break
@@ -168,4 +177,4 @@ def weights_origin(path, sha256=None):
         chain.append("%s (sha256 %s...): no record of where it came from"
                      % (path.name, (sha or "?")[:12]))
         break
-    return collections.OrderedDict([("imagenet", False), ("chain", chain)])
+    return _origin(False, pretrained, chain)

@@ -49,7 +49,9 @@ def origin_label(record, protocol):
     """The initial weights' origin as the setup table compares it."""
     if not record or not record.get("imagenet"):
         return NOT_TRACED
-    pretrained = any("train-fold pretrain/" in link for link in record.get("chain") or [])
+    pretrained = record.get("pretrained")
+    if pretrained is None:     # recorded before the field: the link train-fold wrote
+        pretrained = any("train-fold pretrain/" in link for link in record.get("chain") or [])
     return IMAGENET_THEN_MACRO if pretrained and protocol != "pretrain" else IMAGENET
 
 
