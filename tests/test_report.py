@@ -91,8 +91,9 @@ MACRO_CHAIN = ["micro_attention_macro.caffemodel: weights transfer",
 
 def traced(protocol):
     """provenance.json's initial_weights of a run started as the paper does."""
-    return collections.OrderedDict([("imagenet", True), ("chain", IMAGENET_CHAIN if
-                                                         protocol == "pretrain" else MACRO_CHAIN)])
+    return collections.OrderedDict([("imagenet", True), ("pretrained", protocol != "pretrain"),
+                                    ("chain", IMAGENET_CHAIN if protocol == "pretrain"
+                                     else MACRO_CHAIN)])
 
 
 def make_run(root, protocol, net, folds, classes=CLASSES, epochs=None, seed=0, done=None,
@@ -533,6 +534,21 @@ def test_an_unfinished_fold_is_flagged_from_its_settings(tmp_path):
         "not recorded yet (no finished fold)"
 
 
+def test_an_unfinished_folds_unreadable_protocol_changes_are_an_error(tmp_path):
+    # never the paper's values in place of changes this version cannot read
+    run = make_run(tmp_path / "runs", "loso", "micro_attention", CDE, done=[],
+                   changes={"solver": "Adam"})
+    for fold in CDE:
+        path = run / fold / "settings.json"
+        doc = json.loads(path.read_text())
+        doc["protocol_changes"] = {"solver": "Adam", "warmup_epochs": 2}   # a later version's
+        path.write_text(json.dumps(doc))
+    with pytest.raises(UserError, match="%s: protocol_changes .* cannot be read" % re.escape(
+            str(run / "casme2_sub01" / "settings.json"))):
+        report.write_report([str(run)], str(tmp_path / "out"))
+    assert not (tmp_path / "out").exists()
+
+
 def test_the_demos_pre_training_report_flags_adam_recalibration_and_random_start(tmp_path):
     # the demo's pre-training: Adam, BatchNorm recalibrated, Caffe's fillers as the start
     from microattention import demo
@@ -592,6 +608,15 @@ def test_weights_origin_follows_the_records_back_to_imagenet(tmp_path, monkeypat
                                     "final.caffemodel: train-fold pretrain/pretrain (%s)" % fold]
     assert report.setup.origin_label(chained, "loso") == \
         "ImageNet, then pre-training on macro-expressions"
+    assert origin["pretrained"] is False and chained["pretrained"] is True
+    # the label follows the recorded field, not the chain's display text
+    assert report.setup.origin_label(dict(chained, pretrained=False), "loso") == "ImageNet"
+    assert report.setup.origin_label(dict(chained, chain=["renamed"]), "loso") == \
+        "ImageNet, then pre-training on macro-expressions"
+    # a record from before the field: the train-fold link of its chain
+    older = {"imagenet": True, "chain": chained["chain"]}
+    assert report.setup.origin_label(older, "loso") == \
+        "ImageNet, then pre-training on macro-expressions"
     # weights changed after their record, or without one: not traced
     macro.write_bytes(b"trained further by hand")
     assert provenance.weights_origin(macro)["imagenet"] is False
@@ -601,6 +626,33 @@ def test_weights_origin_follows_the_records_back_to_imagenet(tmp_path, monkeypat
     assert origin["imagenet"] is False
     assert origin["chain"] == ["fillers.caffemodel (sha256 %s...): no record of where it came "
                                "from" % files.sha256(fillers)[:12]]
+
+
+@pytest.mark.parametrize("damaged", ["sidecar", "done.json", "provenance.json"])
+def test_a_damaged_weights_record_is_an_error_not_an_untraced_origin(tmp_path, monkeypatch,
+                                                                       damaged):
+    from microattention import provenance, weights
+    imagenet = tmp_path / "resnet10.caffemodel"
+    imagenet.write_bytes(b"imagenet")
+    monkeypatch.setattr(weights, "RESNET10_SHA256", files.sha256(imagenet))
+    fold = tmp_path / "pretrain"
+    fold.mkdir()
+    final = fold / "final.caffemodel"
+    final.write_bytes(b"pretrained")
+    (fold / "done.json").write_text(json.dumps({
+        "final_snapshot_sha256": files.sha256(final),
+        "settings": {"protocol": "pretrain", "fold": "pretrain",
+                     "weights_sha256": files.sha256(imagenet)}}))
+    (fold / "provenance.json").write_text(json.dumps({"inputs": {"weights": str(imagenet)}}))
+    macro = tmp_path / "macro.caffemodel"
+    macro.write_bytes(b"macro")
+    _sidecar(macro, "transfer", {"from": str(final)})
+    assert provenance.weights_origin(macro)["imagenet"] is True
+    path = {"sidecar": tmp_path / "macro.caffemodel.json", "done.json": fold / "done.json",
+            "provenance.json": fold / "provenance.json"}[damaged]
+    path.write_text(path.read_text()[:20])     # cut short
+    with pytest.raises(UserError, match="%s is not readable JSON" % re.escape(str(path))):
+        provenance.weights_origin(macro)
 
 
 # ------------------------------------------------------------------ folds of the protocol
@@ -712,6 +764,22 @@ def test_a_run_mixing_seeds_is_refused(tmp_path):
     settings.write_text(json.dumps(doc))
     with pytest.raises(UserError, match="mixes settings: seed 0 in fold"):
         report.write_report([str(run)], str(tmp_path / "out"))
+
+
+def test_folds_recording_different_protocol_folds_are_refused_by_pool_and_report(tmp_path):
+    # folds trained on different indexes: neither `run` nor the report picks one list
+    from microattention import runs
+    run = make_run(tmp_path / "runs", "cde", "micro_attention", CDE, pooled=False)
+    path = run / "samm_006" / "provenance.json"
+    doc = json.loads(path.read_text())
+    doc["protocol_folds"] = ["samm_006", "smic_s1"]
+    path.write_text(json.dumps(doc))
+    message = "folds casme2_sub01 and samm_006 of .* list different protocol folds"
+    with pytest.raises(UserError, match=message):
+        runs.pool(tmp_path / "runs", "cde", "micro_attention", list(CDE), metrics)
+    with pytest.raises(UserError, match=message):
+        report.write_report([str(run)], str(tmp_path / "out"))
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize("key,value", [

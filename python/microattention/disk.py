@@ -23,7 +23,8 @@ SNAPSHOT_PAIRS_WRITING = 3   # the 2 kept for resuming + the one being written
 
 
 def record_bytes(size, page=PAGE):
-    """Bytes one size x size gray record takes in an LMDB."""
+    """Bytes one size x size gray record takes in an LMDB (also the base of
+    the LMDB builder's initial map size)."""
     return -(-(size * size + DATUM_OVERHEAD) // page) * page
 
 

@@ -14,7 +14,6 @@ microattention.weights) or to where the trail ends.
 """
 import collections
 import functools
-import json
 import os
 import pathlib
 import platform
@@ -118,19 +117,21 @@ def environment(gpu=None):
 # ------------------------------------------------------------------ weights
 
 
-def _read(path):
-    try:
-        return json.loads(pathlib.Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
+def _origin(imagenet, pretrained, chain):
+    return collections.OrderedDict([("imagenet", imagenet), ("pretrained", pretrained),
+                                    ("chain", chain)])
 
 
 def weights_origin(path, sha256=None):
-    """{imagenet: bool, chain: [text, ...]} of a weights file: each link
-    from the given file back to where its record ends. Only a chain that
-    ends at the cvjena ImageNet ResNet-10 (by sha256) counts as ImageNet."""
-    from microattention import weights as weights_module
+    """{imagenet: bool, pretrained: bool, chain: [text, ...]} of a weights
+    file: each link from the given file back to where its record ends. Only
+    a chain that ends at the cvjena ImageNet ResNet-10 (by sha256) counts as
+    ImageNet; pretrained: a train-fold of the pretrain protocol (on
+    macro-expressions) is a link of the chain.
+    A record that exists but is not readable JSON is a UserError naming it."""
+    from microattention import training, weights as weights_module
     chain = []
+    pretrained = False
     path = pathlib.Path(path)
     sha = sha256 or (files.sha256(path) if path.is_file() else None)
     seen = set()
@@ -138,13 +139,17 @@ def weights_origin(path, sha256=None):
         if sha == weights_module.RESNET10_SHA256:
             chain.append("the cvjena ImageNet ResNet-10 (%s, sha256 %s...)"
                          % (path.name, sha[:12]))
-            return collections.OrderedDict([("imagenet", True), ("chain", chain)])
+            return _origin(True, pretrained, chain)
         if (str(path), sha) in seen:
             break
         seen.add((str(path), sha))
-        sidecar = _read(weights_module.provenance_path(path))
+        # a damaged record is an error, never "no record" (which reads as NOT traced)
+        sidecar = training.read_json(weights_module.provenance_path(path),
+                                     "write the weights and their record again with the "
+                                     "weights command")
         fold_dir = path.parent
-        done = _read(fold_dir / "done.json") if path.name == "final.caffemodel" else None
+        done = (training.read_json(fold_dir / "done.json") if path.name == "final.caffemodel"
+                else None)
         if sidecar and sidecar.get("output_sha256") == sha:
             inputs = sidecar.get("inputs") or {}
             source = inputs.get("in") or inputs.get("from")
@@ -154,15 +159,16 @@ def weights_origin(path, sha256=None):
             path, sha = pathlib.Path(source.get("path", "")), source.get("sha256")
             continue
         if done and done.get("final_snapshot_sha256") == sha:
-            prov = _read(fold_dir / "provenance.json") or {}
+            prov = training.read_json(fold_dir / "provenance.json") or {}
             settings = done.get("settings") or {}
+            pretrained = pretrained or settings.get("protocol") == "pretrain"
             chain.append("%s: train-fold %s/%s (%s)" % (path.name, settings.get("protocol"),
                                                       settings.get("fold"), fold_dir))
             recorded = (prov.get("initial_weights") or {})
             if "imagenet" in recorded:
                 chain.extend(recorded.get("chain") or [])
-                return collections.OrderedDict([("imagenet", bool(recorded["imagenet"])),
-                                                ("chain", chain)])
+                return _origin(bool(recorded["imagenet"]),
+                               pretrained or bool(recorded.get("pretrained")), chain)
             source = (prov.get("inputs") or {}).get("weights")
             if not source:
                 break
@@ -171,4 +177,4 @@ def weights_origin(path, sha256=None):
         chain.append("%s (sha256 %s...): no record of where it came from"
                      % (path.name, (sha or "?")[:12]))
         break
-    return collections.OrderedDict([("imagenet", False), ("chain", chain)])
+    return _origin(False, pretrained, chain)

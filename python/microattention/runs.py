@@ -232,16 +232,26 @@ def protocol_folds(run_dir, protocol, net, fold_ids):
     """The protocol's fold ids as train-fold recorded them (provenance.json's
     protocol_folds), None when no fold recorded them; a UserError when folds
     of one pooling disagree (trained on different indexes)."""
-    found = None
-    for fold in fold_ids:
-        prov = training.read_json(training.fold_dir_of(run_dir, protocol, net, fold)
-                                  / "provenance.json") or {}
-        listed = prov.get("protocol_folds")
-        if listed is None:
+    found, _ = recorded_protocol_folds(
+        ((fold, training.read_json(training.fold_dir_of(run_dir, protocol, net, fold)
+                                   / "provenance.json")) for fold in fold_ids),
+        "%s/%s" % (protocol, net))
+    return found
+
+
+def recorded_protocol_folds(provenances, what):
+    """(the protocol's fold ids, the first fold recording them) from (fold id,
+    provenance.json content or None) pairs of the folds of `what`; (None,
+    None) when no fold recorded them; a UserError when two folds record
+    different lists (trained on different indexes)."""
+    found = first = None
+    for fold, prov in provenances:
+        listed = (prov or {}).get("protocol_folds")
+        if not listed:
             continue
         if found is not None and list(listed) != found:
-            raise UserError("folds %s and %s of %s/%s list different protocol folds (other "
-                            "indexes?); pool the folds of one index" % (
-                                fold_ids[0], fold, protocol, net))
-        found = list(listed)
-    return found
+            raise UserError("folds %s and %s of %s list different protocol folds (other "
+                            "indexes?); pool the folds of one index" % (first, fold, what))
+        if found is None:
+            found, first = list(listed), fold
+    return found, first

@@ -174,15 +174,16 @@ def to_json(document):
     return json.dumps(document, indent=1, sort_keys=False) + "\n"
 
 
-def read_json(path):
+def read_json(path, advice="remove it to start that fold again"):
+    """A JSON file's content, None when it does not exist; a UserError naming
+    it (and what to do: `advice`) when it cannot be read."""
     try:
         return json.loads(pathlib.Path(path).read_text(encoding="utf-8"),
                           object_pairs_hook=collections.OrderedDict)
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as exc:
-        raise UserError("%s is not readable JSON (%s); remove it to start that fold again"
-                        % (path, exc))
+        raise UserError("%s is not readable JSON (%s); %s" % (path, exc, advice))
 
 
 def now():
@@ -689,7 +690,7 @@ def train_fold(index, faces, protocol, fold, weights, net=None, run_dir=None, ep
 
 
 def _train_locked(index, faces, p, net, fold_info, weights, fold_dir, settings, gpu, log,
-                  lmdbs, metrics, lmdb_dir, protocol_folds=None):
+                  lmdbs, metrics, lmdb_dir, protocol_folds):
     protocol, fold_id, seed = p.name, fold_info["fold"], settings["seed"]
     old = read_json(fold_dir / "settings.json")
     changed = settings_differences(old, settings) if old is not None else []
@@ -721,9 +722,11 @@ def _train_locked(index, faces, p, net, fold_info, weights, fold_dir, settings, 
 
 
 def _train_built(index, faces, p, net, fold_info, weights, fold_dir, settings, gpu, log,
-                 metrics, lmdb_dir, built, started, protocol_folds=None):
+                 metrics, lmdb_dir, built, started, protocol_folds):
     """Steps 2-5 of the module docstring, with the fold's LMDBs built."""
     protocol, fold_id, seed = p.name, fold_info["fold"], settings["seed"]
+    # traced before training: a damaged record stops the fold now, not after its epochs
+    initial_weights = provenance_module.weights_origin(weights, settings["weights_sha256"])
     train_n, test_n = built["train"]["count"], built["test"]["count"]
     classes = list(built["test"]["classes"])
     if list(built["train"]["classes"]) != classes:
@@ -807,6 +810,9 @@ def _train_built(index, faces, p, net, fold_info, weights, fold_dir, settings, g
     fold_metrics["tested_snapshot"] = final_model.name
 
     # 5. provenance, then done.json last
+    # git commit, Caffe version, BLAS, image, host, device (one `caffe --version`)
+    environment = provenance_module.environment(gpu)
+
     def side(name):
         sidecar = pathlib.Path(str(lmdb_dir / name) + ".json")
         return collections.OrderedDict([
@@ -835,11 +841,10 @@ def _train_built(index, faces, p, net, fold_info, weights, fold_dir, settings, g
         ("files_sha256", collections.OrderedDict(
             (path.name, files.sha256(path)) for path in (net_path, solver_path, deploy_path,
                                                         final_model))),
-        ("caffe_version", caffe_version()),
+        ("caffe_version", environment["caffe_version"]),
         # the report's fold count: the protocol's folds of this index, whatever is pooled
-        ("protocol_folds", protocol_folds or [fold_id]),
-        ("initial_weights", provenance_module.weights_origin(weights,
-                                                             settings["weights_sha256"])),
+        ("protocol_folds", protocol_folds),
+        ("initial_weights", initial_weights),
         # the BLAS thread count and kernel change the last bits of the results
         ("environment", collections.OrderedDict(
             (k, os.environ.get(k)) for k in ("OPENBLAS_NUM_THREADS", "OPENBLAS_CORETYPE",
@@ -847,7 +852,6 @@ def _train_built(index, faces, p, net, fold_info, weights, fold_dir, settings, g
         ("microattention_version", _version()),
         ("epochs_run", progress["epochs"]),
     ])
-    environment = provenance_module.environment(gpu)   # git commit, BLAS, image, host, device
     provenance.update((k, v) for k, v in environment.items() if k not in provenance)
     link_final(final_model, fold_dir / FINAL_NAME)
     pred_path = fold_dir / "predictions.csv"

@@ -15,7 +15,7 @@ import struct
 import sys
 import time
 
-from microattention import augment, files, locks, protocols
+from microattention import augment, disk, files, locks, protocols
 from microattention.datasets import macro, objective, smic
 from microattention.datasets.common import sample_id
 from microattention.errors import UserError
@@ -310,11 +310,11 @@ def _lmdb_count(path):
         env.close()
 
 
-def _initial_map_size(count, size, page=4096):
+def _initial_map_size(count, size):
     """Enough for `count` records of size x size: a value of that size takes
-    whole overflow pages, plus its share of leaf and branch pages."""
-    per_record = (-(-(size * size + 64) // page) + 1) * page
-    return count * per_record + (8 << 20)
+    whole overflow pages (disk.record_bytes), plus its share of leaf and
+    branch pages (one page a record, more than enough)."""
+    return count * (disk.record_bytes(size) + disk.PAGE) + (8 << 20)
 
 
 def _write_lmdb(path, count, size, items, progress):

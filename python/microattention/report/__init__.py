@@ -36,9 +36,9 @@ are not all finished is reported as "k of n folds done" and every number of
 it is marked PARTIAL. The number of folds n is the protocol's folds of the
 index as train-fold recorded them (provenance.json), else the run's index
 (--index, or the path recorded in provenance.json) split as the folds
-command splits it, else metrics.json's folds_of_protocol; never the list of
-folds `run` happened to pool. Without any of them it is unknown and the run
-is reported as partial.
+command splits it; never the list of folds `run` happened to pool (nor
+metrics.json's folds_of_protocol, which `run` takes from the same record).
+Without any of them it is unknown and the run is reported as partial.
 
 The output is the same bytes for the same runs, apart from the line that
 says when the report was made.

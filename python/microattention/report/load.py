@@ -89,11 +89,12 @@ class Run:
             return [training.PRETRAIN_FOLD], "the pre-training run has one fold"
         # the protocol's folds of the index, as train-fold recorded them: never
         # the list `run` happened to pool (a subset pooled is still PARTIAL)
-        for fold in self.folds:
-            recorded = (fold.provenance or {}).get("protocol_folds")
-            if recorded:
-                return list(recorded), ("the protocol's folds of the index, recorded by "
-                                        "train-fold in %s/provenance.json" % fold.id)
+        from microattention import runs
+        recorded, fold_id = runs.recorded_protocol_folds(
+            ((fold.id, fold.provenance) for fold in self.folds), str(self.path))
+        if recorded:
+            return recorded, ("the protocol's folds of the index, recorded by "
+                              "train-fold in %s/provenance.json" % fold_id)
         wanted = self.settings.get("index_sha256")
         candidates = []
         if wanted in indexes:
@@ -108,12 +109,6 @@ class Run:
                 self.index_used = candidate
                 ids = [f["fold"] for f in training.fold_list(candidate, self.protocol)]
                 return ids, "%s (%s) split into %s folds" % (how, candidate, self.protocol)
-        pooled = _read_json(self.path / "metrics.json") or {}
-        listed = pooled.get("folds_of_protocol")
-        # a folder may hold the folds of several indexes (LOSO on each database
-        # with one --run-dir): the pooled list counts only when it is this one's
-        if listed and set(listed) >= {f.id for f in self.folds}:
-            return list(listed), "metrics.json (the protocol's folds, as `run` pooled them)"
         return None, ("no source: no finished fold records the protocol's folds, and the "
                       "run's index is not readable here; give --index")
 

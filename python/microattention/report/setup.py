@@ -49,7 +49,9 @@ def origin_label(record, protocol):
     """The initial weights' origin as the setup table compares it."""
     if not record or not record.get("imagenet"):
         return NOT_TRACED
-    pretrained = any("train-fold pretrain/" in link for link in record.get("chain") or [])
+    pretrained = record.get("pretrained")
+    if pretrained is None:     # recorded before the field: the link train-fold wrote
+        pretrained = any("train-fold pretrain/" in link for link in record.get("chain") or [])
     return IMAGENET_THEN_MACRO if pretrained and protocol != "pretrain" else IMAGENET
 
 
@@ -77,16 +79,20 @@ def _paper_value(p, field):
     return getattr(p, field)
 
 
-def _settings_protocol(settings):
+def _settings_protocol(fold):
     """The protocol a fold's settings.json names (its protocol_changes
-    applied): what it trains with before provenance.json records it."""
-    changes = dict(settings.get("protocol_changes") or {})
-    if isinstance(changes.get("augmentation"), dict):
-        changes["augmentation"] = protocols.Augmentation(**changes["augmentation"])
+    applied): what it trains with before provenance.json records it. A
+    UserError naming that settings.json when this version cannot read its
+    changes (the paper's values would hide them)."""
+    settings = fold.settings
     try:
+        changes = dict(settings.get("protocol_changes") or {})
+        if isinstance(changes.get("augmentation"), dict):
+            changes["augmentation"] = protocols.Augmentation(**changes["augmentation"])
         return protocols.variant(settings.get("protocol"), **changes)
-    except (TypeError, UserError):     # a record this version cannot read
-        return protocols.get(settings.get("protocol"))
+    except (TypeError, ValueError, UserError) as exc:
+        raise UserError("%s: protocol_changes %s cannot be read by this version (%s)" % (
+            fold.path / "settings.json", settings.get("protocol_changes"), exc))
 
 
 def _run_values(run):
@@ -107,7 +113,7 @@ def _run_values(run):
         prov = fold.provenance
         if not prov:
             # not finished: what its settings.json says it trains with
-            p = _settings_protocol(fold.settings)
+            p = _settings_protocol(fold)
             for field in SETTINGS:
                 if field not in ("net", "total_epochs", "bn_recalibration", "initial_weights"):
                     note(field, _paper_value(p, field), fold.id)
