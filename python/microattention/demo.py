@@ -130,10 +130,9 @@ CONFIGS = collections.OrderedDict([
     ("quick", FULL._replace(loso_folds=2, figure_samples=2)),
     # --attention: the Figure 4 measurement (figure4.py). The attention units
     # only learn in fine-tuning (pre-training has none), so the extra budget
-    # goes there: every LOSO person held out once, 4 epochs per fold instead
-    # of 1; pre-training as the demo. Aimed at about 25 minutes on 2 idle cores
-    # (estimated from the demo's 4.3 min; not yet measured on idle cores).
-    ("attention", FULL._replace(loso_epochs=4, loso_folds=None)),
+    # goes there: every LOSO person held out once, 10 epochs per fold (30
+    # iterations) instead of 1; data and pre-training as the demo's.
+    ("attention", FULL._replace(loso_epochs=10, loso_folds=None)),
 ])
 
 # the pre-trained net's predictions for the validation people's faces (OUT/runs/...)
