@@ -40,7 +40,7 @@ mirror images are aam.mirror."""
 # docs/demo-data-strip.png (rows: classes I-V; per person shown: micro apex
 # and |micro apex - onset| x 4 of a photograph and of its mirror image) is
 # made, from the project folder (e.g. docker run -w /opt/micro-attention ...), by
-#   python3 -m microattention demo-data --out /workspace/demo-data --force \
+#   python3 -m microattention demo-data --out /workspace/demo-data --force --furrows 0.6 \
 #       --strip docs/demo-data-strip.png
 import json
 import math
