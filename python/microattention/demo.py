@@ -1,5 +1,5 @@
-"""The whole system on generated data: synthetic expression motion on the
-faces of real people (photographs shipped by packages, see
+"""The whole system on generated data: synthetic expression motion and
+wrinkle lines on the faces of real people (photographs shipped by packages, see
 demodata/people.py), from generation to the report and the Figure-4
 pictures. NOT a benchmark result: the data is synthetic and the training
 budget a few minutes, not the paper's.
@@ -8,7 +8,7 @@ What training and test share: nothing of a person. The LOSO (micro) people
 and the pre-training (macro) people are disjoint, a person's photographs and
 their mirror images are one subject (so one LOSO fold), and the faces stage
 checks this on the indexes it trains from (leaks()). Shared are the generator
-(its AU table, pose and noise model), the five classes and the label-free face
+(its AU table and wrinkle lines, pose and noise model), the five classes and the label-free face
 alignment (each set's AAM sees one unlabelled frame per subject of that set).
 
 Stages (a progress line each, with elapsed seconds; a finished stage is
@@ -39,8 +39,8 @@ Outputs (OUT = --out): OUT/demo.md (what ran, stage times, accuracies, the
 reductions against the paper's protocol), OUT/report/report.html,
 OUT/figure4.png and OUT/figure4/ (one PNG per face, scores.csv, scores.md).
 """
-# docs/figure4-demo.png is OUT/figure4.png of a full run (docker compose run
-# --rm demo, then copy workspace/demo/figure4.png); tools/bench_demo.py
+# docs/figure4-heldout.png is OUT/attention/figure4-heldout.png of a --attention
+# run (palette-reduced, docs/attention-experiment.md); tools/bench_demo.py
 # prints a run's figures (stage times, accuracies, AU-region scores).
 import collections
 import csv
@@ -612,7 +612,8 @@ class Demo:
                      " plus each AU's wrinkle lines (FACS appearance changes, drawn dark by "
                      "up to %.0f%%)" % (100 * c.furrows) if c.furrows else "",
                      "" if c.au_variants == 1 else " (%d in turn)" % c.au_variants)]
-        parts.append("Shared between training and test: the generator (its AU table, pose, "
+        parts.append("Shared between training and test: the generator (its AU table, wrinkle "
+                     "lines, pose, "
                      "lighting and noise model) and the five classes. Not shared: people. "
                      "A person's photographs and their mirror images are one subject, so "
                      "one LOSO fold; no LOSO test person is in that fold's training set or "
