@@ -165,8 +165,9 @@ def test_no_test_person_is_in_training(quick):
     assert not set(people["micro"]) & set(people["macro"])
 
 
-def _argmax_hits(out, net, path=None):
-    rows = read_csv(path or out / "runs" / "loso" / net / "predictions.csv")
+def _argmax_hits(path):
+    """(right, n): argmax of each row's scores against its true label."""
+    rows = read_csv(path)
     scores = [[float(r[k]) for k in r if k.startswith("score_")] for r in rows]
     right = sum(int(r["true_label"]) == max(range(len(s)), key=s.__getitem__)
                 for r, s in zip(rows, scores))
@@ -180,7 +181,7 @@ def test_pretrained_net_beats_chance_on_people_it_never_saw(quick):
     level: the net learned the expressions, not the people. Fails at chance."""
     out, stdout = quick
     path = out / "runs" / demo.VALIDATION_PREDICTIONS
-    right, n = _argmax_hits(out, None, path)
+    right, n = _argmax_hits(path)
     held = json.loads((out / "stages" / "pretrain.json").read_text())["validation_people"]
     subjects = json.loads((out / "data" / "demo-data.json").read_text())["people"]["macro"]
     pretrain = read_csv(out / "index" / "ckplus-pretrain.csv")
@@ -195,7 +196,7 @@ def test_pretrained_net_beats_chance_on_people_it_never_saw(quick):
 def test_pooled_accuracy_is_the_count_of_right_faces(quick):
     out, _ = quick
     for net in demo.NETS:
-        right, n = _argmax_hits(out, net)
+        right, n = _argmax_hits(out / "runs" / "loso" / net / "predictions.csv")
         assert n >= 20, "too few test faces (%d)" % n
         metrics = json.loads((out / "runs" / "loso" / net / "metrics.json").read_text())
         assert metrics["pooled"]["war"] == pytest.approx(right / n)
@@ -216,7 +217,7 @@ def test_both_nets_beat_chance_on_their_test_faces(quick):
     with a binomial tail under 5 %."""
     out, _ = quick
     for net in demo.NETS:
-        right, n = _argmax_hits(out, net)
+        right, n = _argmax_hits(out / "runs" / "loso" / net / "predictions.csv")
         assert binomial_tail(right, n, 0.2) < 0.05, \
             "%s: %d of %d test faces right, not above chance (0.2)" % (net, right, n)
 

@@ -132,7 +132,7 @@ CONFIGS = collections.OrderedDict([
     # only learn in fine-tuning (pre-training has none), so the extra budget
     # goes there: every LOSO person held out once, 10 epochs per fold (30
     # iterations) instead of 1; data and pre-training as the demo's.
-    ("attention", FULL._replace(loso_epochs=10, loso_folds=None)),
+    ("attention", FULL._replace(loso_epochs=10)),
 ])
 
 # the pre-trained net's predictions for the validation people's faces (OUT/runs/...)
