@@ -294,3 +294,34 @@ def test_folder_of_the_earlier_demo_is_taken_over(tmp_path):
     (out / "demo.json").unlink()
     with pytest.raises(demo.UserError, match="is not a demo folder"):
         demo.Demo(out, "quick").check_settings()
+
+
+def test_per_person_table_counts_each_held_out_person(quick, tmp_path):
+    """demo.md's per-person rows agree with the predictions they are read
+    from, person by person; and a person given one class throughout shows
+    up as 100% of that class with only that class right."""
+    out, _ = quick
+    text = (out / "demo.md").read_text()
+    assert "## Per held-out person" in text
+    people = json.loads((out / "data" / "demo-data.json").read_text())["people"]
+    names = {s: p for group in people.values() for p, s in group.items()}
+    for label, path in [("validation", out / "runs" / demo.VALIDATION_PREDICTIONS)] + [
+            ("LOSO %s" % net, out / "runs" / "loso" / net / "predictions.csv")
+            for net in demo.NETS]:
+        rows = read_csv(path)
+        subjects = sorted({r["sample_id"].split("/")[1] for r in rows})
+        assert subjects
+        for subject in subjects:
+            mine = [r for r in rows if r["sample_id"].split("/")[1] == subject]
+            right = sum(r["true_label"] == r["predicted_label"] for r in mine)
+            line = [l for l in text.splitlines()
+                    if l.startswith("| " + label) and "(%s)" % subject in l]
+            assert len(line) == 1, (label, subject)
+            assert "| %s (%s) | %d of %d |" % (names[subject], subject, right,
+                                                len(mine)) in line[0]
+    fake = tmp_path / "p.csv"
+    header = "fold,sample_id,true_label,predicted_label\n"
+    fake.write_text(header + "".join("f,casme2/sub09/EP%02d/1,%d,2\n" % (k, k % 5)
+                                     for k in range(10)))
+    assert demo.per_person(fake, {"sub09": "someone"}) == [
+        ("someone", "sub09", 2, 10, "anger", 1.0, ["anger"])]

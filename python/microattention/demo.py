@@ -111,6 +111,13 @@ MACRO_PEOPLE = ",".join(p for p in PEOPLE if p not in MICRO_PEOPLE.split(",")
 #   --furrows 0.8, 3 epochs                 33 of 90 (0.37)
 #   --furrows 0.6, 4 clips per class, 1 ep. 60 of 180 (0.33)
 #   --furrows 0.6, 2 epochs, lr 3e-3        21 of 90 (0.23)
+#   --furrows 0.6, 2 epochs, the paper's pre-training augmentation
+#                                           26 of 90 (0.29)
+#   --furrows 0.6, 2 epochs, jitter 0       21 of 90 (0.23)
+#   --furrows 0.6, 2 epochs, no lr step     44 of 90 (0.49)   (2 faces: noise, kept)
+# Most of a validation person's faces get one class whatever the expression
+# (demo.md's per-person table): 6 faces move at a time, so differences of a
+# few faces between these variants decide nothing.
 # The LOSO fine-tuning drops the corner crops (five times the iterations for
 # the same faces) to fit 4 folds x 2 nets into the 10 minutes.
 FULL = Config(micro_people=MICRO_PEOPLE, macro_people=MACRO_PEOPLE, photos_per_person=None,
@@ -256,6 +263,28 @@ def people_of_sets(data_dir):
     manifest = read_manifest(data_dir)
     return collections.OrderedDict((k, collections.OrderedDict(v))
                                    for k, v in manifest["people"].items())
+
+
+def per_person(predictions_csv, names):
+    """One row per held-out person of a predictions file: (person, subject,
+    right, faces, most predicted class, its share of the person's faces,
+    classes right). `names` maps subject ids to people. A net that answers
+    one class for most of a person's faces whatever the expression has
+    learned that person's look, not the expressions: the share shows it."""
+    by_subject = collections.OrderedDict()
+    for row in _read_csv(predictions_csv)[0]:
+        subject = row["sample_id"].split("/")[1]
+        by_subject.setdefault(subject, []).append(row)
+    rows = []
+    for subject, faces in sorted(by_subject.items()):
+        predicted = collections.Counter(int(r["predicted_label"]) for r in faces)
+        top, count = predicted.most_common(1)[0]
+        right = [r for r in faces if r["true_label"] == r["predicted_label"]]
+        rows.append((names.get(subject, subject), subject, len(right), len(faces),
+                     paper.CLASSES[top], count / len(faces),
+                     sorted({paper.CLASSES[int(r["true_label"])] for r in right},
+                            key=paper.CLASSES.index)))
+    return rows
 
 
 def leaks(data_dir, micro_index, macro_index):
@@ -746,6 +775,33 @@ class Demo:
                 out[stage] = json.loads(path.read_text(encoding="utf-8"))
         return out
 
+    def person_lines(self):
+        """demo.md's table of right answers per held-out person (validation
+        people, then each net's LOSO people), from the predictions files."""
+        if not self.p("data", "demo-data.json").is_file():
+            return []
+        names = {subject: person for people in people_of_sets(self.p("data")).values()
+                 for person, subject in people.items()}
+        sources = [("validation (pre-trained ResNet-10)",
+                    self.p("runs", VALIDATION_PREDICTIONS))]
+        sources += [("LOSO %s" % net, self.p("runs", "loso", net, "predictions.csv"))
+                    for net in NETS]
+        table = []
+        for label, path in sources:
+            if path.is_file():
+                table += ["| %s | %s (%s) | %d of %d | %s, %.0f%% | %s |"
+                          % ((label,) + row[:5] + (100 * row[5], ", ".join(row[6]) or "none"))
+                          for row in per_person(path, names)]
+        if not table:
+            return []
+        return ["## Per held-out person", "",
+                "Right answers per person never trained on, the class the net gave most "
+                "often to that person's faces (and its share: every class has the same "
+                "number of faces, so a share far above 20% means the answer follows the "
+                "person more than the expression) and the classes it got right.", "",
+                "| net, set | person (subject) | right | most given class | classes right |",
+                "|---|---|---|---|---|"] + table + [""]
+
     def write_summary(self):
         m = self.markers()
         lines = ["# Micro-attention demo (%s)" % self.name, "",
@@ -794,6 +850,7 @@ class Demo:
                           CHANCE, binomial_tail(right, r["validation_samples"], CHANCE),
                           r.get("clip_tenth_accuracy", float("nan")),
                           r.get("clip_tenth_samples", 0)), ""]
+        lines += self.person_lines()
         if "faces" in m:
             lines.append("Faces: " + "; ".join(
                 "%s %d of %d index rows used (%d without a face found)"
