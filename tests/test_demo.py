@@ -325,3 +325,37 @@ def test_per_person_table_counts_each_held_out_person(quick, tmp_path):
                                      for k in range(10)))
     assert demo.per_person(fake, {"sub09": "someone"}) == [
         ("someone", "sub09", 2, 10, "anger", 1.0, ["anger"])]
+
+
+def test_loso_settings_are_judged_on_validation_people_only(quick, tmp_path):
+    """tools/validate_loso.py: LOSO folds over the validation people, from
+    the demo's start weights. Every fold trains and tests on validation
+    people only (never a LOSO person, never a pre-training person), a
+    fold's test person is not in its training set, and the printed pooled
+    count is the predictions' own."""
+    out, _ = quick
+    tool = ROOT / "tools" / "validate_loso.py"
+    proc = subprocess.run([sys.executable, str(tool), "--demo", str(out), "--net",
+                           "micro_attention", "--out", str(tmp_path / "v")],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          universal_newlines=True)
+    assert proc.returncode == 0, proc.stderr
+    people = json.loads((out / "data" / "demo-data.json").read_text())["people"]
+    held = json.loads((out / "stages" / "pretrain.json").read_text())["validation_people"]
+    validation = {people["macro"][p] for p in held}
+    runs_dir = (tmp_path / "v" / ("e%d" % demo.CONFIGS["quick"].loso_epochs) / "loso"
+                / "micro_attention")
+    folds = sorted(p for p in runs_dir.iterdir() if (p / "done.json").is_file())
+    assert [f.name for f in folds] == sorted("ckplus_%s" % s for s in validation)
+    for fold in folds:
+        train = {l.split("/")[1] for l in (fold / "train.txt").read_text().split()}
+        test = {l.split("/")[1] for l in (fold / "test.txt").read_text().split()}
+        assert test == {fold.name.split("_", 1)[1]}
+        assert train == validation - test
+    right, n = _argmax_hits(runs_dir / "predictions.csv")
+    assert "micro_attention pooled, %d validation people, %d epoch(s): %d of %d right" % (
+        len(validation), demo.CONFIGS["quick"].loso_epochs, right, n) in proc.stdout
+    missing = subprocess.run([sys.executable, str(tool), "--demo", str(tmp_path / "none")],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             universal_newlines=True)
+    assert missing.returncode == 1 and "none" in missing.stderr

@@ -118,6 +118,11 @@ MACRO_PEOPLE = ",".join(p for p in PEOPLE if p not in MICRO_PEOPLE.split(",")
 # Most of a validation person's faces get one class whatever the expression
 # (demo.md's per-person table): 6 faces move at a time, so differences of a
 # few faces between these variants decide nothing.
+# The LOSO settings, judged by tools/validate_loso.py (LOSO folds over the
+# validation people, micro-attention from the full demo's start weights):
+#   1 epoch, BatchNorm recomputed           33 of 90 (0.37)   <- kept
+#   3 epochs                                33 of 90 (0.37)
+#   1 epoch, Caffe's running BatchNorm kept 30 of 90 (0.33)
 # The LOSO fine-tuning drops the corner crops (five times the iterations for
 # the same faces) to fit 4 folds x 2 nets into the 10 minutes.
 FULL = Config(micro_people=MICRO_PEOPLE, macro_people=MACRO_PEOPLE, photos_per_person=None,

@@ -1,0 +1,96 @@
+#!/usr/bin/env python3
+"""The demo's LOSO fine-tuning, judged without a LOSO face: LOSO folds over the
+demo's validation people (pre-training people held out of pre-training whole,
+mirror images included), from the same start weights (OUT/weights/
+NET_macro.caffemodel, the pre-trained ResNet-10 transferred) and with the
+demo's LOSO protocol. Each fold fine-tunes on the other validation people and
+tests on one, as the demo's LOSO does with the micro people, so the LOSO
+settings (epochs, say) can be chosen on people that are never a LOSO test
+face. Needs a demo folder whose pre-training and transfer stages have run.
+Inside the image:
+
+  docker run --rm -v "$PWD/workspace:/workspace" localhost/micro-attention \\
+      python3 /opt/micro-attention/tools/validate_loso.py --demo demo [--epochs N]
+
+Prints each fold and the pooled right answers with the binomial tail
+P(X >= right | 0.2), and the per-person table of demo.md. Runs go to
+DEMO/validation-loso/e<N>/ or --out (a finished fold is not trained again)."""
+import argparse
+import json
+import os
+import pathlib
+import sys
+
+os.environ.setdefault("GLOG_minloglevel", "2")   # Caffe's own log: the fold logs keep it
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "python"))
+
+from microattention import demo, metrics, runs, training  # noqa: E402
+from microattention.errors import UserError  # noqa: E402
+
+
+def validate(out, nets, epochs, recalibrate_bn=True, run_root=None):
+    """Returns {net: (right, faces)}; the folds are trained under run_root
+    (default DEMO/validation-loso)/e<epochs>[-bn-kept]."""
+    out = pathlib.Path(out)
+    d = demo.Demo(out, json.loads((out / "demo.json").read_text())["config"])
+    index = d.p("index", "ckplus-validation.csv")
+    for path in [index] + [d.start_weights(net) for net in nets]:
+        if not path.is_file():
+            raise UserError("%s: missing; run the demo's pre-training and transfer stages "
+                            "first" % path)
+    run_dir = pathlib.Path(run_root or d.p("validation-loso")).resolve() / (
+        "e%d%s" % (epochs, "" if recalibrate_bn else "-bn-kept"))
+    folds = [f["fold"] for f in training.fold_list(index, "loso")]
+    names = {s: p for people in demo.people_of_sets(d.p("data")).values()
+             for p, s in people.items()}
+    results = {}
+    for net in nets:
+        for fold in folds:
+            done = training.train_fold(index, d.p("faces", "ckplus"), d.protocol("loso"), fold,
+                                       d.start_weights(net), net=net, run_dir=run_dir,
+                                       epochs=epochs, seed=0, recalibrate_bn=recalibrate_bn,
+                                       log=lambda text: None)
+            print("%s %s: %.3f on %d faces" % (net, fold, done["metrics"]["war"],
+                                               done["metrics"]["samples"]), flush=True)
+        runs.pool(run_dir, "loso", net, folds, metrics)
+        pooled = json.loads((run_dir / "loso" / net / "metrics.json").read_text())["pooled"]
+        right = int(round(pooled["war"] * pooled["samples"]))
+        results[net] = (right, pooled["samples"])
+        print("%s pooled, %d validation people, %d epoch(s): %d of %d right, UAR %.3f, "
+              "P(X >= %d | 0.2) = %.2g" % (net, len(folds), epochs, right, pooled["samples"],
+                                          pooled["uar"], right,
+                                          demo.binomial_tail(right, pooled["samples"], 0.2)))
+        for row in demo.per_person(run_dir / "loso" / net / "predictions.csv", names):
+            print("  %s (%s): %d of %d, most given %s %.0f%%, right: %s"
+                  % (row[:5] + (100 * row[5], ", ".join(row[6]) or "none")))
+    return results
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--demo", required=True, help="a demo folder (pre-training run)")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="LOSO epochs per fold (default: the demo's)")
+    parser.add_argument("--keep-bn", action="store_true",
+                        help="keep Caffe's running BatchNorm statistics (the demo "
+                             "recomputes them after each fold's training)")
+    parser.add_argument("--out", default=None,
+                        help="where the folds are trained (default: DEMO/validation-loso)")
+    parser.add_argument("--net", action="append", choices=demo.NETS,
+                        help="the nets (default: both)")
+    args = parser.parse_args(argv)
+    out = pathlib.Path(args.demo)
+    try:
+        config = demo.CONFIGS[json.loads((out / "demo.json").read_text())["config"]]
+        validate(out, args.net or list(demo.NETS), args.epochs or config.loso_epochs,
+                 recalibrate_bn=not args.keep_bn, run_root=args.out)
+    except (UserError, OSError) as error:
+        print("validate_loso: %s" % error, file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
