@@ -221,3 +221,23 @@ def test_openblas_env_keeps_user_value(tmp_path):
     """A user's value is kept and the probe does not even run."""
     assert _source_env(tmp_path, "SkylakeX", OPENBLAS_CORETYPE="Prescott") == \
         (["Prescott", "unset", "unset", "1"], False)
+
+
+def test_setup_asks_a_child_when_the_loaded_kernel_was_forced(tmp_path, monkeypatch):
+    """In a process whose OpenBLAS was loaded under a forced kernel (the
+    entrypoint's OPENBLAS_CORETYPE), that kernel is not OpenBLAS's own pick:
+    setup() must probe a child, or it would take the forced kernel for the
+    pick and choose nothing for a child environment without the variable."""
+    monkeypatch.setenv(blas.ENV, "SkylakeX")
+    monkeypatch.setattr(blas, "loaded_openblas", lambda: True)
+    monkeypatch.setattr(blas, "info", lambda: {"corename": "SkylakeX",
+                                               "config": "DYNAMIC_ARCH"})
+    monkeypatch.setattr(blas, "probe_picked", lambda: ("Prescott", "DYNAMIC_ARCH"))
+    env = {}
+    assert blas.setup(env, cpuinfo=fake_cpuinfo(tmp_path, FLAGS["avx512"])) == "SkylakeX"
+    assert env[blas.ENV] == "SkylakeX"
+    # without a forced kernel the loaded library's own pick is used
+    monkeypatch.delenv(blas.ENV)
+    monkeypatch.setattr(blas, "info", lambda: {"corename": "SkylakeX",
+                                               "config": "DYNAMIC_ARCH"})
+    assert blas.setup({}, cpuinfo=fake_cpuinfo(tmp_path, FLAGS["avx512"])) is None

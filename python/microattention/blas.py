@@ -198,7 +198,9 @@ def setup(environ=None, cpuinfo="/proc/cpuinfo"):
     flags, _ = read_cpuinfo(cpuinfo)
     choice = None
     if cpu_level(flags) >= 2:       # nothing to choose on older CPUs: skip the probe
-        if loaded_openblas():
+        # The loaded library's kernel is OpenBLAS's own pick only if nothing
+        # forced it (an entrypoint's OPENBLAS_CORETYPE); else ask a child.
+        if loaded_openblas() and not os.environ.get(ENV):
             picked, config = info()["corename"], info()["config"]
         else:
             picked, config = probe_picked()
