@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pytest
 
-from microattention import caffelog
+from microattention.train import caffelog
 from microattention.errors import UserError
 
 CAFFE_BIN = shutil.which("caffe")

@@ -18,7 +18,8 @@ import sys
 
 import pytest
 
-from microattention import demo, nets
+from microattention.demo import demo
+from microattention.nets import prototxt as nets
 from microattention.datasets.common import sample_id
 
 pytest.importorskip("cv2")
@@ -224,7 +225,7 @@ def test_pictures_and_scores(quick):
     samples = marker["samples"]
     assert 1 <= len(samples) <= demo.CONFIGS["quick"].figure_samples
     import cv2
-    from microattention import visualize
+    from microattention.attention import visualize
     heights, widths = 0, []
     for sid in samples:
         png = out / "figure4" / (visualize.safe_name(sid) + ".png")

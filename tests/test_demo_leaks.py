@@ -9,7 +9,8 @@ import json
 import pytest
 
 from dataset_fixtures import run_index
-from microattention import cli, demo
+from microattention import cli
+from microattention.demo import demo
 
 pytest.importorskip("cv2")
 pytest.importorskip("menpo")

@@ -7,8 +7,8 @@ import os
 
 import pytest
 
-from microattention import demo
-from microattention.demodata import people
+from microattention.demo import demo
+from microattention.demo.data import people
 
 cv2 = pytest.importorskip("cv2")
 dlib = pytest.importorskip("dlib")

@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 
 from dataset_fixtures import read_rows, run_index
-from microattention import aus, cli, demodata
+from microattention import cli
+from microattention.faces import aus
+from microattention.demo import data as demodata
 from microattention.datasets.objective import NAMES, ROMAN, classify
 
 # Small trees keep the tests fast; the defaults are measured by the CLI.
@@ -176,7 +178,7 @@ def test_furrows_darken_the_class_regions_only_and_grow_with_intensity(einstein,
 
 
 def test_furrows_of_a_mirror_image_are_the_mirror_image_of_the_furrows(lenna):
-    from microattention.demodata import furrows
+    from microattention.demo.data import furrows
     _, image, points = lenna
     flipped, mirrored = demodata.mirror_face(image, points)
     depths = {au: 0.6 for au in furrows.FURROWS}

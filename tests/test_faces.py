@@ -11,7 +11,8 @@ cv2 = pytest.importorskip("cv2")
 pytest.importorskip("dlib")
 pytest.importorskip("menpofit")
 
-from microattention import aam, faces  # noqa: E402
+from microattention.faces import aam  # noqa: E402
+from microattention.faces import faces
 from microattention.cli import main as cli_main  # noqa: E402
 from microattention.datasets.common import COLUMNS  # noqa: E402
 from microattention.errors import UserError  # noqa: E402

@@ -9,7 +9,8 @@ import pytest
 cv2 = pytest.importorskip("cv2")
 pytest.importorskip("menpo.io")
 
-from microattention import figure4, visualize  # noqa: E402
+from microattention.attention import figure4  # noqa: E402
+from microattention.attention import visualize
 from microattention.errors import UserError  # noqa: E402
 from test_visualize import builtin_face, pts_text, random_net  # noqa: E402
 

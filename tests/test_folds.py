@@ -8,7 +8,8 @@ import os
 import pytest
 
 import dataset_fixtures as fx
-from microattention import cli, folds
+from microattention import cli
+from microattention.folds import split as folds
 from microattention.datasets.common import COLUMNS, natural_key
 from microattention.errors import UserError
 

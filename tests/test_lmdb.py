@@ -15,7 +15,8 @@ import time
 import numpy as np
 import pytest
 
-from microattention import augment, cli, lmdbs, nets, protocols
+from microattention import augment, cli, lmdbs, protocols
+from microattention.nets import prototxt as nets
 from microattention.datasets.common import COLUMNS, sample_id
 
 cv2 = pytest.importorskip("cv2")

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from microattention import nets  # noqa: E402
+from microattention.nets import prototxt as nets  # noqa: E402
 
 try:
     # quiet pycaffe import that does not leave GLOG_minloglevel set for other tests

@@ -14,7 +14,9 @@ import sys
 import numpy as np
 import pytest
 
-from microattention import export, files, lmdbs, spotting
+from microattention import files, lmdbs
+from microattention.deploy import export
+from microattention.deploy import spotting
 from microattention.errors import UserError
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -64,7 +66,7 @@ pytest.importorskip("lmdb")
 
 
 def _caffe():
-    from microattention import nets
+    from microattention.nets import prototxt as nets
     try:
         return nets.import_caffe()
     except ImportError:
@@ -103,7 +105,7 @@ def cli(*argv, check=True):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A finished LOSO fold of micro_attention (1 epoch on generated faces)."""
-    from microattention import training
+    from microattention.train import training
     from test_training import LOSO_ROWS, random_weights, write_data
     folder = tmp_path_factory.mktemp("fold")
     index, faces, _ = write_data(folder, LOSO_ROWS)
@@ -229,7 +231,7 @@ def still_clip(folder, photo, copies):
 
 
 def test_frame_numbers_come_from_all_file_names_or_none(tmp_path):
-    from microattention import predict
+    from microattention.deploy import predict
     folder = tmp_path / "frames"
     folder.mkdir()
     for name in ("img10.png", "img2.png", "img7.png"):
@@ -247,7 +249,7 @@ def test_frame_numbers_come_from_all_file_names_or_none(tmp_path):
 
 
 def test_choose_takes_the_largest_box_or_the_nth_from_the_left():
-    from microattention import predict
+    from microattention.deploy import predict
     boxes = [(300, 0, 340, 40), (0, 0, 20, 20), (100, 0, 200, 100)]
     assert predict.choose(boxes, None) == (100, 0, 200, 100)
     assert [predict.choose(boxes, n) for n in (1, 2, 3, 4)] == [

@@ -15,7 +15,8 @@ from fractions import Fraction
 
 import pytest
 
-from microattention import files, metrics, paper, protocols, report, training
+from microattention import files, metrics, paper, protocols, report
+from microattention.train import training
 from microattention.errors import UserError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -551,7 +552,7 @@ def test_an_unfinished_folds_unreadable_protocol_changes_are_an_error(tmp_path):
 
 def test_the_demos_pre_training_report_flags_adam_recalibration_and_random_start(tmp_path):
     # the demo's pre-training: Adam, BatchNorm recalibrated, Caffe's fillers as the start
-    from microattention import demo
+    from microattention.demo import demo
     changes = dict(demo.FULL.pretrain_changes)
     net, folds = RUNS_OF["pretrain"]
     run = make_run(tmp_path / "runs", "pretrain", net, folds, changes=changes,
@@ -572,12 +573,13 @@ def test_the_demos_pre_training_report_flags_adam_recalibration_and_random_start
 
 
 def _sidecar(path, stage, inputs):
-    from microattention import weights
+    from microattention.nets import weights
     weights.write_provenance(str(path), stage, inputs, {})
 
 
 def test_weights_origin_follows_the_records_back_to_imagenet(tmp_path, monkeypatch):
-    from microattention import provenance, weights
+    from microattention.train import provenance
+    from microattention.nets import weights
     imagenet = tmp_path / "resnet10_cvgj_iter_320000.caffemodel"
     imagenet.write_bytes(b"imagenet")
     # stand-in for the download: its sha256 is the one weights.py knows
@@ -631,7 +633,8 @@ def test_weights_origin_follows_the_records_back_to_imagenet(tmp_path, monkeypat
 @pytest.mark.parametrize("damaged", ["sidecar", "done.json", "provenance.json"])
 def test_a_damaged_weights_record_is_an_error_not_an_untraced_origin(tmp_path, monkeypatch,
                                                                        damaged):
-    from microattention import provenance, weights
+    from microattention.train import provenance
+    from microattention.nets import weights
     imagenet = tmp_path / "resnet10.caffemodel"
     imagenet.write_bytes(b"imagenet")
     monkeypatch.setattr(weights, "RESNET10_SHA256", files.sha256(imagenet))
@@ -659,7 +662,7 @@ def test_a_damaged_weights_record_is_an_error_not_an_untraced_origin(tmp_path, m
 
 
 def test_a_subset_pooled_by_run_is_partial_whatever_metrics_json_says(tmp_path):
-    from microattention import runs
+    from microattention.train import runs
     three = collections.OrderedDict(list(CDE.items()) + [
         ("casme2_sub02", [("casme2/sub02/EP01/5", 2, 2), ("casme2/sub02/EP02/5", 3, 2)])])
     run = make_run(tmp_path / "runs", "cde", "micro_attention", three, pooled=False)
@@ -709,7 +712,7 @@ def test_recorded_provenance_is_printed(tmp_path):
 
 
 def test_the_environment_record_names_commit_image_host_and_device(monkeypatch):
-    from microattention import provenance
+    from microattention.train import provenance
     monkeypatch.setenv("MA_GIT_COMMIT", "f" * 40)
     monkeypatch.setenv("MA_IMAGE_ID", "sha256:" + "e" * 64)
     monkeypatch.delenv("MA_IMAGE", raising=False)
@@ -768,7 +771,7 @@ def test_a_run_mixing_seeds_is_refused(tmp_path):
 
 def test_folds_recording_different_protocol_folds_are_refused_by_pool_and_report(tmp_path):
     # folds trained on different indexes: neither `run` nor the report picks one list
-    from microattention import runs
+    from microattention.train import runs
     run = make_run(tmp_path / "runs", "cde", "micro_attention", CDE, pooled=False)
     path = run / "samm_006" / "provenance.json"
     doc = json.loads(path.read_text())

@@ -334,7 +334,7 @@ def job_ids(output):
 
 @pytest.fixture(scope="module")
 def cde(cluster):
-    from microattention import nets
+    from microattention.nets import prototxt as nets
     try:
         nets.import_caffe()
     except ImportError:
@@ -425,7 +425,7 @@ def test_every_fold_trained_once_then_the_report(cde, cluster):
 
 def test_resubmission_queues_only_what_is_missing(cde, cluster):
     out = cde["run_dir"] / "cde" / NET
-    plan = [sys.executable, "-m", "microattention.slurm", "plan", "--protocol", "cde",
+    plan = [sys.executable, "-m", "microattention.train.slurm", "plan", "--protocol", "cde",
             "--folds", cde["folds"], "--"] + cde["options"]
     # a fold without done.json (killed, failed, timed out) is queued again
     done = out / "samm_006" / "done.json"
@@ -486,7 +486,7 @@ def test_submit_refuses_a_fold_file_of_another_index_or_protocol(cde, cluster, t
 # ---------------------------------------------------------------- without Slurm
 
 def test_array_spec_compresses_task_numbers():
-    from microattention.slurm import array_spec
+    from microattention.train.slurm import array_spec
     assert array_spec([]) == ""
     assert array_spec([4]) == "4"
     assert array_spec([0, 1, 2, 3]) == "0-3"
@@ -494,7 +494,7 @@ def test_array_spec_compresses_task_numbers():
 
 
 def test_helper_errors_name_the_file_task_and_option(tmp_path):
-    from microattention import slurm
+    from microattention.train import slurm
     from microattention.errors import UserError
     index = tmp_path / "index.csv"
     from microattention.datasets.common import COLUMNS

@@ -10,7 +10,9 @@ import sys
 import numpy as np
 import pytest
 
-from microattention import nets, protocols, solver
+from microattention import protocols
+from microattention.nets import prototxt as nets
+from microattention.nets import solver
 from microattention.errors import UserError
 
 ROOT = str(nets.project_root())

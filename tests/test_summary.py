@@ -6,7 +6,9 @@ import shutil
 
 import pytest
 
-from microattention import cli, nets, summary  # noqa: E402
+from microattention import cli  # noqa: E402
+from microattention.nets import prototxt as nets
+from microattention.nets import summary
 
 try:
     # quiet pycaffe import that does not leave GLOG_minloglevel set for other tests

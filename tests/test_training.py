@@ -19,10 +19,11 @@ import time
 import numpy as np
 import pytest
 
-from microattention import nets, training
+from microattention.nets import prototxt as nets
+from microattention.train import training
 from microattention.datasets.common import COLUMNS, sample_id
 from microattention.errors import UserError
-from microattention.weights import read_caffemodel
+from microattention.nets.weights import read_caffemodel
 
 cv2 = pytest.importorskip("cv2")
 pytest.importorskip("lmdb")
@@ -506,7 +507,7 @@ def test_delete_lmdbs_waits_for_no_reader_and_leaves_only_the_locks(tmp_path):
 
 
 def test_run_refuses_with_too_little_free_space_and_names_the_folder(loso, tmp_path):
-    from microattention import runs
+    from microattention.train import runs
     init = random_weights(tmp_path / "init.caffemodel", "micro_attention")
     with pytest.raises(UserError) as refused:
         runs.run_protocol(loso["index"], loso["faces"], "loso", init, run_dir=tmp_path / "r",
@@ -517,7 +518,7 @@ def test_run_refuses_with_too_little_free_space_and_names_the_folder(loso, tmp_p
     lmdb = (10 + 20 + 15) * 61440 + 4 * 53248
     model = init.stat().st_size
     snapshots = 3 * model + 1 * 3 * 2 * model
-    from microattention.disk import human
+    from microattention.train.disk import human
     assert "needs about %s there (LMDBs %s, snapshots and weights %s) and 1.0 MB are free" % (
         human(lmdb + snapshots), human(lmdb), human(snapshots)) in text
     assert not (tmp_path / "r" / "loso" / "micro_attention" / "casme2_sub01").exists()

@@ -10,7 +10,9 @@ import pytest
 cv2 = pytest.importorskip("cv2")
 mio = pytest.importorskip("menpo.io")
 
-from microattention import cli, nets, visualize  # noqa: E402
+from microattention import cli  # noqa: E402
+from microattention.nets import prototxt as nets
+from microattention.attention import visualize
 
 EXPECTED = {"attention_64": 56, "attention_128": 28, "attention_256": 14,
             "attention_512": 7, "feature": 7}
@@ -248,7 +250,7 @@ def test_region_masks_on_takeo_sit_on_their_landmarks():
 
 
 def test_au_table_reuses_the_demo_points():
-    from microattention import aus
+    from microattention.faces import aus
     for au, moves in aus.AU_TABLE.items():
         assert set(moves) <= set(visualize.AU_LANDMARKS[au])
     for cls, coded in visualize.REGION_AUS.items():

@@ -9,7 +9,9 @@ import sys
 import numpy as np
 import pytest
 
-from microattention import cli, nets, weights  # noqa: E402
+from microattention import cli  # noqa: E402
+from microattention.nets import prototxt as nets
+from microattention.nets import weights
 from microattention.errors import UserError  # noqa: E402
 
 try:

@@ -25,7 +25,7 @@ import time
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "python"))
 
-from microattention import demo  # noqa: E402
+from microattention.demo import demo  # noqa: E402
 
 
 def figures(out):

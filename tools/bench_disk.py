@@ -31,7 +31,9 @@ sys.path.insert(0, str(ROOT / "python"))
 
 import numpy as np  # noqa: E402
 
-from microattention import disk, nets, paper  # noqa: E402
+from microattention import paper  # noqa: E402
+from microattention.train import disk
+from microattention.nets import prototxt as nets
 from microattention.datasets.common import COLUMNS, sample_id  # noqa: E402
 
 CDE_FOLDS = 46

@@ -22,7 +22,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 import numpy as np  # noqa: E402
 
-from microattention import aam, faces  # noqa: E402
+from microattention.faces import aam  # noqa: E402
+from microattention.faces import faces
 from microattention.cli import main as cli_main  # noqa: E402
 from microattention.datasets.common import COLUMNS  # noqa: E402
 

@@ -24,7 +24,12 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 import numpy as np  # noqa: E402
 
-from microattention import export, faces, files, lmdbs, nets, predict, spotting  # noqa: E402
+from microattention import files, lmdbs  # noqa: E402
+from microattention.deploy import export
+from microattention.faces import faces
+from microattention.nets import prototxt as nets
+from microattention.deploy import predict
+from microattention.deploy import spotting
 
 
 def random_model(folder, net="micro_attention"):

@@ -37,7 +37,8 @@ import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "python"))
 
-from microattention import nets, paper, protocols  # noqa: E402
+from microattention import paper, protocols  # noqa: E402
+from microattention.nets import prototxt as nets
 
 MICRO = paper.CLASSES
 SUBJECTS = {"casme2": 26, "samm": 20}

@@ -25,7 +25,7 @@ from microattention.cli import main as cli_main  # noqa: E402
 
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 from test_faces import placed_frames, read_csv, write_index  # noqa: E402
-from microattention import aam  # noqa: E402
+from microattention.faces import aam  # noqa: E402
 
 TILE = 180
 

@@ -28,7 +28,7 @@ import tempfile
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "python"))
 
-from microattention import nets  # noqa: E402
+from microattention.nets import prototxt as nets  # noqa: E402
 
 BOUND = 1e-3
 SEED = 0

@@ -33,7 +33,8 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "python"))
-from microattention import augment, files, nets  # noqa: E402  (plain Python; no Caffe needed here)
+from microattention import augment, files  # noqa: E402  (plain Python; no Caffe needed here)
+from microattention.nets import prototxt as nets
 
 STAGES = nets.STAGES
 CLASSIFIER = nets.CLASSIFIER

@@ -14,7 +14,8 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "python"))
-from microattention import files, solver  # noqa: E402
+from microattention import files  # noqa: E402
+from microattention.nets import solver
 
 
 def main(argv=None):

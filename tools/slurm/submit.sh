@@ -53,7 +53,7 @@ command -v sbatch >/dev/null 2>&1 || die "sbatch not found: run this where Slurm
 # The fold file checked against the protocol and the index, the folds still to
 # train, the file's checksum (every task checks it again) and the run folder.
 # MA_EXEC is split into words on purpose (a command and its options).
-plan=$(${MA_EXEC:-} python3 -m microattention.slurm plan --protocol "$protocol" \
+plan=$(${MA_EXEC:-} python3 -m microattention.train.slurm plan --protocol "$protocol" \
          --folds "$folds" -- "$@") || exit 1
 value() { echo "$plan" | sed -n "s/^$1=//p"; }
 count=$(value count) pending=$(value pending) run_dir=$(value run_dir)

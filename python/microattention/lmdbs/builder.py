@@ -15,7 +15,8 @@ import struct
 import sys
 import time
 
-from microattention import augment, disk, files, locks, protocols
+from microattention import augment, files, locks, protocols
+from microattention.train import disk
 from microattention.datasets import macro, objective, smic
 from microattention.datasets.common import sample_id
 from microattention.errors import UserError

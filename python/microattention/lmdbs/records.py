@@ -36,7 +36,7 @@ def read_records(path):
     """(key, label, uint8 image C x H x W squeezed) of every record, in order."""
     import lmdb
     import numpy as np
-    from microattention import nets
+    from microattention.nets import prototxt as nets
     pb = nets._pb()
     if not os.path.isfile(os.path.join(str(path), "data.mdb")):
         raise UserError("%s is not an LMDB folder (no data.mdb)" % path)

@@ -15,7 +15,7 @@ NET_LABELS = {"resnet10": paper.METHODS["resnet10"],
 
 
 def _read_json(path):
-    from microattention import training
+    from microattention.train import training
     return training.read_json(path)
 
 
@@ -84,12 +84,12 @@ class Run:
     def _expected(self, indexes):
         """(fold ids, where they come from), or (None, why unknown).
         indexes: {sha256: path} of the --index files."""
-        from microattention import training
+        from microattention.train import training
         if self.protocol == "pretrain":
             return [training.PRETRAIN_FOLD], "the pre-training run has one fold"
         # the protocol's folds of the index, as train-fold recorded them: never
         # the list `run` happened to pool (a subset pooled is still PARTIAL)
-        from microattention import runs
+        from microattention.train import runs
         recorded, fold_id = runs.recorded_protocol_folds(
             ((fold.id, fold.provenance) for fold in self.folds), str(self.path))
         if recorded:
@@ -163,7 +163,7 @@ def _check_one_configuration(path, folds):
     """Every fold of a run trained with the same settings, compared as
     train-fold compares them before it skips or resumes a fold (keys on
     either side; only the fold id may differ)."""
-    from microattention import training
+    from microattention.train import training
     first = folds[0].settings
     keys = collections.OrderedDict()
     for fold in folds[1:]:

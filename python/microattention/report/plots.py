@@ -33,7 +33,7 @@ def _compact(data):
 
 
 def _curve_rows(fold):
-    from microattention import caffelog
+    from microattention.train import caffelog
     log = fold.path / "caffe.log"
     if not log.is_file():
         return None, "no caffe.log"
@@ -45,7 +45,7 @@ def _curve_rows(fold):
 
 def figures_curves(run, tmp):
     """[(file name, caption, png bytes)] and notes for the run's learning curves."""
-    from microattention import caffelog
+    from microattention.train import caffelog
     logs, notes = [], []
     for fold in run.folds:
         rows, problem = _curve_rows(fold)

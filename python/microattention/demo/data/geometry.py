@@ -5,8 +5,8 @@ import math
 
 import numpy as np
 
-from microattention.aus import AU_TABLE, LEFT_SIDE, eye_centres
-from microattention.faces import _rotation as rotation
+from microattention.faces.aus import AU_TABLE, LEFT_SIDE, eye_centres
+from microattention.faces.faces import _rotation as rotation
 
 
 def au_displacement(aus, intensity=1.0, sides=(1.0, 1.0)):

@@ -21,7 +21,8 @@ import subprocess
 import tempfile
 from collections import OrderedDict
 
-from microattention import augment, blas, files, nets, paper
+from microattention import augment, blas, files, paper
+from microattention.nets import prototxt as nets
 from microattention.errors import UserError
 
 # Paper, Table 3 (parameters in millions, seconds per training iteration on

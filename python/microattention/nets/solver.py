@@ -27,7 +27,8 @@ import pathlib
 import re
 import textwrap
 
-from microattention import files, nets, paper, protocols
+from microattention import files, paper, protocols
+from microattention.nets import prototxt as nets
 from microattention.errors import UserError
 
 SOLVERS_DIR = files.project_root() / "solvers"

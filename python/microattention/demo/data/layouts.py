@@ -5,7 +5,7 @@ import io
 import os
 import zipfile
 
-from microattention.aus import CLASS_AUS
+from microattention.faces.aus import CLASS_AUS
 from microattention.datasets.objective import NAMES, ROMAN
 
 CLASSES = sorted(CLASS_AUS)

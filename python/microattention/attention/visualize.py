@@ -34,8 +34,9 @@ import re
 
 import numpy as np
 
-from microattention import augment, files, nets
-from microattention import aus
+from microattention import augment, files
+from microattention.nets import prototxt as nets
+from microattention.faces import aus
 from microattention.errors import UserError
 
 # ------------------------------------------------------------------ AU regions
@@ -397,7 +398,7 @@ def _model_shapes(path, option):
     shapes are read here: pycaffe copies the values in C++ (converting them in
     Python takes seconds) once they are known to fit, since Caffe aborts the
     process on a mismatch."""
-    from microattention import weights as weights_mod
+    from microattention.nets import weights as weights_mod
     param = nets._pb().NetParameter()
     try:
         with open(path, "rb") as handle:

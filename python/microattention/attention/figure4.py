@@ -26,7 +26,8 @@ import sys
 
 import numpy as np
 
-from microattention import files, visualize
+from microattention import files
+from microattention.attention import visualize
 from microattention.errors import UserError
 
 NETS = ("resnet10", "micro_attention")      # the baseline first: Figure 4's order
@@ -68,7 +69,8 @@ def plan(run_dir, protocol, folds, index_csv, nets=NETS):
     fold's final weights and the same test list, and no test person is in
     that fold's training list (a held-out score must come from a net that
     never saw the person)."""
-    from microattention import folds as folds_mod, training
+    from microattention.folds import split as folds_mod
+    from microattention.train import training
     rows = folds_mod.read_index(str(index_csv))
     out = []
     for fold in folds:

@@ -65,8 +65,9 @@ import subprocess
 import sys
 import time
 
-from microattention import files, locks, nets, protocols
-from microattention import provenance as provenance_module
+from microattention import files, locks, protocols
+from microattention.nets import prototxt as nets
+from microattention.train import provenance as provenance_module
 from microattention.errors import UserError
 
 FORMAT = "microattention-train-fold/1"
@@ -219,7 +220,7 @@ def fold_list(index, protocol):
     """[{fold, train, test}] of a protocol: the folds command's split, or for
     pretrain one fold whose train side is the whole index (the lmdb stage holds
     out the validation tenth)."""
-    from microattention import folds
+    from microattention.folds import split as folds
     protocols.get(protocol)
     rows = folds.read_index(str(index))
     if protocol == "pretrain":
@@ -383,7 +384,7 @@ def delete_fold_lmdbs(home, log):
 def clean_snapshots(prefix, final_snapshot, log):
     """After done.json: the solverstates and every snapshot but the final
     weights go (they only served resuming); returns the bytes freed."""
-    from microattention.solver import snapshots
+    from microattention.nets.solver import snapshots
     freed = 0
     for _, pair in sorted(snapshots(str(prefix)).items()):
         for path in pair.values():
@@ -407,7 +408,7 @@ def render_fold_files(protocol, net, fold_dir, train_lmdb, test_lmdb, train_imag
     """The fold's train_val.prototxt and solver.prototxt (solver.render_fold:
     class count, the protocol's batch sizes, the LMDBs, the epoch schedule;
     `fields` put the schedule on this module's epoch boundaries)."""
-    from microattention import solver
+    from microattention.nets import solver
     solver_path = pathlib.Path(fold_dir) / "solver.prototxt"
     net_path = pathlib.Path(fold_dir) / "train_val.prototxt"
     solver.render_fold(protocol, solver_path, net_path, train_images, test_images,
@@ -446,14 +447,14 @@ def _snapshot_paths(prefix, iteration):
 
 
 def prune(prefix, keep=KEEP_SNAPSHOTS):
-    from microattention.solver import prune_snapshots
+    from microattention.nets.solver import prune_snapshots
     return prune_snapshots(str(prefix), keep=keep)
 
 
 def drop_snapshots_after(prefix, iteration):
     """Snapshots beyond the last recorded epoch (an epoch killed while caffe
     wrote them) are not trusted."""
-    from microattention.solver import snapshots
+    from microattention.nets.solver import snapshots
     for i, pair in snapshots(str(prefix)).items():
         if i > iteration:
             for path in pair.values():
@@ -622,7 +623,7 @@ def prediction_rows(fold_id, predictions, sidecar):
 
 def final_caffe_test(log_path, iteration):
     """Outputs of caffe's own test net at `iteration`, from the log."""
-    from microattention import caffelog
+    from microattention.train import caffelog
     try:
         rows = caffelog.parse_log(pathlib.Path(log_path).read_text(errors="replace"))
     except OSError:

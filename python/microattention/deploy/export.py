@@ -24,7 +24,8 @@ import shutil
 import sys
 import tempfile
 
-from microattention import augment, files, nets
+from microattention import augment, files
+from microattention.nets import prototxt as nets
 from microattention.errors import UserError
 
 FORMAT = "microattention-model/1"
@@ -93,7 +94,7 @@ def find_fold(run, protocol, net, fold=None):
 
 def describe(fold_dir):
     """model.json's content (without the file hashes) from a finished fold."""
-    from microattention import faces as faces_mod
+    from microattention.faces import faces as faces_mod
     done = _read_json(fold_dir / "done.json", "done.json")
     prov = _read_json(fold_dir / "provenance.json", "provenance.json")
     fold_metrics = _read_json(fold_dir / "metrics.json", "metrics.json")

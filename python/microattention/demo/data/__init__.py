@@ -52,19 +52,19 @@ from statistics import NormalDist
 
 import numpy as np
 
-from microattention.aam import mirror as mirror_face
-from microattention.aus import CLASS_AUS, interocular
+from microattention.faces.aam import mirror as mirror_face
+from microattention.faces.aus import CLASS_AUS, interocular
 from microattention.errors import UserError
 from microattention.datasets.objective import NAMES, ROMAN, parse_aus
-from microattention.demodata.furrows import darken, furrow_mask
-from microattention.demodata.geometry import (
+from microattention.demo.data.furrows import darken, furrow_mask
+from microattention.demo.data.geometry import (
     au_displacement, border_anchors, face_ring, pose_matrix, rotation, side_scales)
-from microattention.demodata.layouts import (
+from microattention.demo.data.layouts import (
     Tree, casme2_sheets, ckplus_codes, encode, landmarks_csv)
-from microattention.demodata.people import (
+from microattention.demo.data.people import (
     DEFAULT_MACRO, DEFAULT_MICRO, PEOPLE, check_people, load_photo, parse_people)
-from microattention.demodata.warp import SMALL_TRIANGLE, folds, piecewise_affine, triangulate
-from microattention.faces import transform
+from microattention.demo.data.warp import SMALL_TRIANGLE, folds, piecewise_affine, triangulate
+from microattention.faces.faces import transform
 
 MANIFEST = "demo-data.json"
 CLASSES = sorted(CLASS_AUS)

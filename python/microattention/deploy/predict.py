@@ -37,7 +37,9 @@ import time
 
 import numpy as np
 
-from microattention import export, files, spotting
+from microattention import files
+from microattention.deploy import export
+from microattention.deploy import spotting
 from microattention.errors import UserError
 
 FORMAT = "microattention-prediction/1"
@@ -264,7 +266,7 @@ def locate_clip(clip, locator, face, progress):
 def clip_box(locator, kept):
     """The clip's one crop box: the median of faces.crop_box over up to
     BOX_FRAMES evenly spaced kept frames; and which landmarks were used."""
-    from microattention import faces
+    from microattention.faces import faces
     picks = sorted(set(int(round(k)) for k in
                        np.linspace(0, len(kept) - 1, min(BOX_FRAMES, len(kept)))))
     crop_boxes, used = [], collections.Counter()
@@ -282,7 +284,8 @@ class Model:
     """An exported model, checked, with its pycaffe net."""
 
     def __init__(self, folder, gpu=None):
-        from microattention import nets, visualize
+        from microattention.nets import prototxt as nets
+        from microattention.attention import visualize
         self.folder = pathlib.Path(folder)
         self.doc, self.sha256 = export.load_model(folder)
         family = self.doc["family"]
@@ -306,12 +309,12 @@ class Model:
                             % (folder, outputs, len(self.classes)))
         self.aam = None
         if self.doc["crop"].get("landmarks") == "aam" and export.AAM in self.doc["files_sha256"]:
-            from microattention import aam
+            from microattention.faces import aam
             self.aam = aam.load(str(self.folder / export.AAM))
 
     def predict(self, face):
         """(probabilities, OrderedDict map name -> 2-D map) of a 240x240 face."""
-        from microattention import visualize
+        from microattention.attention import visualize
         maps, prob = visualize.forward(self.net, face)
         return prob.reshape(-1), maps
 
@@ -329,7 +332,7 @@ def _position(numbers, value, option, clip):
 
 def predict_clip(clip, model, locator, args, progress=True):
     """Everything of one clip in memory: (prediction document, {file: bytes})."""
-    from microattention import faces
+    from microattention.faces import faces
     if args.face is not None and args.face < 1:
         raise UserError("--face %d: faces are numbered from 1 (from the left)" % args.face)
     started = time.time()
@@ -430,7 +433,7 @@ def request(args, model):
 
 
 def curve_png(doc):
-    from microattention import visualize
+    from microattention.attention import visualize
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -453,7 +456,7 @@ def curve_png(doc):
 def overlay_png(doc, model, face, points, maps):
     """visualize.render's Figure-4 picture of the apex face: the face (with the
     predicted class's AU regions when its landmarks are known) and each map."""
-    from microattention import visualize
+    from microattention.attention import visualize
     label = doc["class"]
     aus = visualize.REGION_AUS.get(label)
     mask = None
@@ -514,7 +517,7 @@ def summary_csv(results, classes):
 
 
 def make_locator(model):
-    from microattention import faces
+    from microattention.faces import faces
     return faces.Locator(model.aam)
 
 

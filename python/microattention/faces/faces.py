@@ -32,7 +32,7 @@ from collections import Counter, OrderedDict
 
 import numpy as np
 
-from microattention import aam as aam_mod
+from microattention.faces import aam as aam_mod
 from microattention import augment, files
 from microattention.errors import UserError
 from microattention.datasets.common import list_frames, sample_id

@@ -23,7 +23,8 @@ import warnings
 
 import numpy as np
 
-from microattention import augment, files, nets
+from microattention import augment, files
+from microattention.nets import prototxt as nets
 from microattention.errors import UserError
 
 RESNET10_FILE = "resnet10_cvgj_iter_320000.caffemodel"
@@ -184,14 +185,14 @@ def target_shapes(net_name, num_output, prototxt=None):
     param = deploy_like(read_target_prototxt(prototxt))
     if any(l.name == nets.CLASSIFIER for l in param.layer):
         nets.set_num_output(param, num_output)
-    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    package_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env = dict(os.environ, GLOG_minloglevel="2",
                PYTHONPATH=os.pathsep.join([package_parent] + [p for p in os.environ.get(
                    "PYTHONPATH", "").split(os.pathsep) if p]))
     with tempfile.TemporaryDirectory(prefix="ma-weights-") as tmp:
         path = os.path.join(tmp, "target.prototxt")
         nets.write_prototxt(param, path)
-        r = subprocess.run([sys.executable, "-m", "microattention.weights", "--shapes", path],
+        r = subprocess.run([sys.executable, "-m", "microattention.nets.weights", "--shapes", path],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                            universal_newlines=True, env=env)
     if r.returncode != 0:

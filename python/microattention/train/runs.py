@@ -29,7 +29,8 @@ import subprocess
 import sys
 import time
 
-from microattention import files, paper, protocols, training
+from microattention import files, paper, protocols
+from microattention.train import training
 from microattention.errors import UserError
 
 POLL_SECONDS = 0.5
@@ -122,7 +123,7 @@ def run_protocol(index, faces, protocol, weights, net=None, run_dir=None, jobs=1
     _say("%s with %s: %d fold(s), %d finished before, %d to train, %d at a time; %s"
          % (protocol, net, len(folds), len(skipped), len(todo), jobs, out_dir))
     if todo:
-        from microattention import disk
+        from microattention.train import disk
         todo_folds = [f for f in folds if f["fold"] in todo]
         disk.check(disk.estimate(index, protocol, todo_folds, [
             training.lmdb_home(run_dir, p.name, f["fold"], lmdb_dir) for f in todo_folds],

@@ -1,6 +1,6 @@
 """Helpers of the Slurm scripts in tools/slurm/ (see tools/slurm/README.md).
 
-  python3 -m microattention.slurm plan --protocol P --folds FOLDS.json -- TRAIN-FOLD OPTIONS
+  python3 -m microattention.train.slurm plan --protocol P --folds FOLDS.json -- TRAIN-FOLD OPTIONS
       checks the fold file (protocol P, split from the --index of the
       train-fold options) and prints, one per line:
         count=N        folds in the file; array task i trains the i-th (0-based)
@@ -8,9 +8,9 @@
                        these options (empty when all are)
         sha256=HEX     the fold file's checksum, checked again by every task
         run_dir=DIR    the run folder (train-fold's --run-dir or its default)
-  python3 -m microattention.slurm fold-id --folds FOLDS.json --task I [--sha256 HEX]
+  python3 -m microattention.train.slurm fold-id --folds FOLDS.json --task I [--sha256 HEX]
       prints the fold id of array task I.
-  python3 -m microattention.slurm report --protocol P --folds FOLDS.json -- TRAIN-FOLD OPTIONS
+  python3 -m microattention.train.slurm report --protocol P --folds FOLDS.json -- TRAIN-FOLD OPTIONS
       when every fold of the file is finished, pools them as the run command
       does (RUN_DIR/<protocol>/<net>/predictions.csv, metrics.json,
       metrics.md); refuses, naming the unfinished folds, otherwise. It never
@@ -29,7 +29,7 @@ import pathlib
 import sys
 
 from microattention import files
-from microattention import folds as folds_module
+from microattention.folds import split as folds_module
 from microattention import protocols
 from microattention.errors import UserError
 
@@ -137,7 +137,7 @@ def array_spec(numbers):
 def train_fold_options(protocol, argv):
     """The train-fold options after '--', parsed by train-fold's own parser
     (--protocol and --fold are the scripts' to give)."""
-    from microattention import training
+    from microattention.train import training
     argv = list(argv)
     for option in ("--protocol", "--fold"):
         if any(a == option or a.startswith(option + "=") for a in argv):
@@ -159,7 +159,7 @@ def _net(options):
 
 def fold_states(protocol, path, options):
     """[(task number, fold id, done.json or None)] of every fold of the file."""
-    from microattention import training
+    from microattention.train import training
     folds = check(protocol, path, options.index)
     net = _net(options)
     if not os.path.isfile(str(options.weights)):
@@ -179,7 +179,7 @@ def fold_states(protocol, path, options):
 
 def plan(protocol, path, options):
     """(number of folds, task numbers still to train, run folder)."""
-    from microattention import training
+    from microattention.train import training
     states = fold_states(protocol, path, options)
     pending = [number for number, _, done in states if done is None]
     return len(states), pending, str(options.run_dir or training.default_run_dir())
@@ -187,7 +187,8 @@ def plan(protocol, path, options):
 
 def report(protocol, path, options):
     """Pool the finished folds as the run command does; never train."""
-    from microattention import runs, training
+    from microattention.train import runs
+    from microattention.train import training
     states = fold_states(protocol, path, options)
     missing = [(number, fold) for number, fold, done in states if done is None]
     if missing:
@@ -206,7 +207,7 @@ def report(protocol, path, options):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python3 -m microattention.slurm",
+    parser = argparse.ArgumentParser(prog="python3 -m microattention.train.slurm",
                                      description=__doc__)
     add_arguments(parser)
     argv = list(sys.argv[1:] if argv is None else argv)

@@ -52,8 +52,9 @@ import resource
 import sys
 import time
 
-from microattention import demodata, files, paper
-from microattention.demodata.people import DEFAULT_MICRO, PEOPLE
+from microattention import files, paper
+from microattention.demo import data as demodata
+from microattention.demo.data.people import DEFAULT_MICRO, PEOPLE
 from microattention.errors import UserError
 
 FORMAT = "microattention-demo/1"
@@ -328,7 +329,8 @@ def leaks(data_dir, micro_index, macro_index):
     pre-training set). [] when nothing is shared. Persons come from
     demo-data's manifest through the frames' folders, not from the subject
     ids, so a mirror image filed under another subject is caught."""
-    from microattention import folds as folds_mod, training
+    from microattention.folds import split as folds_mod
+    from microattention.train import training
     where = _person_by_folder(read_manifest(data_dir))
 
     def who(row):
@@ -441,7 +443,7 @@ class Demo:
         return 0
 
     def stage_data(self):
-        from microattention import demodata
+        from microattention.demo import data as demodata
         c = self.config
         _call(demodata, ["--out", self.p("data"), "--seed", SEED,
                          "--micro-people", c.micro_people, "--macro-people", c.macro_people]
@@ -455,7 +457,7 @@ class Demo:
                          "--force"])
 
     def stage_index(self):
-        from microattention import index
+        from microattention.datasets import command as index
         files.output_dir(self.p("index"))
         for dataset in ("casme2", "ckplus"):
             _call(index, ["--dataset", dataset, "--root", self.p("data", dataset),
@@ -464,7 +466,7 @@ class Demo:
     def stage_faces(self):
         """Crops of both sets; the training indexes keep the samples with a
         face (the training stages stop at a sample without one)."""
-        from microattention import faces
+        from microattention.faces import faces
         workers = max(1, min(2, len(os.sched_getaffinity(0))))
         kept = collections.OrderedDict()
         for dataset in ("casme2", "ckplus"):
@@ -527,7 +529,8 @@ class Demo:
     def validate_on_people(self, done, index):
         """Accuracy of the pre-trained net (as LOSO starts from it: BatchNorm
         recalibrated) on the held-out people's faces, unaugmented."""
-        from microattention import training, lmdbs, metrics
+        from microattention import lmdbs, metrics
+        from microattention.train import training
         from microattention.datasets.common import sample_id
         fold_dir = self.p("runs", "pretrain", "resnet10", training.PRETRAIN_FOLD)
         rows, _ = _read_csv(index)
@@ -548,7 +551,9 @@ class Demo:
         return pooled, predicted
 
     def stage_pretrain(self):
-        from microattention import training, runs, metrics
+        from microattention import metrics
+        from microattention.train import training
+        from microattention.train import runs
         weights = self.init_weights or self.filler_weights()
         paths, held = self.split_validation_people()
         done = training.train_fold(
@@ -579,7 +584,7 @@ class Demo:
 
     def filler_weights(self):
         """A ResNet-10 caffemodel as Caffe's fillers make it (seeded)."""
-        from microattention import nets
+        from microattention.nets import prototxt as nets
         path = self.p("weights", "resnet10_fillers.caffemodel")
         if path.is_file():
             return str(path)
@@ -599,19 +604,21 @@ class Demo:
         return self.p("weights", "%s_macro.caffemodel" % net)
 
     def stage_transfer(self):
-        from microattention import weights
+        from microattention.nets import weights
         for net in NETS:
             _call(weights, ["transfer", "--from", self.pretrained(), "--to", net,
                             "--out", self.start_weights(net)])
 
     def loso_folds(self):
         """The LOSO folds the demo trains: the first loso_folds subjects."""
-        from microattention import training
+        from microattention.train import training
         all_folds = training.fold_list(self.p("index", "casme2-faces.csv"), "loso")
         return [f["fold"] for f in all_folds][:self.config.loso_folds], len(all_folds)
 
     def loso(self, net):
-        from microattention import training, runs, metrics
+        from microattention import metrics
+        from microattention.train import training
+        from microattention.train import runs
         chosen, total = self.loso_folds()
         per_fold = collections.OrderedDict()
         for number, fold in enumerate(chosen, start=1):
@@ -711,7 +718,7 @@ class Demo:
                         k, _setting_text(getattr(self.protocol(name), k)),
                         _setting_text(getattr(protocols.PROTOCOLS[name], k)))
                         for k in changed)))
-        from microattention.demodata import MAGNITUDE_MICRO, MAGNITUDE_MACRO
+        from microattention.demo.data import MAGNITUDE_MICRO, MAGNITUDE_MACRO
         if c.magnitude_micro != MAGNITUDE_MICRO:
             parts.append("The micro set's motion is %.2f of a full expression (demo-data's "
                          "default %.2f), raised for this budget: a micro-expression as strong "
@@ -730,7 +737,8 @@ class Demo:
     def stage_visualize(self):
         """Both nets of the first trained fold on a few of its test faces, one
         per class, and the pictures stacked into figure4.png."""
-        from microattention import visualize, training
+        from microattention.attention import visualize
+        from microattention.train import training
         chosen, _ = self.loso_folds()
         fold = chosen[0]
         fold_dirs = {net: training.fold_dir_of(self.p("runs"), "loso", net, fold)
@@ -758,7 +766,7 @@ class Demo:
 
     def stage_model(self):
         """The micro-attention net of the first LOSO fold as OUT/model, for predict."""
-        from microattention import export
+        from microattention.deploy import export
         fold = self.loso_folds()[0][0]
         export.export_model(self.p("runs"), "loso", "micro_attention", self.p("model"), fold=fold)
         return {"fold": fold, "model": str(self.p("model"))}
@@ -912,7 +920,7 @@ class Demo:
 def attention_experiment(demo):
     """--attention, after the stages: the held-out AU-region lift of every
     trained LOSO fold (figure4.measure) and the experiment's run time."""
-    from microattention import figure4
+    from microattention.attention import figure4
     stages = sum(r["seconds"] for r in demo.markers().values())
     chosen, total = demo.loso_folds()
     demo.say("attention experiment: scoring the held-out faces of %d of %d LOSO folds"

@@ -50,7 +50,7 @@ def git_commit():
 
 @functools.lru_cache(maxsize=None)
 def caffe_version():
-    from microattention import training
+    from microattention.train import training
     try:
         return training.caffe_version()
     except UserError:
@@ -129,7 +129,8 @@ def weights_origin(path, sha256=None):
     ImageNet; pretrained: a train-fold of the pretrain protocol (on
     macro-expressions) is a link of the chain.
     A record that exists but is not readable JSON is a UserError naming it."""
-    from microattention import training, weights as weights_module
+    from microattention.train import training
+    from microattention.nets import weights as weights_module
     chain = []
     pretrained = False
     path = pathlib.Path(path)

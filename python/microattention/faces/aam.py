@@ -16,7 +16,7 @@ import warnings
 import numpy as np
 
 from microattention import files
-from microattention.aus import MIRROR, eye_centres
+from microattention.faces.aus import MIRROR, eye_centres
 from microattention.errors import UserError
 
 N_POINTS = 68

@@ -11,7 +11,7 @@ midline, in inter-ocular distances from a landmark, (dx, dy) face upright;
 the other half follows through MIRROR with dx negated, as in aus.AU_LEFT."""
 import numpy as np
 
-from microattention.aus import MIRROR
+from microattention.faces.aus import MIRROR
 
 # AU -> polylines, each a list of (iBUG point, dx, dy). AUs not listed (5,
 # 23, 25, 26) change shape only.

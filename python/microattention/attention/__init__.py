@@ -1,0 +1,1 @@
+"""Attention maps: scores, overlays and Figure 4."""

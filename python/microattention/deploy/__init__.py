@@ -1,0 +1,1 @@
+"""Deployment: export a trained fold, predict on a user's video."""

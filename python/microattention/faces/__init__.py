@@ -1,0 +1,1 @@
+"""Faces: locate, landmark (dlib + AAM) and crop each apex frame."""

@@ -1,0 +1,1 @@
+"""Folds: split an index into the folds of HDE, CDE or LOSO."""

@@ -1,0 +1,1 @@
+"""Nets: prototxt, solvers, caffemodel I/O, weight surgery and transfer."""

@@ -1,0 +1,1 @@
+"""Training: one fold or a whole protocol through Caffe."""
