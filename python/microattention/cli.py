@@ -9,6 +9,7 @@ import argparse
 import importlib
 import sys
 
+from microattention import __version__, blas
 from microattention.errors import UserError
 
 # name -> (module, one-line help).
@@ -63,7 +64,6 @@ def main(argv=None):
         build_parser().print_help()
         return 0 if argv else 2
     if argv[0] in ("-V", "--version"):
-        from microattention import __version__
         print(__version__)
         return 0
     name = argv[0]
@@ -72,7 +72,6 @@ def main(argv=None):
             "microattention: unknown command %r; known commands: %s\n"
             % (name, ", ".join(COMMANDS)))
         return 2
-    from microattention import blas
     blas.setup()    # OpenBLAS's kernel, before a command module loads numpy or Caffe
     module = _load(name)
     parser = argparse.ArgumentParser(prog="python3 -m microattention " + name,

@@ -10,7 +10,7 @@ import tempfile
 from microattention import files, paper
 from microattention.errors import UserError
 from microattention.report.load import load_runs
-from microattention.report.plots import figure_confusion, figure_table5, figures_curves, _compact
+from microattention.report.plots import figure_confusion, figure_table5, figures_curves, compact_png
 from microattention.report.provenance import report_environment, section_provenance
 from microattention.report.render import to_html, to_markdown
 from microattention.report.setup import section_setup
@@ -43,7 +43,7 @@ def build(runs, stamp=None):
         blocks += SECTIONS[protocol](runs)
         if protocol == "cde":
             name, caption, data = figure_table5(tmp)
-            data = images[name] = _compact(data)
+            data = images[name] = compact_png(data)
             blocks.append(("img", name, caption, data))
         blocks += section_runs(runs)
         blocks += section_setup(runs)
@@ -55,12 +55,12 @@ def build(runs, stamp=None):
             figure = figure_confusion(run, tmp)
             if figure:
                 name, caption, data = figure
-                data = images[name] = _compact(data)
+                data = images[name] = compact_png(data)
                 blocks.append(("img", name, caption, data))
             blocks.append(("h", 3, "Learning curves"))
             curves, notes = figures_curves(run, tmp)
             for name, caption, data in curves:
-                data = images[name] = _compact(data)
+                data = images[name] = compact_png(data)
                 blocks.append(("img", name, caption, data))
             if notes:
                 blocks.append(("list", ["no curve for " + n for n in notes]))

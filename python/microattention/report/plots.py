@@ -6,7 +6,8 @@ import pathlib
 
 from microattention import metrics, paper
 from microattention.errors import UserError
-from microattention.report.tables import _number, _ours_label
+from microattention.report.tables import number_text, ours_label
+from microattention.train import caffelog
 
 CURVES_PER_FOLD_UP_TO = 4   # more folds: one small-multiples figure per run
 
@@ -17,7 +18,7 @@ def _png(fig):
     return buffer.getvalue()
 
 
-def _compact(data):
+def compact_png(data):
     """A PNG re-encoded with a 64-colour palette (a third of the bytes for
     line plots; the HTML carries every figure inline). Deterministic: no
     dithering, median-cut palette."""
@@ -33,7 +34,6 @@ def _compact(data):
 
 
 def _curve_rows(fold):
-    from microattention.train import caffelog
     log = fold.path / "caffe.log"
     if not log.is_file():
         return None, "no caffe.log"
@@ -45,7 +45,6 @@ def _curve_rows(fold):
 
 def figures_curves(run, tmp):
     """[(file name, caption, png bytes)] and notes for the run's learning curves."""
-    from microattention.train import caffelog
     logs, notes = [], []
     for fold in run.folds:
         rows, problem = _curve_rows(fold)
@@ -111,7 +110,7 @@ def _small_multiples(run, logs):
                 if i:
                     ax.axvline(it, color="0.35", linestyle=":", linewidth=0.9)
         ax.set_title("%s: loss max %.3g\nlr %s" % (
-            fold.id, top, " > ".join(_number(float(r)) for r in rates)), fontsize=6.5, pad=2)
+            fold.id, top, " > ".join(number_text(float(r)) for r in rates)), fontsize=6.5, pad=2)
         ax.set_ylim(-0.03, 1.03)
         ax.xaxis.set_major_locator(MaxNLocator(3, integer=True))
         ax.tick_params(labelsize=6, length=2, pad=1)
@@ -134,7 +133,7 @@ def figure_confusion(run, tmp):
                           title="%s (pooled%s)" % (run.net, "" if run.complete else ", PARTIAL"))
     return ("confusion-%s.png" % run.slug,
             "Confusion matrix of %s, pooled over %s, percent of each true class (rows true)."
-            % (_ours_label(run), run.status().split(" - ")[0]), path.read_bytes())
+            % (ours_label(run), run.status().split(" - ")[0]), path.read_bytes())
 
 
 def figure_table5(tmp):

@@ -3,6 +3,7 @@ report itself is made.
 """
 import platform
 
+from microattention import __version__
 from microattention.train import provenance
 
 # ------------------------------------------------------------------ provenance
@@ -58,7 +59,6 @@ def _distinct(run, get):
 
 def report_environment():
     """Where this report was made (the runs' own record is in their provenance)."""
-    from microattention import __version__
     items = ["microattention %s, Python %s" % (__version__, platform.python_version())]
     try:
         release = dict(line.rstrip("\n").split("=", 1) for line in

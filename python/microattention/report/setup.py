@@ -7,7 +7,7 @@ import re
 
 from microattention import protocols
 from microattention.errors import UserError
-from microattention.report.tables import PAPER_TABLE, _number
+from microattention.report.tables import PAPER_TABLE, number_text
 
 # ------------------------------------------------------------------ setup vs paper
 
@@ -187,7 +187,7 @@ def section_setup(runs):
                 continue
             parts = []
             for value, folds in values.items():
-                value_text = _number(value)
+                value_text = number_text(value)
                 if len(values) > 1:
                     value_text += " (folds %s)" % ", ".join(folds[:4]) + (
                         ", ..." if len(folds) > 4 else "")
@@ -201,15 +201,15 @@ def section_setup(runs):
                 elif not _same(value, expected):
                     value_text += " - **NOT the paper's setup**"
                     loud.append("%s: %s is %s, %s %s" % (
-                        run.label, label, _number(value), "the paper's setup is"
+                        run.label, label, number_text(value), "the paper's setup is"
                         if field in OUTSIDE_TABLE else "the protocol table says",
-                        _number(expected)))
+                        number_text(expected)))
                 parts.append(value_text)
             cells.append("; ".join(parts))
         reason = "† " + why if why else ""
         if why and choice_key == "augmentation" and field != "aug.colour_shift":
             reason = "† (augmentation: see above)"
-        rows.append([label, _number(expected) + (" †" if why else "")] + cells + [reason])
+        rows.append([label, number_text(expected) + (" †" if why else "")] + cells + [reason])
     blocks = [("h", 2, "Setup: this run versus the paper")]
     for text in loud:
         blocks.append(("warn", "%s. This run is NOT the paper's setup; its numbers are not a "

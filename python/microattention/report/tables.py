@@ -20,14 +20,14 @@ def _f3(value):
     return "–" if value is None else "%.3f" % value
 
 
-def _ours_label(run):
+def ours_label(run):
     text = "%s, this run" % run.label
     if not run.complete:
         text += " (PARTIAL: %s)" % run.status().split(" - ")[0]
     return text
 
 
-def _number(x):
+def number_text(x):
     """Rates as the paper prints them (1e-4), other numbers plainly."""
     if isinstance(x, bool):
         return "yes" if x else "no"
@@ -64,7 +64,7 @@ def section_hde(runs):
             for t in tests:
                 entry = by_test.get(t)
                 cells.append(_f3(entry[m]) if entry else "not done")
-        rows.append([_ours_label(run)] + cells)
+        rows.append([ours_label(run)] + cells)
     return [("h", 2, "Table 2 (HDE): WAR and UAR per test database"),
             ("p", "Each column names the *test* database; the other one is the training set. "
                   "Rows marked \"this run\" are ours (fold `casme2-to-samm` tests SAMM, "
@@ -79,7 +79,7 @@ def section_cde(runs):
             for k, v in paper.TABLE4.items()]
     for run in runs:
         p = run.result["pooled"] if run.result else None
-        rows.append([_ours_label(run)] + ([_f3(p["war"]), _f3(p["uf1_megc2019"]),
+        rows.append([ours_label(run)] + ([_f3(p["war"]), _f3(p["uf1_megc2019"]),
                                            _f3(p["f1_megc2018"]), _f3(p["uar"])]
                                           if p else ["not done"] * 4))
     blocks = [("h", 2, "Table 4 (CDE): accuracy and F1"),
@@ -98,13 +98,13 @@ def section_cde(runs):
                    [[names[i]] + ["%.2f" % v for v in table5[i]] for i in range(len(names))]))
     for run in runs:
         if not run.result:
-            blocks.append(("p", "%s: no finished fold, no confusion matrix." % _ours_label(run)))
+            blocks.append(("p", "%s: no finished fold, no confusion matrix." % ours_label(run)))
             continue
         ours = run.result["pooled"]["confusion_percent"]
         counts = run.result["pooled"]["confusion"]
         if sorted(run.classes) != sorted(names):
             blocks.append(("p", "%s: classes %s are not Table 5's; no side-by-side."
-                           % (_ours_label(run), ", ".join(run.classes))))
+                           % (ours_label(run), ", ".join(run.classes))))
             continue
         order = [run.classes.index(n) for n in names]
         rows = []
@@ -117,7 +117,7 @@ def section_cde(runs):
             rows.append([name] + cells + [str(sum(counts[order[i]]))])
         blocks.append(("p", "%s: ours (paper's Table 5 in brackets%s); the last column is "
                             "our number of test samples of the class." % (
-                                _ours_label(run), "" if run.net == "micro_attention"
+                                ours_label(run), "" if run.net == "micro_attention"
                                 else "; Table 5 is the paper's micro-attention net, not %s"
                                 % run.net)))
         blocks.append(("table", ["true \\ predicted"] + names + ["samples"], rows))
@@ -186,7 +186,7 @@ def section_pretrain(runs):
     rows = [["paper (section 4.2)", "%.2f %%" % (100 * paper.PRETRAIN_VALIDATION_ACCURACY), ""]]
     for run in runs:
         p = run.result["pooled"] if run.result else None
-        rows.append([_ours_label(run), "%.2f %%" % (100 * p["war"]) if p else "not done",
+        rows.append([ours_label(run), "%.2f %%" % (100 * p["war"]) if p else "not done",
                      str(p["samples"]) if p else ""])
     return [("h", 2, "Pre-training: validation accuracy"),
             ("p", "Accuracy of the ResNet-10 without attention on the held-out tenth of the "
@@ -207,7 +207,7 @@ def section_runs(runs):
     rows = []
     for run in runs:
         p = run.result["pooled"] if run.result else None
-        rows.append([_ours_label(run), "`%s`" % run.net, str(run.path), run.status(),
+        rows.append([ours_label(run), "`%s`" % run.net, str(run.path), run.status(),
                      str(p["samples"]) if p else "0"]
                     + [_f3(p[k]) if p else "not done" for k in METRIC_NAMES]
                     + [str(run.settings.get("epochs")), str(run.settings.get("seed"))])
