@@ -36,7 +36,7 @@ STAGES = OrderedDict([
                "faces folder: crops PNG + landmarks .pts + faces.csv")),
     ("lmdbs", (2, "balancing, augmentation and LMDB writing",
                "train/test LMDBs + sidecar CSV")),
-    ("folds", (3, "HDE, CDE and LOSO splits", "folds CSV (sample -> fold)")),
+    ("folds", (3, "HDE, CDE and LOSO splits", "folds JSON (the samples of each fold)")),
     ("train", (4, "one fold or a protocol through Caffe; run layout; provenance; Slurm",
                "runs/<protocol>/<net>/<fold>/: predictions.csv, final.caffemodel, caffe.log, "
                "settings.json, done.json")),
