@@ -9,7 +9,7 @@ import pytest
 
 import dataset_fixtures as fx
 from microattention import cli
-from microattention.folds import split as folds
+from microattention.folds import split
 from microattention.datasets.common import COLUMNS, natural_key
 from microattention.errors import UserError
 
@@ -95,8 +95,8 @@ def test_cde_leaves_each_subject_out(indexes, tmp_path, capsys):
     assert line.split() == ["casme2_sub01", str(len(f0["train"])), str(len(f0["test"]))] + cells
     assert "46 fold(s)" in text and "casme2 26 + samm 20" in text
     # the CSV form holds the same folds
-    _, _, from_csv = folds.read_folds(str(tmp_path / "cde.csv"))
-    _, classes, from_json = folds.read_folds(str(out))
+    _, _, from_csv = split.read_folds(str(tmp_path / "cde.csv"))
+    _, classes, from_json = split.read_folds(str(out))
     assert classes == FIVE
     assert [(f["fold"], f["train"], f["test"], f["test_subjects"]) for f in from_csv] == \
            [(f["fold"], f["train"], f["test"], f["test_subjects"]) for f in from_json]
@@ -139,7 +139,7 @@ def test_loso_smic_one_fold_per_subject(indexes, tmp_path, capsys):
                                 "--out", out)
     assert code == 0, err
     assert err == ""   # every SMIC subject leaves all three classes in training
-    protocol, classes, got = folds.read_folds(str(out))
+    protocol, classes, got = split.read_folds(str(out))
     subjects = sorted(plans["smic"]["subjects"], key=natural_key)
     assert subjects[:3] == ["s1", "s2", "s3"] and "s20" in subjects
     assert [f["fold"] for f in got] == ["smic_%s" % s for s in subjects]
@@ -211,7 +211,7 @@ def test_folds_file_with_a_subject_on_both_sides_is_rejected(tmp_path, capsys):
     doc["folds"][0]["test"].append("samm/007/b/1")
     out.write_text(json.dumps(doc))
     with pytest.raises(UserError, match="fold samm_006 has subject.*samm/007 on both"):
-        folds.read_folds(str(out))
+        split.read_folds(str(out))
 
 
 @pytest.mark.parametrize("protocol,samples,message", [
@@ -268,23 +268,23 @@ def test_bad_files(tmp_path, capsys):
     bad = tmp_path / "bad.json"
     bad.write_text("{\"format\": 1")
     with pytest.raises(UserError, match="bad.json is not valid JSON"):
-        folds.read_folds(str(bad))
+        split.read_folds(str(bad))
     bad.write_text(json.dumps({"format": "microattention-folds/1",
                                "folds": [{"fold": "x", "train": "a/b/c/1", "test": []}]}))
     with pytest.raises(UserError, match="bad.json: fold 1 needs a fold id and train and test"):
-        folds.read_folds(str(bad))
+        split.read_folds(str(bad))
     bad = tmp_path / "bad.csv"
     bad.write_text("fold,side,sample_id\nx,train,a/1/c/1\nx,test,b/2\n")
     with pytest.raises(UserError, match="fold x: b/2 is not a sample id"):
-        folds.read_folds(str(bad))
+        split.read_folds(str(bad))
     bad.write_text("fold,side,sample_id\nx,train,a/1/c/1\nx,tset,a/2/c/1\n")
     with pytest.raises(UserError, match="bad.csv row 3: side 'tset' is not train or test"):
-        folds.read_folds(str(bad))
+        split.read_folds(str(bad))
 
 
 def test_fold_classes_are_the_lmdb_class_numbers_even_with_a_class_missing(tmp_path, capsys):
     # No sadness in this index: the fold file still numbers the five classes
-    # as the LMDBs and the nets do (lmdbs.CLASSES), not just the ones present.
+    # as the LMDBs and the nets do (datasets.classes.CLASSES), not just the ones present.
     samples = [("casme2", s, "c%d" % i, label) for s in ("sub01", "sub02", "sub03")
                for i, label in enumerate(["happiness", "surprise", "anger", "disgust"])]
     path = write_index(tmp_path / "index.csv", samples)

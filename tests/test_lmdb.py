@@ -16,13 +16,16 @@ import numpy as np
 import pytest
 
 from microattention import augment, cli, lmdbs, protocols
-from microattention.nets import prototxt as nets
+from microattention.datasets import classes
+from microattention.lmdbs import encoding
+from microattention.lmdbs.writer import remove_stale
+from microattention.nets import prototxt
 from microattention.datasets.common import COLUMNS, sample_id
 
 cv2 = pytest.importorskip("cv2")
 pytest.importorskip("lmdb")
 try:
-    caffe = nets.import_caffe()
+    caffe = prototxt.import_caffe()
 except ImportError:
     pytest.skip("pycaffe not available (run inside the image)", allow_module_level=True)
 
@@ -128,15 +131,15 @@ def caffe_read(path, n):
 # ------------------------------------------------------------------ class table
 
 def test_class_numbers_follow_table5_and_smic_order():
-    assert list(lmdbs.CLASSES["micro"]) == TABLE5_ORDER
-    assert list(lmdbs.CLASSES["macro"]) == TABLE5_ORDER
-    assert list(lmdbs.CLASSES["smic"]) == ["positive", "negative", "surprise"]
+    assert list(classes.CLASSES["micro"]) == TABLE5_ORDER
+    assert list(classes.CLASSES["macro"]) == TABLE5_ORDER
+    assert list(classes.CLASSES["smic"]) == ["positive", "negative", "surprise"]
 
 
 @pytest.mark.parametrize("net", ["resnet10", "micro_attention", "complex_attention"])
 def test_crop_and_test_sizes_match_the_prototxt(net):
-    param = nets.load(net, "train_val")
-    data = {nets._phase_of(l): l for l in param.layer if l.type == "Data"}
+    param = prototxt.load(net, "train_val")
+    data = {prototxt._phase_of(l): l for l in param.layer if l.type == "Data"}
     assert data["TRAIN"].transform_param.crop_size == augment.CROP_SIZE
     assert not data["TEST"].transform_param.crop_size
     assert augment.TEST_SIZE == augment.CROP_SIZE
@@ -332,7 +335,7 @@ def test_same_seed_same_bytes_other_seed_other_order(micro, tmp_path):
 
 def test_worker_processes_do_not_change_the_bytes(micro, tmp_path, monkeypatch):
     index, faces = micro
-    monkeypatch.setattr(lmdbs.builder, "PARALLEL_MIN", 1)
+    monkeypatch.setattr(encoding, "PARALLEL_MIN", 1)
     build(index, faces, tmp_path / "one", "loso", seed=2, workers=1)
     build(index, faces, tmp_path / "two", "loso", seed=2, workers=2)
     assert (tmp_path / "one" / "data.mdb").read_bytes() == \
@@ -350,7 +353,8 @@ def test_datum_bytes_are_caffes_own_serialisation(shape, label):
 
 def test_map_grows_when_the_first_guess_is_too_small(micro, tmp_path, monkeypatch):
     index, faces = micro
-    monkeypatch.setattr(lmdbs.builder, "_initial_map_size", lambda count, size: 1 << 20)
+    monkeypatch.setattr("microattention.lmdbs.writer.initial_map_size",
+                        lambda count, size: 1 << 20)
     meta = build(index, faces, tmp_path / "small", "cde", seed=1)
     assert meta["count"] * 240 * 240 > 8 << 20
     stored = records(tmp_path / "small")
@@ -576,7 +580,6 @@ def test_stale_builds_are_named_by_host_and_pid_and_another_hosts_pid_is_not_tes
         tmp_path, monkeypatch):
     import socket
     from microattention import locks
-    from microattention.lmdbs import builder
     out = tmp_path / "train"
     here = socket.gethostname()
     gone = subprocess.Popen(["true"])
@@ -590,11 +593,11 @@ def test_stale_builds_are_named_by_host_and_pid_and_another_hosts_pid_is_not_tes
     real_kill = os.kill
     monkeypatch.setattr(os, "kill", lambda pid, sig: tested.append(pid) or real_kill(pid, sig))
     said = []
-    builder._remove_stale(out, False, said.append)     # without the lock (MA_NO_FLOCK)
+    remove_stale(out, False, said.append)     # without the lock (MA_NO_FLOCK)
     assert sorted(tested) == sorted([gone.pid, gone.pid, os.getpid()])
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names[2:])
     assert any("node7.cluster-%d: made by pid %d on node7.cluster" % (os.getpid(), os.getpid())
                in s for s in said), said
-    builder._remove_stale(out, True, said.append)      # holding the output's lock: all stale
+    remove_stale(out, True, said.append)      # holding the output's lock: all stale
     assert list(tmp_path.iterdir()) == []
     assert locks.parse_owner(locks.owner()) == (here or "localhost", os.getpid())

@@ -32,8 +32,9 @@ sys.path.insert(0, str(ROOT / "python"))
 import numpy as np  # noqa: E402
 
 from microattention import paper  # noqa: E402
-from microattention.train import disk
-from microattention.nets import prototxt as nets
+from microattention.lmdbs import records  # noqa: E402
+from microattention.train import disk  # noqa: E402
+from microattention.nets import prototxt  # noqa: E402
 from microattention.datasets.common import COLUMNS, sample_id  # noqa: E402
 
 CDE_FOLDS = 46
@@ -45,8 +46,8 @@ def model_sizes(folder):
     sizes = {}
     for net in NETS:
         path = pathlib.Path(folder) / ("%s.caffemodel" % net)
-        model = nets.build(nets.render_deploy(net, num_output=5))
-        nets.fill_random(model, np.random.RandomState(0), data_mean=110.0, data_std=58.0)
+        model = prototxt.build(prototxt.render_deploy(net, num_output=5))
+        prototxt.fill_random(model, np.random.RandomState(0), data_mean=110.0, data_std=58.0)
         model.save(str(path))
         sizes[net] = path.stat().st_size
     return sizes
@@ -61,8 +62,8 @@ def cde_figures(sizes, jobs):
     # a fold's training side: every class resampled to the largest (at most
     # all its samples), x5 with the corner crops; its test side, the subject
     train_records = len(paper.CLASSES) * max(counts.values()) * 5
-    fold_train = train_records * disk.record_bytes(240)
-    all_tests = samples * disk.record_bytes(224)
+    fold_train = train_records * records.record_bytes(240)
+    all_tests = samples * records.record_bytes(224)
     lmdbs = CDE_FOLDS * fold_train + all_tests
     finals = CDE_FOLDS * sum(sizes.values())
     pairs = sum(2 * s for s in sizes.values())       # caffemodel + SGD solverstate
@@ -71,9 +72,9 @@ def cde_figures(sizes, jobs):
     deleting = jobs * fold_train + all_tests * jobs / CDE_FOLDS + finals
     print("CDE, %d folds, %d samples, 3 nets (computed):" % (CDE_FOLDS, samples))
     print("  training LMDB per fold (upper bound: %d records x %d B): %s"
-          % (train_records, disk.record_bytes(240), disk.human(fold_train)))
+          % (train_records, records.record_bytes(240), disk.human(fold_train)))
     print("  test LMDBs of all folds (%d records x %d B): %s"
-          % (samples, disk.record_bytes(224), disk.human(all_tests)))
+          % (samples, records.record_bytes(224), disk.human(all_tests)))
     print("  caffemodel: %s" % ", ".join("%s %s" % (n, disk.human(s)) for n, s in sizes.items()))
     print("  before: 3 x LMDBs %s + 2 snapshot pairs per fold and net %s = %s"
           % (disk.human(len(NETS) * lmdbs), disk.human(CDE_FOLDS * 2 * pairs),

@@ -1,43 +1,19 @@
-"""Split an index into the folds of an evaluation protocol (paper 4.2):
-
-  hde   holdout-database: train on CASME II and test on SAMM, and the reverse
-        (2 folds, ids casme2-to-samm and samm-to-casme2); the index must pool
-        exactly those two datasets.
-  cde   composite-database: leave one subject out over a pooled index of
-        several datasets (CASME II + SAMM in the paper: 26 + 20 = 46 folds).
-  loso  leave one subject out within one dataset (CASME II, SAMM or SMIC).
-
-Subjects are dataset-qualified: CASME II's sub01 and SAMM's 006 are different
-people, and a subject is never on both sides of a fold (checked on writing and
-on reading a fold file). Fold ids are <dataset>_<subject> for cde and loso.
-Folds are ordered naturally (sub2 before sub10) and the output is the same
-bytes for the same index.
-
-Fold files (--out, format chosen by the extension; repeat --out for both):
-  .json  {"format": "microattention-folds/1", "protocol", "index_sha256",
-          "classes": [class names in class-index order],
-          "folds": [{"fold", "test_subjects": ["dataset/subject", ...],
-                     "train": [sample ids], "test": [sample ids]}]}
-  .csv   one row per fold and sample: fold, side (train|test), sample_id,
-         dataset, subject, label
-Sample ids are datasets.common.sample_id: dataset/subject/clip/frame. The
-class order (the integer labels the training stage gives Caffe) is the
-paper's order of the datasets' classes; see class_names().
-
-Per-fold class counts are printed; a fold whose training side lacks a class
-is reported as a warning (its test side lacking one is normal in LOSO).
-"""
-import argparse
+"""The folds of an evaluation protocol (paper 4.2: hde, cde, loso), made from
+an index, checked (no subject on both sides of a fold), written as a fold
+file (.json or .csv) and read back; the per-fold class counts. The protocols
+and the fold-file formats are described in command.py (the folds command's
+help)."""
 import csv
 import io
 import json
-import os
-import sys
 from collections import Counter, OrderedDict
 
-from microattention import files, protocols
-from microattention.errors import UserError
+from microattention import protocols
+from microattention.datasets import READERS
+from microattention.datasets.classes import CLASSES, FAMILY
 from microattention.datasets.common import natural_key, sample_id
+from microattention.datasets.objective import NAMES
+from microattention.errors import UserError
 
 # the evaluation protocols of protocols.PROTOCOLS (pre-training has no folds)
 PROTOCOLS = tuple(name for name in protocols.NAMES if name != "pretrain")
@@ -46,58 +22,6 @@ HDE_PAIR = ("casme2", "samm")
 FORMAT = "microattention-folds/1"
 NEEDED = ("dataset", "subject", "clip", "frame", "label")
 CSV_COLUMNS = ["fold", "side", "sample_id", "dataset", "subject", "label"]
-
-
-def add_arguments(parser):
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.epilog = (
-        "examples:\n"
-        "  python3 -m microattention folds --index cde.csv --protocol cde --out folds_cde.json\n"
-        "  python3 -m microattention folds --index casme2+samm.csv --protocol hde \\\n"
-        "      --out folds_hde.json --out folds_hde.csv\n")
-    parser.add_argument("--index", required=True, metavar="INDEX.csv",
-                        help="index CSV written by 'python3 -m microattention index'")
-    parser.add_argument("--protocol", required=True, metavar="hde|cde|loso",
-                        help="hde (CASME II <-> SAMM), cde (pooled, leave one subject out) "
-                             "or loso (one dataset, leave one subject out)")
-    parser.add_argument("--out", action="append", metavar="FOLDS.json|FOLDS.csv",
-                        help="fold file to write; .json or .csv; repeat for both "
-                             "(default: folds_<protocol>.json)")
-
-
-def run(args):
-    protocol = str(args.protocol).lower()
-    if protocol not in PROTOCOLS:
-        raise UserError("--protocol %s: unknown protocol; expected one of %s"
-                        % (args.protocol, ", ".join(PROTOCOLS)))
-    outs = args.out or ["folds_%s.json" % protocol]
-    for out in outs:
-        if os.path.splitext(out)[1].lower() not in (".json", ".csv"):
-            raise UserError("--out %s: the fold file must end in .json or .csv" % out)
-    rows = read_index(args.index)
-    files.check_outputs(outs, [args.index], {p: "--out" for p in outs})
-    classes = class_names(rows)
-    folds = make_folds(rows, protocol, args.index)
-    check_folds(folds, args.index)
-    digest = files.sha256(args.index)
-    contents = OrderedDict()
-    for out in outs:
-        if out.lower().endswith(".json"):
-            contents[out] = to_json(folds, protocol, classes, digest)
-        else:
-            contents[out] = to_csv(folds, rows)
-    files.write_together(contents)
-    report, warnings = counts_table(folds, rows, classes, protocol)
-    datasets = sorted({r["dataset"] for r in rows.values()}, key=natural_key)
-    if protocol == "cde" and datasets != list(HDE_PAIR):
-        report += "note: the paper's CDE pools %s; this index pools %s\n" % (
-            " and ".join(HDE_PAIR), " and ".join(datasets))
-    for message in warnings:
-        sys.stderr.write("warning: %s\n" % message)
-    sys.stdout.write(report)
-    for out in outs:
-        sys.stdout.write("wrote %d fold(s) to %s\n" % (len(folds), out))
-    return 0
 
 
 # ---------------------------------------------------------------- reading
@@ -148,18 +72,15 @@ def _subject(row):
 
 def class_names(rows):
     """Class names in class-number order: the class table of the index's
-    dataset family (lmdbs.CLASSES, the one place class numbers are assigned:
+    dataset family (datasets.classes, the one place class numbers are assigned:
     happiness, surprise, anger, disgust, sadness; SMIC positive, negative,
     surprise), so that fold files, LMDB labels and predictions agree. An index
     that mixes families or holds a dataset without a table keeps the readers'
     order of the labels present, unknown labels last."""
-    from microattention import lmdbs
     datasets = {r["dataset"] for r in rows.values()}
-    families = {lmdbs.FAMILY.get(d) for d in datasets}
+    families = {FAMILY.get(d) for d in datasets}
     if len(families) == 1 and None not in families:
-        return list(lmdbs.CLASSES[families.pop()])
-    from microattention.datasets import READERS
-    from microattention.datasets.objective import NAMES
+        return list(CLASSES[families.pop()])
     present = {r["label"] for r in rows.values()}
     order = []
     for dataset in sorted(datasets, key=natural_key):
@@ -274,8 +195,6 @@ def check_folds(folds, source):
 
 
 # ---------------------------------------------------------------- writing
-
-
 
 def to_json(folds, protocol, classes, index_sha256):
     document = OrderedDict([

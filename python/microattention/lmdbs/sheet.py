@@ -4,14 +4,17 @@ import collections
 import json
 import pathlib
 
+import numpy as np
+
 from microattention import files
-from microattention.lmdbs.builder import sidecar_path
 from microattention.lmdbs.records import read_records
+from microattention.lmdbs.writer import sidecar_path
 
 
 def inspect(path, png=None, count=64, columns=8, tile=128, log=None):
-    import cv2
-    import numpy as np
+    """Print the records per label of the LMDB at path and write a contact
+    sheet of its first `count` records (default PATH.png); returns the counts."""
+    import cv2  # lazy: OpenCV is slow to import (keeps the command's --help fast)
     log = log or print
     path = pathlib.Path(path)
     names = {}

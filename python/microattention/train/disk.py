@@ -16,16 +16,10 @@ import shutil
 
 from microattention import augment, protocols
 from microattention.errors import UserError
+from microattention.lmdbs.inputs import read_index
+from microattention.lmdbs.records import record_bytes
 
-PAGE = 4096
-DATUM_OVERHEAD = 64     # Datum header + overflow page header, bytes (about 30)
 SNAPSHOT_PAIRS_WRITING = 3   # the 2 kept for resuming + the one being written
-
-
-def record_bytes(size, page=PAGE):
-    """Bytes one size x size gray record takes in an LMDB (also the base of
-    the LMDB builder's initial map size)."""
-    return -(-(size * size + DATUM_OVERHEAD) // page) * page
 
 
 def training_records(labels, protocol):
@@ -54,8 +48,7 @@ def estimate(index, protocol, folds, lmdb_homes, run_dir, weights, jobs, keep_sn
     LMDB folders in `lmdb_homes`) will add: LMDBs not built yet, the final
     weights of each fold (with --keep-snapshots the last two snapshot pairs)
     and, at any time, up to three snapshot pairs per running fold."""
-    from microattention.lmdbs import builder
-    rows, _ = builder.read_index(str(index))
+    rows, _ = read_index(str(index))
     label_of = {r["_id"]: r["_label"] for r in rows}
     per_fold = []
     for fold, home in zip(folds, lmdb_homes):
