@@ -34,9 +34,10 @@ from collections import OrderedDict
 
 from microattention import files
 from microattention.datasets.common import natural_key
+from microattention.datasets.index_file import read_index
 from microattention.errors import UserError
 from microattention.folds.split import (
-    HDE_PAIR, PROTOCOLS, check_folds, class_names, counts_table, make_folds, read_index,
+    HDE_PAIR, PROTOCOLS, check_folds, class_names, counts_table, make_folds,
     to_csv, to_json)
 
 

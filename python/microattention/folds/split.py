@@ -20,45 +20,10 @@ PROTOCOLS = tuple(name for name in protocols.NAMES if name != "pretrain")
 # HDE of the paper: these two databases, each in turn as the test set.
 HDE_PAIR = ("casme2", "samm")
 FORMAT = "microattention-folds/1"
-NEEDED = ("dataset", "subject", "clip", "frame", "label")
 CSV_COLUMNS = ["fold", "side", "sample_id", "dataset", "subject", "label"]
 
 
 # ---------------------------------------------------------------- reading
-
-def read_index(path):
-    """The rows of an index CSV, keyed by sample id (OrderedDict in file order)."""
-    try:
-        with open(path, newline="", encoding="utf-8") as handle:
-            reader = csv.DictReader(handle)
-            if reader.fieldnames is None:
-                raise UserError("index %s is empty (no header row)" % path)
-            missing = [c for c in NEEDED if c not in reader.fieldnames]
-            if missing:
-                raise UserError("index %s lacks the column(s) %s; is it an index written by "
-                                "'python3 -m microattention index'?" % (path, ", ".join(missing)))
-            rows = OrderedDict()
-            for line, row in enumerate(reader, start=2):
-                for column in ("dataset", "subject", "label"):
-                    if not (row.get(column) or "").strip():
-                        raise UserError("index %s row %d: empty %s" % (path, line, column))
-                key = sample_id(row)
-                if key in rows:
-                    raise UserError("index %s row %d: sample %s is listed twice"
-                                    % (path, line, key))
-                rows[key] = row
-    except FileNotFoundError:
-        raise UserError("index %s does not exist" % path)
-    except IsADirectoryError:
-        raise UserError("index %s is a folder, not a CSV file" % path)
-    except UnicodeDecodeError:
-        raise UserError("index %s is not a UTF-8 CSV file" % path)
-    except csv.Error as exc:
-        raise UserError("index %s: not a readable CSV (%s)" % (path, exc))
-    if not rows:
-        raise UserError("index %s has no samples" % path)
-    return rows
-
 
 def _sample_key(row):
     frame = str(row["frame"])

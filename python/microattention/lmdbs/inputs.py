@@ -10,31 +10,19 @@ import struct
 
 from microattention import augment
 from microattention.datasets.classes import CLASSES, FAMILY
+from microattention.datasets import index_file
 from microattention.datasets.common import sample_id
 from microattention.errors import UserError
 
 FACES_CSV = "faces.csv"
-INDEX_COLUMNS = ("dataset", "subject", "clip", "label", "frame")
 FACES_COLUMNS = ("sample_id", "crop", "status")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def read_index(path):
-    """Rows of the index with their family and class number."""
-    try:
-        with open(path, newline="", encoding="utf-8") as handle:
-            reader = csv.DictReader(handle)
-            missing = [c for c in INDEX_COLUMNS if c not in (reader.fieldnames or ())]
-            if missing:
-                raise UserError("%s: not an index CSV, missing column(s) %s"
-                                % (path, ", ".join(missing)))
-            rows = list(reader)
-    except OSError as exc:
-        raise UserError("cannot read the index %s: %s" % (path, exc.strerror or exc))
-    except UnicodeDecodeError:
-        raise UserError("%s: not a UTF-8 CSV index" % path)
-    if not rows:
-        raise UserError("%s: the index has no rows" % path)
+    """Rows of the index (datasets.index_file) with their sample id, row
+    number, family and class number; one family per LMDB."""
+    rows = list(index_file.read_index(path).values())
     families = collections.OrderedDict()
     for number, row in enumerate(rows, start=2):
         family = FAMILY.get(row["dataset"])
@@ -53,12 +41,6 @@ def read_index(path):
         raise UserError("%s mixes datasets with different class sets (%s); build one LMDB "
                         "per family" % (path, ", ".join(
                             "%s: %s" % (d, f) for f, d in families.items())))
-    seen = {}
-    for row in rows:
-        if row["_id"] in seen:
-            raise UserError("%s rows %d and %d: the same sample %s twice"
-                            % (path, seen[row["_id"]], row["_row"], row["_id"]))
-        seen[row["_id"]] = row["_row"]
     return rows, next(iter(families))
 
 
