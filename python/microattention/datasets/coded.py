@@ -3,9 +3,9 @@ classes I..V of the objective-class table."""
 import os
 
 from microattention.errors import UserError
-from microattention.datasets.common import cell_text, is_folder, parse_int
+from microattention.datasets.files import is_folder
 from microattention.datasets.objective import KEPT, NAMES, ROMAN, classify, parse_class
-from microattention.datasets.sheets import read_table
+from microattention.datasets.sheets import cell_text, parse_int, read_table
 
 # Canonical column -> header texts seen in the releases (compared normalised).
 CODING_COLUMNS = {
@@ -252,3 +252,13 @@ def index_coded(col, table, subject_key, clip_dir, objective=None, derive=False)
                     class_source=class_source, au=au,
                     emotion=emotion,
                     source="%s:%s:%d" % (os.path.basename(table.path), table.sheet, row_number))
+
+
+def unused_objective_rows(col, objective, table, key):
+    """Warn about clips the objective-class sheet lists and the coding sheet
+    does not (CASME II, SAMM)."""
+    listed = {(key(r.get("subject")), cell_text(r.get("filename"))) for _, r in table.rows}
+    extra = sorted(k for k in objective if k not in listed)
+    if extra:
+        col.warn("objective-class sheet lists %d clip(s) missing from the coding sheet: %s"
+                 % (len(extra), ", ".join("%s/%s" % k for k in extra[:10])))

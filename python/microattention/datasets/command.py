@@ -17,7 +17,10 @@ from collections import Counter
 from microattention import files
 from microattention.errors import UserError
 from microattention.datasets import READERS
-from microattention.datasets.common import COLUMNS, Collector, natural_key, reach, shown
+from microattention.datasets.common import COLUMNS, Collector
+from microattention.datasets.files import reach, shown
+from microattention.datasets.objective import ROMAN
+from microattention.naming import natural_key
 
 LAYOUTS = """\
 what each dataset needs (ROOT is --root; sheets are found below ROOT unless given):
@@ -286,6 +289,5 @@ def _class_key(col, row):
     """The key of class_order a row belongs to (objective class number for the
     coded sets, label otherwise)."""
     if row["objective_class"]:
-        from microattention.datasets.objective import ROMAN
         return {v: k for k, v in ROMAN.items()}[row["objective_class"]]
     return row["label"]

@@ -37,7 +37,8 @@ from collections import Counter, OrderedDict
 
 from microattention import files, protocols
 from microattention.errors import UserError
-from microattention.datasets.common import natural_key, sample_id
+from microattention.datasets.common import sample_id
+from microattention.naming import natural_key
 
 # the evaluation protocols of protocols.PROTOCOLS (pre-training has no folds)
 PROTOCOLS = tuple(name for name in protocols.NAMES if name != "pretrain")
