@@ -12,7 +12,10 @@ pytest.importorskip("dlib")
 pytest.importorskip("menpofit")
 
 from microattention.faces import aam  # noqa: E402
-from microattention.faces import faces
+from microattention.faces.crop import (FOREHEAD, compose_frame, crop_box,  # noqa: E402
+                                       crop_matrix, cut, transform)
+from microattention.faces.evaluate import evaluation_start  # noqa: E402
+from microattention.faces.locator import NO_FACE, Locator  # noqa: E402
 from microattention.cli import main as cli_main  # noqa: E402
 from microattention.datasets.common import COLUMNS  # noqa: E402
 from microattention.errors import UserError  # noqa: E402
@@ -59,7 +62,7 @@ def placed_frames(photos, root, seed=3):
     for name, gray, points in photos:
         for mirrored in (False, True):
             g, p = aam.mirror(gray, points) if mirrored else (gray, points)
-            frame, moved = faces.compose_frame(
+            frame, moved = compose_frame(
                 g, p, (640, 480), rng.uniform(55, 95), rng.uniform(-9, 9),
                 (rng.uniform(220, 420), rng.uniform(190, 290)))
             rel = "frames/%s%s.png" % (name, "-m" if mirrored else "")
@@ -79,7 +82,7 @@ def run_faces(*argv):
 
 
 def test_leave_one_out_landmark_error(photos):
-    start = faces.evaluation_start(faces.Locator())
+    start = evaluation_start(Locator())
     rows = aam.leave_one_out(photos, start)
     assert [r["name"] for r in rows] == list(aam.BUILTIN_PHOTOS)
     for r in rows:
@@ -94,9 +97,9 @@ def test_aam_refines_dlib_on_a_face_it_has_seen(photos, model_path):
     fitted from dlib's points on a moved, scaled, rotated and re-lit copy, the
     AAM lands near the hand landmarks."""
     fitter = aam.Fitter(aam.load(model_path))
-    locator = faces.Locator()
+    locator = Locator()
     for name, gray, points in photos:
-        frame, moved = faces.compose_frame(gray, points, (640, 480), 80, -5, (330, 250))
+        frame, moved = compose_frame(gray, points, (640, 480), 80, -5, (330, 250))
         frame = np.clip(frame * 0.85 + 20, 0, 255).astype(np.uint8)
         found = locator.detect(frame)
         assert found is not None, name
@@ -111,10 +114,10 @@ def test_aam_refines_dlib_on_a_face_it_has_seen(photos, model_path):
 def test_detect_is_the_largest_of_detect_all(photos):
     """Two faces in one frame: detect_all finds both, detect the larger one."""
     name, gray, points = photos[3]
-    small, _ = faces.compose_frame(gray, points, (640, 480), 50, 0, (160, 240))
-    large, _ = faces.compose_frame(gray, points, (640, 480), 90, 0, (460, 240))
+    small, _ = compose_frame(gray, points, (640, 480), 50, 0, (160, 240))
+    large, _ = compose_frame(gray, points, (640, 480), 90, 0, (460, 240))
     frame = np.concatenate([small[:, :320], large[:, 320:]], axis=1)
-    locator = faces.Locator()
+    locator = Locator()
     found = locator.detect_all(frame)
     assert len(found) == 2, found
     box, score = locator.detect(frame)
@@ -154,8 +157,8 @@ def test_crops_are_level_centred_240_gray(photos, model_path, tmp_path):
         assert rec["landmarks_used"] == "aam"
         # Where the true eyes landed in the crop vs where perfect landmarks put them.
         box = tuple(float(rec[k]) for k in ("crop_cx", "crop_cy", "crop_size", "crop_angle"))
-        real = faces.transform(truth[rel], faces.crop_matrix(box))
-        ideal = faces.transform(truth[rel], faces.crop_matrix(faces.crop_box(truth[rel])))
+        real = transform(truth[rel], crop_matrix(box))
+        ideal = transform(truth[rel], crop_matrix(crop_box(truth[rel])))
         for got, want in zip(aam.eye_centres(real), aam.eye_centres(ideal)):
             assert np.linalg.norm(got - want) < EYE_TOLERANCE_PX, (rel, got, want)
         left, right = aam.eye_centres(real)
@@ -163,7 +166,7 @@ def test_crops_are_level_centred_240_gray(photos, model_path, tmp_path):
         # Centred: the level landmark box, forehead added, sits in the middle.
         x0, y0 = real.min(axis=0)
         x1, y1 = real.max(axis=0)
-        y0 -= faces.FOREHEAD * (y1 - y0)
+        y0 -= FOREHEAD * (y1 - y0)
         assert abs((x0 + x1) / 2 - 119.5) < 8 and abs((y0 + y1) / 2 - 119.5) < 8, rel
         # The stored landmarks are the fitted points in crop pixels (.pts, 1-based).
         pts = np.loadtxt(str(out / rec["landmarks"]), skiprows=3, max_rows=68) - 1.0
@@ -182,9 +185,9 @@ def test_crop_matches_the_photograph(photos):
     """The crop of a placed frame shows the same pixels as the crop of the
     photograph itself (same landmarks -> same face box)."""
     name, gray, points = photos[2]
-    frame, moved = faces.compose_frame(gray, points, (640, 480), 70, -7, (300, 260))
-    a, _ = faces.cut(frame, faces.crop_box(moved))
-    b, _ = faces.cut(gray, faces.crop_box(points))
+    frame, moved = compose_frame(gray, points, (640, 480), 70, -7, (300, 260))
+    a, _ = cut(frame, crop_box(moved))
+    b, _ = cut(gray, crop_box(points))
     corr = np.corrcoef(a.ravel().astype(float), b.ravel().astype(float))[0, 1]
     assert corr > 0.9
 
@@ -223,7 +226,7 @@ def test_frames_of_a_clip_share_one_crop_box(photos, tmp_path):
     os.makedirs(str(tmp_path / "frames"))
     rels = []
     for k, shift in enumerate((0, 6, 12)):
-        frame, _ = faces.compose_frame(gray, points, (640, 480), 80, 3, (300 + shift, 240))
+        frame, _ = compose_frame(gray, points, (640, 480), 80, 3, (300 + shift, 240))
         rels.append("frames/f%d.png" % k)
         cv2.imwrite(str(tmp_path / rels[-1]), frame)
     index = write_index(tmp_path / "index.csv", tmp_path, rels)
@@ -257,7 +260,7 @@ def test_no_face_unreadable_and_outside_root(tmp_path, capsys):
     index = write_index(tmp_path / "a.csv", root, ["noise.png"])
     assert run_faces("--index", index, "--out", out, "--landmarks", "dlib") == 0
     rec, = read_csv(out / "faces.csv")
-    assert (rec["status"], rec["reason"], rec["crop"]) == ("failed", faces.NO_FACE, "")
+    assert (rec["status"], rec["reason"], rec["crop"]) == ("failed", NO_FACE, "")
 
     index = write_index(tmp_path / "b.csv", root, ["noise.png", "bad.jpg"])
     assert run_faces("--index", index, "--out", out, "--landmarks", "dlib") == 1
@@ -273,7 +276,7 @@ def test_no_face_unreadable_and_outside_root(tmp_path, capsys):
     assert summary["excluded_by_reason"] == {"frame path ../outside.png points outside its "
                                              "root %s" % os.path.realpath(str(root)): 1,
                                              "frame missing": 1}
-    assert summary["failed_by_reason"] == {faces.NO_FACE: 1}
+    assert summary["failed_by_reason"] == {NO_FACE: 1}
     # Other settings in the same folder are refused rather than mixed.
     assert run_faces("--index", index, "--out", out, "--skip-bad") == 1
     assert "other settings" in capsys.readouterr().err

@@ -10,7 +10,8 @@ import pytest
 import dataset_fixtures as fx
 from microattention import cli
 from microattention.folds import split
-from microattention.datasets.common import COLUMNS, natural_key
+from microattention.datasets.common import COLUMNS
+from microattention.naming import natural_key
 from microattention.errors import UserError
 
 FIVE = ["happiness", "surprise", "anger", "disgust", "sadness"]

@@ -23,7 +23,10 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import numpy as np  # noqa: E402
 
 from microattention.faces import aam  # noqa: E402
-from microattention.faces import faces
+from microattention.faces.crop import compose_frame, crop_box, cut  # noqa: E402
+from microattention.faces.evaluate import evaluation_start  # noqa: E402
+from microattention.faces.frames import read_gray, read_index  # noqa: E402
+from microattention.faces.locator import Locator  # noqa: E402
 from microattention.cli import main as cli_main  # noqa: E402
 from microattention.datasets.common import COLUMNS  # noqa: E402
 
@@ -43,7 +46,7 @@ def make_frames(folder, size, iod_range, count, seed=0):
     for i in range(count):
         name, gray, points = photos[i % len(photos)]
         w, h = size
-        frame, _ = faces.compose_frame(gray, points, size, rng.uniform(*iod_range),
+        frame, _ = compose_frame(gray, points, size, rng.uniform(*iod_range),
                                        rng.uniform(-8, 8),
                                        (w / 2 + rng.uniform(-0.1, 0.1) * w,
                                         h / 2 + rng.uniform(-0.05, 0.05) * h))
@@ -72,14 +75,14 @@ def timed_run(argv):
 
 def stage_times(index_csv, model, fit_settings):
     """Mean seconds per frame of each stage, on this process."""
-    rows = faces.read_index(index_csv)
-    locator = faces.Locator(model, fit_settings)
+    rows = read_index(index_csv)
+    locator = Locator(model, fit_settings)
     totals = dict.fromkeys(["read", "detect", "dlib", "aam", "crop"], 0.0)
     done = 0
     clock = time.process_time  # CPU seconds: less distorted by other load than wall time
     for row in rows:
         t0 = clock()
-        gray = faces.read_gray(row["_path"])
+        gray = read_gray(row["_path"])
         t1 = clock()
         found = locator.detect(gray)
         t2 = clock()
@@ -90,7 +93,7 @@ def stage_times(index_csv, model, fit_settings):
         t3 = clock()
         points = locator.fitter.fit(gray, init)[0]
         t4 = clock()
-        faces.cut(gray, faces.crop_box(points))
+        cut(gray, crop_box(points))
         t5 = clock()
         for key, dt in zip(totals, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4)):
             totals[key] += dt
@@ -150,7 +153,7 @@ def main():
         print("|---|---|---|")
         index_csv = os.path.join(tmp, "raw", "index.csv")
         samples = aam.builtin_photos()
-        start = faces.evaluation_start(faces.Locator())
+        start = evaluation_start(Locator())
         for iters in (1, 3, 8, 20):
             settings = {"max_iters": iters}
             ms = 1000 * stage_times(index_csv, model, settings)["aam"]

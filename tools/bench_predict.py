@@ -26,7 +26,7 @@ import numpy as np  # noqa: E402
 
 from microattention import files, lmdbs  # noqa: E402
 from microattention.deploy import export
-from microattention.faces import faces
+from microattention.faces.crop import cut
 from microattention.nets import prototxt as nets
 from microattention.deploy import predict
 from microattention.deploy import spotting
@@ -65,7 +65,7 @@ def bench_video(path, model, locator):
     (box, used, k), box_s = timed(lambda: predict.clip_box(locator, kept))
 
     def crops_and_spot():
-        small = [spotting.reduce(faces.cut(gray, box)[0]) for _, gray in clip.frames()]
+        small = [spotting.reduce(cut(gray, box)[0]) for _, gray in clip.frames()]
         return spotting.spot(small, 0, path)
     (apex, _, _, _), spot_s = timed(crops_and_spot)
     total = detect_s + box_s + spot_s
@@ -100,7 +100,7 @@ def main(argv=None):
         locator = predict.make_locator(model)
         for path in videos:
             clip, box, apex = bench_video(path, model, locator)
-        face = faces.cut(clip.frame(apex), box)[0]
+        face = cut(clip.frame(apex), box)[0]
         model.predict(face)               # the first forward allocates
         times = []
         for _ in range(args.repeat):

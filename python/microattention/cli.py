@@ -16,7 +16,7 @@ from microattention.errors import UserError
 COMMANDS = {
     "index": ("microattention.datasets.command",
               "list the samples of a dataset (apex frames, classes) as a CSV index"),
-    "faces": ("microattention.faces.faces",
+    "faces": ("microattention.faces.command",
               "locate faces (dlib + AAM) and crop them to 240x240 gray; train-aam, evaluate"),
     "lmdb": ("microattention.lmdbs.command", "balance, augment and write training/test LMDBs"),
     "folds": ("microattention.folds.command", "split an index into the folds of HDE, CDE or LOSO"),

@@ -46,6 +46,7 @@ import numpy as np
 
 from microattention import files
 from microattention.errors import UserError
+from microattention.naming import natural_key
 
 COLUMNS = ["fold", "sample_id", "true_label", "predicted_label"]
 SCORE_PREFIX = "score_"
@@ -234,7 +235,6 @@ def evaluate(predictions, class_names=None, per_fold=False):
                 order.append(fold)
                 by_fold[fold] = []
             by_fold[fold].append(r)
-        from microattention.datasets.common import natural_key
         order.sort(key=natural_key)
         result["folds"] = []
         for fold in order:

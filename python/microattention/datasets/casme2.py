@@ -11,10 +11,11 @@ import re
 
 from microattention.errors import UserError
 from microattention.datasets.coded import (CLASS_ORDER, CODING_COLUMNS, check_keys,
-                                           index_coded, read_objective)
-from microattention.datasets.common import (cell_text, find_dir, find_file, is_folder,
-                                            listdir, unreadable_below)
-from microattention.datasets.sheets import read_table
+                                           index_coded, read_objective,
+                                           unused_objective_rows)
+from microattention.datasets.files import (find_dir, find_file, is_folder, listdir,
+                                           unreadable_below)
+from microattention.datasets.sheets import cell_text, read_table
 
 NAME = "casme2"
 DISPLAY = "CASME II"
@@ -67,7 +68,7 @@ def index(root, opts, col):
     index_coded(col, table, subject_key, lambda s, c: os.path.join(folder, s, c),
                 objective=objective, derive=opts.derive_classes)
     if objective is not None:
-        _unused_objective_rows(col, objective, table, subject_key)
+        unused_objective_rows(col, objective, table, subject_key)
 
 
 def _discover(root, patterns, what, required=False):
@@ -78,11 +79,3 @@ def _discover(root, patterns, what, required=False):
         raise UserError("%s: no %s found below %s (looked for %s); pass --sheet FILE%s"
                         % (DISPLAY, what, root, ", ".join(patterns[:3]), unreadable_below(root)))
     return None
-
-
-def _unused_objective_rows(col, objective, table, key):
-    listed = {(key(r.get("subject")), cell_text(r.get("filename"))) for _, r in table.rows}
-    extra = sorted(k for k in objective if k not in listed)
-    if extra:
-        col.warn("objective-class sheet lists %d clip(s) missing from the coding sheet: %s"
-                 % (len(extra), ", ".join("%s/%s" % k for k in extra[:10])))

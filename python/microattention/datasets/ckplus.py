@@ -9,8 +9,8 @@ Expected tree (ROOT = --root):
 import os
 
 from microattention.errors import UserError
-from microattention.datasets.common import (find_dir, is_folder, listdir, natural_key,
-                                            unreadable_below)
+from microattention.datasets.files import find_dir, is_folder, listdir, unreadable_below
+from microattention.naming import natural_key
 from microattention.datasets.macro import add_frames, class_order
 
 NAME = "ckplus"

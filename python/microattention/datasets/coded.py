@@ -3,9 +3,9 @@ classes I..V of the objective-class table."""
 import os
 
 from microattention.errors import UserError
-from microattention.datasets.common import cell_text, is_folder, parse_int
+from microattention.datasets.files import is_folder
 from microattention.datasets.objective import KEPT, NAMES, ROMAN, classify, parse_class
-from microattention.datasets.sheets import read_table
+from microattention.datasets.sheets import cell_text, parse_int, read_table
 
 # Canonical column -> header texts seen in the releases (compared normalised).
 CODING_COLUMNS = {
@@ -122,6 +122,41 @@ def index_coded(col, table, subject_key, clip_dir, objective=None, derive=False)
     derive: ignore a shipped class column and use the AU strings.
     """
     require_rows(table, "coding sheet")
+    use_column = _class_origin(col, table, objective, derive)
+    seen = {}
+    for row_number, record in table.rows:
+        where = table.where(row_number)
+        key = _row_key(col, subject_key, record, where, seen, row_number)
+        if key is None:
+            continue
+        subject, clip = key
+        au = cell_text(record.get("au"))
+        emotion = _emotion(col, table, record, where)
+        number, class_source = _objective_class(col, table, record, where, key, au,
+                                                objective, use_column)
+        col.saw_clip(subject, number)
+        if number is None:
+            continue
+        if number not in KEPT:
+            col.exclude(subject, clip, "class %s (%s)" % (ROMAN[number], NAMES[number]), where)
+            continue
+        found = _apex_frame(col, table, record, where, key, clip_dir(subject, clip))
+        if found is None:
+            continue
+        path, onset, apex, offset, apex_source = found
+        if not col.usable_image(subject, clip, path):
+            continue
+        col.add_row(subject=subject, clip=clip, label=NAMES[number],
+                    objective_class=ROMAN[number], frame=apex, apex_source=apex_source,
+                    onset=onset, offset=offset, frame_path=col.relpath(path),
+                    class_source=class_source, au=au,
+                    emotion=emotion,
+                    source="%s:%s:%d" % (os.path.basename(table.path), table.sheet, row_number))
+
+
+def _class_origin(col, table, objective, derive):
+    """True when the classes come from the coding sheet's own class column;
+    notes where they come from (refuses to derive without an AU column)."""
     use_column = objective is None and not derive and "objective" in table.columns
     if use_column:
         col.note("classes from the column '%s' of %s"
@@ -134,121 +169,144 @@ def index_coded(col, table, subject_key, clip_dir, objective=None, derive=False)
                                 table.header_row))
         col.note("classes DERIVED FROM THE AU STRINGS (objective-class table), "
                  "not from the official objective-class labels")
-    seen = {}
-    for row_number, record in table.rows:
-        where = table.where(row_number)
-        clip = cell_text(record.get("filename"))
-        subject = subject_key(record.get("subject"))
-        if subject is None or not clip:
-            col.bad("?", clip or "?", "bad sheet row", "%s: Subject %r, Filename %r"
-                    % (where, cell_text(record.get("subject")), clip))
-            continue
-        if (subject, clip) in seen:
-            col.bad(subject, clip, "duplicate row", "%s: %s/%s is already on row %d"
-                    % (where, subject, clip, seen[(subject, clip)]))
-            continue
-        seen[(subject, clip)] = row_number
-        au = cell_text(record.get("au"))
-        emotion = cell_text(record.get("emotion")).lower()
-        if emotion and emotion not in EMOTIONS:
-            col.warn("%s: %s %r is not one of %s (misspelt?); kept as written, the class "
-                     "comes from the objective classes" % (
-                         where, table.columns.get("emotion", "emotion"),
-                         cell_text(record.get("emotion")), ", ".join(sorted(EMOTIONS))))
+    return use_column
 
-        # Objective class: shipped label first, the AU string as a fallback.
-        number = None
-        if objective is not None or use_column:
-            if au:
-                try:
-                    classify(au)
-                except ValueError as exc:
-                    col.warn("%s: Action Units %r cannot be parsed (%s); the class comes "
-                             "from the objective classes, not from it" % (where, au, exc))
-        if objective is not None:
-            number = objective.get((subject, clip))
-            class_source = "objective-sheet"
-            if number is None:
-                col.bad(subject, clip, "no objective class",
-                        "%s: %s/%s is not in the objective-class sheet" % (where, subject, clip))
-        elif use_column:
-            class_source = "objective-column"
+
+def _row_key(col, subject_key, record, where, seen, row_number):
+    """(subject, clip) of a sheet row, or None (recorded) for a bad or repeated one."""
+    clip = cell_text(record.get("filename"))
+    subject = subject_key(record.get("subject"))
+    if subject is None or not clip:
+        col.bad("?", clip or "?", "bad sheet row", "%s: Subject %r, Filename %r"
+                % (where, cell_text(record.get("subject")), clip))
+        return None
+    if (subject, clip) in seen:
+        col.bad(subject, clip, "duplicate row", "%s: %s/%s is already on row %d"
+                % (where, subject, clip, seen[(subject, clip)]))
+        return None
+    seen[(subject, clip)] = row_number
+    return subject, clip
+
+
+def _emotion(col, table, record, where):
+    """The row's emotion, lower case; a warning for one not in EMOTIONS."""
+    emotion = cell_text(record.get("emotion")).lower()
+    if emotion and emotion not in EMOTIONS:
+        col.warn("%s: %s %r is not one of %s (misspelt?); kept as written, the class "
+                 "comes from the objective classes" % (
+                     where, table.columns.get("emotion", "emotion"),
+                     cell_text(record.get("emotion")), ", ".join(sorted(EMOTIONS))))
+    return emotion
+
+
+def _objective_class(col, table, record, where, key, au, objective, use_column):
+    """(class number or None, class_source) of a row.
+    Objective class: shipped label first, the AU string as a fallback."""
+    subject, clip = key
+    number = None
+    if objective is not None or use_column:
+        if au:
             try:
-                number = parse_class(record.get("objective"))
+                classify(au)
             except ValueError as exc:
-                col.bad(subject, clip, "bad objective class", "%s: %s %r: %s" % (
-                    where, table.columns["objective"], cell_text(record.get("objective")), exc))
-        else:
-            class_source = "au-derived"
-            try:
-                number, warning = classify(au)
-                if warning:
-                    col.warn("%s: Action Units %r: %s" % (where, au, warning))
-            except ValueError as exc:
-                col.bad(subject, clip, "bad AU string",
-                        "%s: Action Units %r: %s" % (where, au, exc))
-        col.saw_clip(subject, number)
+                col.warn("%s: Action Units %r cannot be parsed (%s); the class comes "
+                         "from the objective classes, not from it" % (where, au, exc))
+    if objective is not None:
+        number = objective.get((subject, clip))
+        class_source = "objective-sheet"
         if number is None:
-            continue
-        if number not in KEPT:
-            col.exclude(subject, clip, "class %s (%s)" % (ROMAN[number], NAMES[number]), where)
-            continue
+            col.bad(subject, clip, "no objective class",
+                    "%s: %s/%s is not in the objective-class sheet" % (where, subject, clip))
+    elif use_column:
+        class_source = "objective-column"
+        try:
+            number = parse_class(record.get("objective"))
+        except ValueError as exc:
+            col.bad(subject, clip, "bad objective class", "%s: %s %r: %s" % (
+                where, table.columns["objective"], cell_text(record.get("objective")), exc))
+    else:
+        class_source = "au-derived"
+        try:
+            number, warning = classify(au)
+            if warning:
+                col.warn("%s: Action Units %r: %s" % (where, au, warning))
+        except ValueError as exc:
+            col.bad(subject, clip, "bad AU string",
+                    "%s: Action Units %r: %s" % (where, au, exc))
+    return number, class_source
 
-        cells = {}
-        problems = []
-        for name in ("onset", "apex", "offset"):
-            cells[name], problem = frame_cell(record.get(name))
-            if problem:
-                problems.append("%s %s" % (table.columns.get(name, name), problem))
-        if problems:
-            col.bad(subject, clip, "bad frame number", "%s: %s" % (where, "; ".join(problems)))
-            continue
-        onset, apex, offset = cells["onset"], cells["apex"], cells["offset"]
-        if onset is not None and offset is not None and onset > offset:
-            col.bad(subject, clip, "onset after offset", "%s: onset %d > offset %d"
-                    % (where, onset, offset))
-            continue
-        folder = clip_dir(subject, clip)
-        if not is_folder(folder):
-            col.bad(subject, clip, "missing clip folder", "%s: %s" % (where, folder))
-            continue
-        frames = col.frames(subject, clip, folder, numbered=True)
-        if frames is None:
-            continue
-        if not frames:
-            col.bad(subject, clip, "no frames", "%s: no images in %s" % (where, folder))
-            continue
-        if apex is not None:
-            apex_source = "annotated"
-        else:
-            # Missing, '/', '-1': the public loaders' convention is the midpoint.
-            if onset is None or offset is None:
-                col.bad(subject, clip, "no apex", "%s: apex %r, onset %r, offset %r" % (
-                    where, cell_text(record.get("apex")), cell_text(record.get("onset")),
-                    cell_text(record.get("offset"))))
-                continue
-            apex = onset + (offset - onset) // 2
-            apex_source = "midpoint"
-            raw = cell_text(record.get("apex"))
-            col.warn("%s: %s; using the onset/offset midpoint %d" % (
-                where, "apex %r is not a frame number" % raw if raw else "apex is missing",
-                apex))
-        if apex not in frames:
-            col.bad(subject, clip, "apex outside stored frames",
-                    "%s: apex %d, but %s holds frames %d..%d"
-                    % (where, apex, folder, min(frames), max(frames)))
-            continue
-        if (onset is not None and apex < onset) or (offset is not None and apex > offset):
-            col.bad(subject, clip, "apex outside onset..offset", "%s: onset %s, apex %d, "
-                    "offset %s" % (where, "-" if onset is None else onset, apex,
-                                   "-" if offset is None else offset))
-            continue
-        path = os.path.join(folder, frames[apex])
-        if not col.usable_image(subject, clip, path):
-            continue
-        col.add_row(subject=subject, clip=clip, label=NAMES[number],
-                    objective_class=ROMAN[number], frame=apex, apex_source=apex_source,
-                    onset=onset, offset=offset, frame_path=col.relpath(path),
-                    class_source=class_source, au=au,
-                    emotion=emotion,
-                    source="%s:%s:%d" % (os.path.basename(table.path), table.sheet, row_number))
+
+def _frame_numbers(col, table, record, where, key):
+    """(onset, apex, offset) of a row (None where not coded), or None
+    (recorded) when a cell is not a frame number or onset > offset."""
+    subject, clip = key
+    cells = {}
+    problems = []
+    for name in ("onset", "apex", "offset"):
+        cells[name], problem = frame_cell(record.get(name))
+        if problem:
+            problems.append("%s %s" % (table.columns.get(name, name), problem))
+    if problems:
+        col.bad(subject, clip, "bad frame number", "%s: %s" % (where, "; ".join(problems)))
+        return None
+    onset, apex, offset = cells["onset"], cells["apex"], cells["offset"]
+    if onset is not None and offset is not None and onset > offset:
+        col.bad(subject, clip, "onset after offset", "%s: onset %d > offset %d"
+                % (where, onset, offset))
+        return None
+    return onset, apex, offset
+
+
+def _apex_frame(col, table, record, where, key, folder):
+    """(path, onset, apex, offset, apex_source) of a row's apex frame in
+    `folder`, or None (recorded) when it cannot be found there."""
+    subject, clip = key
+    numbers = _frame_numbers(col, table, record, where, key)
+    if numbers is None:
+        return None
+    onset, apex, offset = numbers
+    if not is_folder(folder):
+        col.bad(subject, clip, "missing clip folder", "%s: %s" % (where, folder))
+        return None
+    frames = col.frames(subject, clip, folder, numbered=True)
+    if frames is None:
+        return None
+    if not frames:
+        col.bad(subject, clip, "no frames", "%s: no images in %s" % (where, folder))
+        return None
+    if apex is not None:
+        apex_source = "annotated"
+    else:
+        # Missing, '/', '-1': the public loaders' convention is the midpoint.
+        if onset is None or offset is None:
+            col.bad(subject, clip, "no apex", "%s: apex %r, onset %r, offset %r" % (
+                where, cell_text(record.get("apex")), cell_text(record.get("onset")),
+                cell_text(record.get("offset"))))
+            return None
+        apex = onset + (offset - onset) // 2
+        apex_source = "midpoint"
+        raw = cell_text(record.get("apex"))
+        col.warn("%s: %s; using the onset/offset midpoint %d" % (
+            where, "apex %r is not a frame number" % raw if raw else "apex is missing",
+            apex))
+    if apex not in frames:
+        col.bad(subject, clip, "apex outside stored frames",
+                "%s: apex %d, but %s holds frames %d..%d"
+                % (where, apex, folder, min(frames), max(frames)))
+        return None
+    if (onset is not None and apex < onset) or (offset is not None and apex > offset):
+        col.bad(subject, clip, "apex outside onset..offset", "%s: onset %s, apex %d, "
+                "offset %s" % (where, "-" if onset is None else onset, apex,
+                               "-" if offset is None else offset))
+        return None
+    return os.path.join(folder, frames[apex]), onset, apex, offset, apex_source
+
+
+def unused_objective_rows(col, objective, table, key):
+    """Warn about clips the objective-class sheet lists and the coding sheet
+    does not (CASME II, SAMM)."""
+    listed = {(key(r.get("subject")), cell_text(r.get("filename"))) for _, r in table.rows}
+    extra = sorted(k for k in objective if k not in listed)
+    if extra:
+        col.warn("objective-class sheet lists %d clip(s) missing from the coding sheet: %s"
+                 % (len(extra), ", ".join("%s/%s" % k for k in extra[:10])))

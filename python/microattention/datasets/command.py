@@ -17,7 +17,10 @@ from collections import Counter
 from microattention import files
 from microattention.errors import UserError
 from microattention.datasets import READERS
-from microattention.datasets.common import COLUMNS, Collector, natural_key, reach, shown
+from microattention.datasets.common import COLUMNS, Collector
+from microattention.datasets.files import reach, shown
+from microattention.datasets.objective import ROMAN
+from microattention.naming import natural_key
 
 LAYOUTS = """\
 what each dataset needs (ROOT is --root; sheets are found below ROOT unless given):
@@ -165,24 +168,8 @@ def run(args):
     # Before any work: an output may never be an input or the other output.
     files.check_outputs(list(outputs), inputs, outputs)
 
-    collectors = []
-    for name, root in zip(names, args.root):
-        reader = READERS[name]
-        col = Collector(name, reader.DISPLAY, root, reader.CLASSES, skip_bad=args.skip_bad,
-                        check_images=not args.no_image_check)
-        opts = argparse.Namespace(**vars(args))
-        opts.sheet = sheets.get(name)
-        opts.objective = objectives.get(name)
-        try:
-            reader.index(os.path.abspath(root), opts, col)
-        except OSError as exc:
-            # A reader meets the file system at many places; whatever it could
-            # not read is the user's to fix, so it is reported, not a traceback.
-            raise UserError("%s: cannot read %s: %s" % (
-                reader.DISPLAY, shown(exc.filename or root), exc.strerror or exc))
-        _print_warnings(col, args.quiet_warnings)
-        col.finish()
-        collectors.append(col)
+    collectors = [_read_dataset(args, name, root, sheets, objectives)
+                  for name, root in zip(names, args.root)]
 
     rows = [row for col in collectors for row in col.rows]
     rows.sort(key=lambda r: (r["dataset"], natural_key(r["subject"]), natural_key(r["clip"]),
@@ -191,15 +178,7 @@ def run(args):
     # are inputs too: a --out pointing at one would replace it.
     read = [p for col in collectors for p in col.inputs]
     files.check_outputs(list(outputs), {**{p: None for p in read}, **inputs}, outputs)
-    # The images: compared as normalised paths (a realpath for each of
-    # thousands of frames would take seconds).
-    targets = {os.path.realpath(p): p for p in outputs}
-    targets.update({os.path.abspath(p): p for p in outputs})
-    for row in rows:
-        image = os.path.normpath(os.path.join(row["root"], row["frame_path"]))
-        if image in targets:
-            raise UserError("output %s (%s) is an image of the index (%s); choose another "
-                            "output path" % (targets[image], outputs[targets[image]], image))
+    _check_not_an_image(rows, outputs)
     contents = {out: csv_text(COLUMNS, rows)}
     excluded = [e for col in collectors for e in col.excluded]
     if args.excluded:
@@ -211,6 +190,39 @@ def run(args):
     sys.stdout.write(summary(collectors))
     sys.stdout.write("wrote %d row(s) to %s\n" % (len(rows), out))
     return 0
+
+
+def _read_dataset(args, name, root, sheets, objectives):
+    """Run one dataset's reader; its Collector, warnings printed, errors raised."""
+    reader = READERS[name]
+    col = Collector(name, reader.DISPLAY, root, reader.CLASSES, skip_bad=args.skip_bad,
+                    check_images=not args.no_image_check)
+    opts = argparse.Namespace(**vars(args))
+    opts.sheet = sheets.get(name)
+    opts.objective = objectives.get(name)
+    try:
+        reader.index(os.path.abspath(root), opts, col)
+    except OSError as exc:
+        # A reader meets the file system at many places; whatever it could
+        # not read is the user's to fix, so it is reported, not a traceback.
+        raise UserError("%s: cannot read %s: %s" % (
+            reader.DISPLAY, shown(exc.filename or root), exc.strerror or exc))
+    _print_warnings(col, args.quiet_warnings)
+    col.finish()
+    return col
+
+
+def _check_not_an_image(rows, outputs):
+    """No output may be one of the indexed images. The images: compared as
+    normalised paths (a realpath for each of thousands of frames would take
+    seconds)."""
+    targets = {os.path.realpath(p): p for p in outputs}
+    targets.update({os.path.abspath(p): p for p in outputs})
+    for row in rows:
+        image = os.path.normpath(os.path.join(row["root"], row["frame_path"]))
+        if image in targets:
+            raise UserError("output %s (%s) is an image of the index (%s); choose another "
+                            "output path" % (targets[image], outputs[targets[image]], image))
 
 
 def _print_warnings(col, quiet):
@@ -286,6 +298,5 @@ def _class_key(col, row):
     """The key of class_order a row belongs to (objective class number for the
     coded sets, label otherwise)."""
     if row["objective_class"]:
-        from microattention.datasets.objective import ROMAN
         return {v: k for k, v in ROMAN.items()}[row["objective_class"]]
     return row["label"]

@@ -10,8 +10,9 @@ import os
 import re
 
 from microattention.errors import UserError
-from microattention.datasets.common import (find_dir, is_folder, is_image, listdir,
-                                            natural_key, unreadable_below)
+from microattention.datasets.files import (find_dir, is_folder, is_image, listdir,
+                                           unreadable_below)
+from microattention.naming import natural_key
 from microattention.datasets.macro import class_order
 
 NAME = "jaffe"

@@ -3,7 +3,7 @@ classes and the selection of frames from a sequence."""
 import os
 
 from microattention import paper
-from microattention.datasets.common import frame_number
+from microattention.datasets.files import frame_number
 
 LABELS = list(paper.CLASSES)
 

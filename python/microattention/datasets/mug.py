@@ -17,8 +17,9 @@ import os
 import re
 
 from microattention.errors import UserError
-from microattention.datasets.common import (find_dir, frame_number, is_folder, is_image,
-                                            listdir, natural_key, unreadable_below)
+from microattention.datasets.files import (find_dir, frame_number, is_folder, is_image,
+                                           listdir, unreadable_below)
+from microattention.naming import natural_key
 from microattention.datasets.macro import add_frames, class_order
 
 NAME = "mug"

@@ -10,12 +10,11 @@ import os
 import re
 
 from microattention.errors import UserError
-from microattention.datasets.casme2 import _unused_objective_rows
 from microattention.datasets.coded import (CLASS_ORDER, CODING_COLUMNS, check_keys,
-                                           index_coded, read_objective)
-from microattention.datasets.common import (cell_text, find_dir, find_file, listdir,
-                                            unreadable_below)
-from microattention.datasets.sheets import read_table
+                                           index_coded, read_objective,
+                                           unused_objective_rows)
+from microattention.datasets.files import find_dir, find_file, listdir, unreadable_below
+from microattention.datasets.sheets import cell_text, read_table
 
 NAME = "samm"
 DISPLAY = "SAMM"
@@ -56,4 +55,4 @@ def index(root, opts, col):
     index_coded(col, table, subject_key, lambda s, c: os.path.join(frames, s, c),
                 objective=objective, derive=opts.derive_classes)
     if objective is not None:
-        _unused_objective_rows(col, objective, table, subject_key)
+        unused_objective_rows(col, objective, table, subject_key)

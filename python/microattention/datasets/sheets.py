@@ -75,7 +75,7 @@ def _raw_sheets(path):
         return
     if not lower.endswith((".xlsx", ".xlsm")):
         raise UserError("%s: expected an .xlsx or .csv sheet" % path)
-    import openpyxl
+    import openpyxl  # lazy: only .xlsx sheets need it
     books = []
     try:
         for data_only in (True, False):
@@ -178,3 +178,24 @@ def read_table(path, aliases, required):
     raise UserError(
         "%s: no sheet has a header row with the columns %s in its first %d rows"
         % (path, wanted, HEADER_SEARCH_ROWS))
+
+
+def cell_text(value):
+    """A sheet cell as text: integral floats lose their '.0', None is ''."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        if value != value:  # NaN
+            return ""
+        if value.is_integer():
+            return str(int(value))
+        return repr(value)
+    return str(value).strip()
+
+
+def parse_int(value):
+    """An integer from a sheet cell, or None when it is not a whole number."""
+    text = cell_text(value)
+    if re.fullmatch(r"[+-]?\d+", text):
+        return int(text)
+    return None

@@ -11,8 +11,9 @@ import re
 
 from microattention import paper
 from microattention.errors import UserError
-from microattention.datasets.common import (find_dir, frame_number, is_folder, listdir,
-                                            natural_key, unreadable_below)
+from microattention.datasets.files import (find_dir, frame_number, is_folder, listdir,
+                                           unreadable_below)
+from microattention.naming import natural_key
 
 NAME = "smic"
 DISPLAY = "SMIC"

@@ -466,11 +466,11 @@ class Demo:
     def stage_faces(self):
         """Crops of both sets; the training indexes keep the samples with a
         face (the training stages stop at a sample without one)."""
-        from microattention.faces import faces
+        from microattention.faces import command as faces_command
         workers = max(1, min(2, len(os.sched_getaffinity(0))))
         kept = collections.OrderedDict()
         for dataset in ("casme2", "ckplus"):
-            _call(faces, ["--index", self.p("index", dataset + ".csv"),
+            _call(faces_command, ["--index", self.p("index", dataset + ".csv"),
                           "--out", self.p("faces", dataset), "--workers", workers,
                           "--no-progress"])
             kept[dataset] = self.usable_index(dataset)

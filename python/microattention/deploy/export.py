@@ -94,7 +94,7 @@ def find_fold(run, protocol, net, fold=None):
 
 def describe(fold_dir):
     """model.json's content (without the file hashes) from a finished fold."""
-    from microattention.faces import faces as faces_mod
+    from microattention.faces.crop import CROP_SIZE, FOREHEAD, MARGIN
     done = _read_json(fold_dir / "done.json", "done.json")
     prov = _read_json(fold_dir / "provenance.json", "provenance.json")
     fold_metrics = _read_json(fold_dir / "metrics.json", "metrics.json")
@@ -111,8 +111,8 @@ def describe(fold_dir):
     if (faces_dir / "settings.json").is_file():
         faces_settings = _read_json(faces_dir / "settings.json", "settings.json")
     crop = collections.OrderedDict([
-        ("crop_size", faces_mod.CROP_SIZE), ("forehead", faces_mod.FOREHEAD),
-        ("margin", faces_mod.MARGIN), ("one_box_per_clip", True),
+        ("crop_size", CROP_SIZE), ("forehead", FOREHEAD),
+        ("margin", MARGIN), ("one_box_per_clip", True),
         ("landmarks", (faces_settings or {}).get("landmarks", "aam")),
         ("faces_settings", faces_settings)])
     return collections.OrderedDict([

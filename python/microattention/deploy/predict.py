@@ -165,7 +165,7 @@ def frame_files(folder):
     numbered) of a frame folder: the numbers in the file names, or positions
     from 1 when no name has one. A mix is refused: --apex and --onset name
     frames by the numbers of their file names."""
-    from microattention.datasets.common import frame_number, sorted_images
+    from microattention.datasets.files import frame_number, sorted_images
     if not os.path.isdir(folder):
         raise UserError("--frames %s: no such folder" % folder)
     names = sorted_images(folder)    # two files with one number: DuplicateFrames
@@ -186,7 +186,7 @@ def frame_files(folder):
 
 def find_clips(args):
     """[Clip] of --video / --frames: one, or every clip of a folder of clips."""
-    from microattention.datasets.common import is_image
+    from microattention.datasets.files import is_image
     if args.video:
         path = pathlib.Path(args.video)
         if path.is_dir():
@@ -266,16 +266,16 @@ def locate_clip(clip, locator, face, progress):
 def clip_box(locator, kept):
     """The clip's one crop box: the median of faces.crop_box over up to
     BOX_FRAMES evenly spaced kept frames; and which landmarks were used."""
-    from microattention.faces import faces
+    from microattention.faces import crop
     picks = sorted(set(int(round(k)) for k in
                        np.linspace(0, len(kept) - 1, min(BOX_FRAMES, len(kept)))))
     crop_boxes, used = [], collections.Counter()
     for i in picks:
         gray, box = kept[i]
         points, how = landmarks(locator, gray, box)
-        crop_boxes.append(faces.crop_box(points))
+        crop_boxes.append(crop.crop_box(points))
         used[how] += 1
-    return faces.shared_box(crop_boxes), dict(used), len(crop_boxes)
+    return crop.shared_box(crop_boxes), dict(used), len(crop_boxes)
 
 
 # ------------------------------------------------------------------ the net
@@ -332,7 +332,8 @@ def _position(numbers, value, option, clip):
 
 def predict_clip(clip, model, locator, args, progress=True):
     """Everything of one clip in memory: (prediction document, {file: bytes})."""
-    from microattention.faces import faces
+    from microattention.faces import crop
+    from microattention.faces.locator import NO_FACE
     if args.face is not None and args.face < 1:
         raise UserError("--face %d: faces are numbered from 1 (from the left)" % args.face)
     started = time.time()
@@ -350,7 +351,7 @@ def predict_clip(clip, model, locator, args, progress=True):
             raise UserError("%s: no frame shows %d faces (at most %d); choose --face 1 to %d"
                             % (clip.path, args.face, most, most))
         raise UserError("no face found in any of the %d frame(s) of %s (%s)"
-                        % (len(numbers), clip.path, faces.NO_FACE))
+                        % (len(numbers), clip.path, NO_FACE))
     box, used, box_frames = clip_box(locator, kept)
     notes = []
     if most > 1:
@@ -368,7 +369,7 @@ def predict_clip(clip, model, locator, args, progress=True):
     # pass 2: every frame's crop, reduced, for spotting
     small = []
     for _, gray in clip.frames():
-        small.append(spotting.reduce(faces.cut(gray, box)[0]))
+        small.append(spotting.reduce(crop.cut(gray, box)[0]))
     if len(small) != len(numbers):
         raise UserError("%s gave %d frames, then %d" % (clip.path, len(numbers), len(small)))
     onset_at = onset or 0
@@ -383,10 +384,10 @@ def predict_clip(clip, model, locator, args, progress=True):
 
     # the apex face, its landmarks in crop pixels, the net
     gray = clip.frame(numbers[apex])
-    face, matrix = faces.cut(gray, box)
+    face, matrix = crop.cut(gray, box)
     points = None
     if boxes[apex] is not None:
-        points = faces.transform(landmarks(locator, gray, boxes[apex])[0], matrix)
+        points = crop.transform(landmarks(locator, gray, boxes[apex])[0], matrix)
     prob, maps = model.predict(face)
     best = int(np.argmax(prob))
     doc = collections.OrderedDict([
@@ -517,8 +518,8 @@ def summary_csv(results, classes):
 
 
 def make_locator(model):
-    from microattention.faces import faces
-    return faces.Locator(model.aam)
+    from microattention.faces.locator import Locator
+    return Locator(model.aam)
 
 
 def run(args):

