@@ -37,7 +37,7 @@ def read_records(path):
     import lmdb
     import numpy as np
     from microattention.nets import prototxt as nets
-    pb = nets._pb()
+    pb = nets.pb()
     if not os.path.isfile(os.path.join(str(path), "data.mdb")):
         raise UserError("%s is not an LMDB folder (no data.mdb)" % path)
     env = lmdb.open(str(path), readonly=True, lock=False)
