@@ -130,7 +130,8 @@ def weights_origin(path, sha256=None):
     macro-expressions) is a link of the chain.
     A record that exists but is not readable JSON is a UserError naming it."""
     from microattention.train import training
-    from microattention.nets import fetch, sidecar
+    from microattention.nets import fetch
+    from microattention.nets.sidecar import provenance_path
     chain = []
     pretrained = False
     path = pathlib.Path(path)
@@ -145,7 +146,7 @@ def weights_origin(path, sha256=None):
             break
         seen.add((str(path), sha))
         # a damaged record is an error, never "no record" (which reads as NOT traced)
-        sidecar = training.read_json(sidecar.provenance_path(path),
+        sidecar = training.read_json(provenance_path(path),
                                      "write the weights and their record again with the "
                                      "weights command")
         fold_dir = path.parent
