@@ -1,5 +1,5 @@
-"""The `weights` command: weights for the transfer-learning chain ImageNet ->
-macro-expressions -> micro-expressions (paper 3.3). `fetch` downloads
+"""Weights for the transfer-learning chain ImageNet -> macro-expressions ->
+micro-expressions (paper 3.3). `fetch` downloads
 resnet10_cvgj_iter_320000.caffemodel (cvjena model zoo) and verifies its
 sha256, deleting a mismatching download. `imagenet-to-gray` turns that
 3-channel BGR model into a 1-channel model for our nets by net surgery on
