@@ -9,21 +9,21 @@ import sys
 import numpy as np
 import pytest
 
-from microattention.nets import prototxt as nets  # noqa: E402
+from microattention.nets import prototxt  # noqa: E402
 
 try:
     # quiet pycaffe import that does not leave GLOG_minloglevel set for other tests
-    caffe = nets.import_caffe()
+    caffe = prototxt.import_caffe()
 except ImportError:
     pytest.skip("pycaffe not available (run inside the image)", allow_module_level=True)
 
-ROOT = nets.project_root()
+ROOT = prototxt.project_root()
 CAFFE_BIN = shutil.which("caffe")
 
 
 def build_deploy(name, **kw):
-    param = nets.render_deploy(name, **kw)
-    return nets.build(param, "TEST"), param
+    param = prototxt.render_deploy(name, **kw)
+    return prototxt.build(param, "TEST"), param
 
 
 # ---------------------------------------------------------------- Table 3 sizes
@@ -32,7 +32,7 @@ def build_deploy(name, **kw):
                                            ("micro_attention", 5949779)])
 def test_stored_value_counts_exact(name, expected):
     net, param = build_deploy(name)
-    stored, learnable = nets.count_values(net, param)
+    stored, learnable = prototxt.count_values(net, param)
     assert stored == expected
 
 
@@ -42,7 +42,7 @@ def _bn_statistics(name):
     per stage the pre-activation bn1 (input channels, stages after the first)
     and bn2, the attention bn1 of the complex unit, last_bn."""
     channels = [1, 64]
-    for c in nets.STAGES:
+    for c in prototxt.STAGES:
         channels += ([c // 2] if c != 64 else []) + [c]
         if name == "complex_attention":
             channels.append(c)
@@ -50,13 +50,13 @@ def _bn_statistics(name):
     return sum(2 * c + 1 for c in channels)
 
 
-@pytest.mark.parametrize("name", nets.NETS)
+@pytest.mark.parametrize("name", prototxt.NETS)
 def test_learnable_value_counts_exact(name):
     """Learnable = stored less the BatchNorm statistics and the constant 1/C
     averaging convolutions of the micro-attention units (lr_mult 0)."""
     net, param = build_deploy(name)
-    stored, learnable = nets.count_values(net, param)
-    frozen_avg = sum(nets.STAGES) if name == "micro_attention" else 0
+    stored, learnable = prototxt.count_values(net, param)
+    frozen_avg = sum(prototxt.STAGES) if name == "micro_attention" else 0
     assert learnable == stored - _bn_statistics(name) - frozen_avg
     # the same from the blobs Caffe built, by layer type and name
     by_blobs = sum(b.data.size for n, blobs in net.params.items()
@@ -67,27 +67,27 @@ def test_learnable_value_counts_exact(name):
 
 def test_learnable_counts_follow_lr_mult():
     """A layer given lr_mult 0 stops counting as learnable."""
-    param = nets.render_deploy("resnet10")
-    net = nets.build(param, "TEST")
-    _, learnable = nets.count_values(net, param)
-    conv = nets.find_layer(param, "layer_512_1_conv2")
+    param = prototxt.render_deploy("resnet10")
+    net = prototxt.build(param, "TEST")
+    _, learnable = prototxt.count_values(net, param)
+    conv = prototxt.find_layer(param, "layer_512_1_conv2")
     conv.param[0].lr_mult = 0
-    assert nets.count_values(net, param)[1] == learnable - 512 * 512 * 3 * 3
+    assert prototxt.count_values(net, param)[1] == learnable - 512 * 512 * 3 * 3
 
 
 def test_complex_attention_about_11_2_million():
     net, param = build_deploy("complex_attention")
-    stored, _ = nets.count_values(net, param)
+    stored, _ = prototxt.count_values(net, param)
     assert abs(stored - 11.2e6) / 11.2e6 < 0.01, stored
 
 
 def test_attention_adds_exactly_the_unit_parameters():
     base, bp = build_deploy("resnet10")
     micro, mp = build_deploy("micro_attention")
-    extra = nets.count_values(micro, mp)[0] - nets.count_values(base, bp)[0]
+    extra = prototxt.count_values(micro, mp)[0] - prototxt.count_values(base, bp)[0]
     # 1x1 3C->C (no bias) + constant 1x1 C->1 per stage
-    assert extra == sum(3 * c * c + c for c in nets.STAGES)
-    for c in nets.STAGES:
+    assert extra == sum(3 * c * c + c for c in prototxt.STAGES)
+    for c in prototxt.STAGES:
         assert micro.params["mask_Concat_%d_1x1" % c][0].data.shape == (c, 3 * c, 1, 1)
         assert micro.params["mask_Concat_%d_1x1_one" % c][0].data.shape == (1, c, 1, 1)
         assert len(micro.params["mask_Concat_%d_1x1" % c]) == 1
@@ -99,30 +99,30 @@ def test_blob_shapes_and_ceil_pooling():
     assert net.blobs["data"].data.shape == (1, 1, 224, 224)
     assert net.blobs["conv1"].data.shape == (1, 64, 112, 112)
     assert net.blobs["conv1_pool"].data.shape == (1, 64, 56, 56)
-    for c, s in zip(nets.STAGES, (56, 28, 14, 7)):
+    for c, s in zip(prototxt.STAGES, (56, 28, 14, 7)):
         assert net.blobs["mask_Concat_%d" % c].data.shape == (1, 3 * c, s, s)
         assert net.blobs["mask_Concat_%d_1x1_one" % c].data.shape == (1, 1, s, s)
         assert net.blobs["layer_%d_1_sum2" % c].data.shape == (1, c, s, s)
-    assert net.blobs[nets.CLASSIFIER].data.shape == (1, 5)
+    assert net.blobs[prototxt.CLASSIFIER].data.shape == (1, 5)
 
 
 def test_render_changes_class_count_and_batch():
     net, _ = build_deploy("micro_attention", num_output=3, batch=2)
-    assert net.blobs[nets.CLASSIFIER].data.shape == (2, 3)
-    p = nets.render_train_val("resnet10", num_output=3, train_source="/x/tr",
+    assert net.blobs[prototxt.CLASSIFIER].data.shape == (2, 3)
+    p = prototxt.render_train_val("resnet10", num_output=3, train_source="/x/tr",
                               test_source="/x/te", train_batch=7, test_batch=3)
     data = [l for l in p.layer if l.type == "Data"]
     assert [(l.data_param.source, l.data_param.batch_size) for l in data] == \
         [("/x/tr", 7), ("/x/te", 3)]
     assert data[0].transform_param.crop_size == 224
     assert not data[1].transform_param.HasField("crop_size")
-    assert nets.find_layer(p, nets.CLASSIFIER).inner_product_param.num_output == 3
+    assert prototxt.find_layer(p, prototxt.CLASSIFIER).inner_product_param.num_output == 3
 
 
-@pytest.mark.parametrize("name,fname", [(n, f) for n, f, _, _ in nets.committed_train_vals()])
+@pytest.mark.parametrize("name,fname", [(n, f) for n, f, _, _ in prototxt.committed_train_vals()])
 def test_deploy_and_train_val_agree_layer_for_layer(name, fname):
-    dep = nets.body_layers(nets.load(name, "deploy"))
-    tv = nets.body_layers(nets.load(os.path.join(ROOT, "prototxt", name, fname)))
+    dep = prototxt.body_layers(prototxt.load(name, "deploy"))
+    tv = prototxt.body_layers(prototxt.load(os.path.join(ROOT, "prototxt", name, fname)))
     assert [l.name for l in dep] == [l.name for l in tv]
     for a, b in zip(dep, tv):
         assert a == b, "layer %s differs between deploy and train_val" % a.name
@@ -143,25 +143,25 @@ def test_committed_train_vals_hold_the_protocol_batch_sizes():
     every net has those of the fine-tuning default; sources are relative."""
     from microattention import protocols
     for name, p in protocols.PROTOCOLS.items():
-        path = os.path.join(ROOT, nets.train_val_relpath(name))
-        param = nets.load(path)
+        path = os.path.join(ROOT, prototxt.train_val_relpath(name))
+        param = prototxt.load(path)
         assert param.name == p.net
         assert _data_layers(param) == {"TRAIN": ("workspace/lmdb/train", p.batch),
                                        "TEST": ("workspace/lmdb/test", p.test_batch)}, name
-    assert nets.train_val_relpath("pretrain") == "prototxt/resnet10/train_val_pretrain.prototxt"
-    assert nets.train_val_relpath("cde") == "prototxt/micro_attention/train_val_cde.prototxt"
-    assert nets.train_val_relpath("hde") == "prototxt/micro_attention/train_val.prototxt"
+    assert prototxt.train_val_relpath("pretrain") == "prototxt/resnet10/train_val_pretrain.prototxt"
+    assert prototxt.train_val_relpath("cde") == "prototxt/micro_attention/train_val_cde.prototxt"
+    assert prototxt.train_val_relpath("hde") == "prototxt/micro_attention/train_val.prototxt"
     loso = protocols.PROTOCOLS["loso"]
-    for name in nets.NETS:
-        assert _data_layers(nets.load(name, "train_val")) == {
-            "TRAIN": (nets.DEFAULT_TRAIN_SOURCE, loso.batch),
-            "TEST": (nets.DEFAULT_TEST_SOURCE, loso.test_batch)}
-    assert (nets.DEFAULT_TRAIN_SOURCE, nets.DEFAULT_TEST_SOURCE) == \
+    for name in prototxt.NETS:
+        assert _data_layers(prototxt.load(name, "train_val")) == {
+            "TRAIN": (prototxt.DEFAULT_TRAIN_SOURCE, loso.batch),
+            "TEST": (prototxt.DEFAULT_TEST_SOURCE, loso.test_batch)}
+    assert (prototxt.DEFAULT_TRAIN_SOURCE, prototxt.DEFAULT_TEST_SOURCE) == \
         ("workspace/lmdb/train", "workspace/lmdb/test")
-    files = sorted(os.path.join(n, f) for n in nets.NETS
+    files = sorted(os.path.join(n, f) for n in prototxt.NETS
                    for f in os.listdir(os.path.join(ROOT, "prototxt", n)))
-    assert files == sorted([os.path.join(n, "deploy.prototxt") for n in nets.NETS] +
-                           [os.path.join(n, f) for n, f, _, _ in nets.committed_train_vals()])
+    assert files == sorted([os.path.join(n, "deploy.prototxt") for n in prototxt.NETS] +
+                           [os.path.join(n, f) for n, f, _, _ in prototxt.committed_train_vals()])
 
 
 def test_committed_prototxt_match_generator():
@@ -171,17 +171,17 @@ def test_committed_prototxt_match_generator():
 
 
 def test_layer_names_of_backbone_and_unit():
-    names = [l.name for l in nets.load("micro_attention", "deploy").layer]
+    names = [l.name for l in prototxt.load("micro_attention", "deploy").layer]
     for n in ["data_bn", "data_scale", "conv1", "conv1_bn", "conv1_scale", "conv1_relu",
               "conv1_pool", "layer_64_1_conv1", "layer_64_1_conv2", "layer_512_1_conv_expand",
-              "last_bn", "last_scale", "last_relu", "global_pool", nets.CLASSIFIER]:
+              "last_bn", "last_scale", "last_relu", "global_pool", prototxt.CLASSIFIER]:
         assert n in names
-    for c in nets.STAGES:
+    for c in prototxt.STAGES:
         for n in ["mask_Concat_%d", "mask_Concat_%d_1x1", "mask_Concat_%d_1x1_one",
                   "mask_Concat_%d_1x1_one_sig", "mask_Concat_%d_1x1_more",
                   "layer_%d_1_sum_multip", "layer_%d_1_sum2"]:
             assert n % c in names
-    base = [l.name for l in nets.load("resnet10", "deploy").layer]
+    base = [l.name for l in prototxt.load("resnet10", "deploy").layer]
     assert set(base) <= set(names)
 
 
@@ -194,11 +194,11 @@ def _sigmoid(x):
 def test_micro_attention_unit_matches_numpy():
     rng = np.random.RandomState(0)
     net, _ = build_deploy("micro_attention", batch=2)
-    nets.fill_random(net, rng, keep=["mask_Concat_%d_1x1_one" % c for c in nets.STAGES])
+    prototxt.fill_random(net, rng, keep=["mask_Concat_%d_1x1_one" % c for c in prototxt.STAGES])
     net.blobs["data"].data[...] = rng.normal(0, 1, net.blobs["data"].data.shape)
     # Stop before last_bn, which works in place on layer_512_1_sum2.
     net.forward(end="layer_512_1_sum2")
-    for c in nets.STAGES:
+    for c in prototxt.STAGES:
         one = net.params["mask_Concat_%d_1x1_one" % c][0].data
         assert np.all(one == np.float32(1.0 / c))
         p = "layer_%d_1_" % c
@@ -226,7 +226,7 @@ def test_micro_attention_unit_matches_numpy():
 
 def _solver(tmp_path, name, batch, base_lr=0.01):
     net_path = str(tmp_path / ("%s_timing.prototxt" % name))
-    nets.write_prototxt(nets.render_timing(name, num_output=5, batch=batch), net_path)
+    prototxt.write_prototxt(prototxt.render_timing(name, num_output=5, batch=batch), net_path)
     solver_path = str(tmp_path / "solver.prototxt")
     with open(solver_path, "w") as f:
         f.write('net: "%s"\nbase_lr: %g\nlr_policy: "fixed"\nmomentum: 0.9\n'
@@ -245,7 +245,7 @@ def test_constant_average_conv_frozen_and_attention_conv_learns(tmp_path):
     net = solver.net
     before = {n: [b.data.copy() for b in net.params[n]] for n in net.params}
     solver.step(1)
-    for c in nets.STAGES:
+    for c in prototxt.STAGES:
         one = "mask_Concat_%d_1x1_one" % c
         assert np.array_equal(net.params[one][0].data, before[one][0])
         assert np.all(net.params[one][0].data == np.float32(1.0 / c))
@@ -290,11 +290,11 @@ def tiny_lmdb(tmp_path_factory):
 
 
 @pytest.mark.skipif(CAFFE_BIN is None, reason="caffe binary not on PATH")
-@pytest.mark.parametrize("name", nets.NETS)
+@pytest.mark.parametrize("name", prototxt.NETS)
 def test_caffe_train_runs_train_val(name, tiny_lmdb, tmp_path):
-    tv = nets.render_train_val(name, train_source=str(tiny_lmdb / "train"),
+    tv = prototxt.render_train_val(name, train_source=str(tiny_lmdb / "train"),
                                test_source=str(tiny_lmdb / "test"), train_batch=2, test_batch=1)
-    net_path = nets.write_prototxt(tv, str(tmp_path / "train_val.prototxt"))
+    net_path = prototxt.write_prototxt(tv, str(tmp_path / "train_val.prototxt"))
     solver = tmp_path / "solver.prototxt"
     solver.write_text('net: "%s"\nbase_lr: 0.001\nlr_policy: "fixed"\nmomentum: 0.9\n'
                       'max_iter: 2\ntest_iter: 2\ntest_interval: 2\ntest_initialization: false\n'
@@ -308,9 +308,9 @@ def test_caffe_train_runs_train_val(name, tiny_lmdb, tmp_path):
 
 
 @pytest.mark.skipif(CAFFE_BIN is None, reason="caffe binary not on PATH")
-@pytest.mark.parametrize("name", nets.NETS)
+@pytest.mark.parametrize("name", prototxt.NETS)
 def test_caffe_time_loads_deploy(name):
-    r = subprocess.run([CAFFE_BIN, "time", "-model", nets.prototxt_path(name, "deploy"),
+    r = subprocess.run([CAFFE_BIN, "time", "-model", prototxt.prototxt_path(name, "deploy"),
                         "-iterations", "1"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                        universal_newlines=True, env=dict(os.environ, GLOG_minloglevel="0"),
                        timeout=300)
@@ -322,19 +322,19 @@ def test_caffe_time_loads_deploy(name):
 
 def test_check_sizes_refuses_what_caffe_would_abort_on():
     from microattention.errors import UserError
-    need = nets.check_sizes("micro_attention", 5, 10, 224, available=10 ** 13)
+    need = prototxt.check_sizes("micro_attention", 5, 10, 224, available=10 ** 13)
     # the training blobs of one batch of 10 at 224: more than 100 MB, less than 10 GB
     assert 1e8 < need < 1e10
     # twice the batch: about twice the activations
-    assert 1.8 < nets.check_sizes("micro_attention", 5, 20, 224, available=10 ** 13) / need < 2.05
+    assert 1.8 < prototxt.check_sizes("micro_attention", 5, 20, 224, available=10 ** 13) / need < 2.05
     with pytest.raises(UserError, match="would need a blob of .* more than Caffe can hold"):
-        nets.check_sizes("resnet10", 5, 1, 100000, options={"size": "--size"})
+        prototxt.check_sizes("resnet10", 5, 1, 100000, options={"size": "--size"})
     with pytest.raises(UserError, match="num_output 5000000"):
-        nets.check_sizes("resnet10", 5000000, 1, 224)
+        prototxt.check_sizes("resnet10", 5000000, 1, 224)
     with pytest.raises(UserError, match=r"--batch 10, num_output 5: .* more than the 0\.0 GB"):
-        nets.check_sizes("resnet10", 5, 10, 224, options={"batch": "--batch"}, available=10 ** 6)
+        prototxt.check_sizes("resnet10", 5, 10, 224, options={"batch": "--batch"}, available=10 ** 6)
     for bad in (0, -1, 2.5, True):
         with pytest.raises(UserError, match="must be a whole number"):
-            nets.check_sizes("resnet10", bad, 1, 224)
+            prototxt.check_sizes("resnet10", bad, 1, 224)
     with pytest.raises(UserError, match="size 16: must be at least 32"):
-        nets.check_sizes("resnet10", 5, 1, 16)
+        prototxt.check_sizes("resnet10", 5, 1, 16)

@@ -187,10 +187,10 @@ def test_the_papers_facts_are_typed_only_in_paper_py(project_root):
 def test_crop_sizes_come_from_augment():
     from microattention import augment
     from microattention.faces import crop
-    from microattention.nets import prototxt as nets
+    from microattention.nets import prototxt
     from microattention.nets import summary
     assert crop.CROP_SIZE == augment.FACE_SIZE
-    assert nets.render_deploy.__defaults__[-1] == augment.CROP_SIZE
+    assert prototxt.render_deploy.__defaults__[-1] == augment.CROP_SIZE
     import argparse
     parser = argparse.ArgumentParser()
     summary.add_arguments(parser)

@@ -573,17 +573,17 @@ def test_the_demos_pre_training_report_flags_adam_recalibration_and_random_start
 
 
 def _sidecar(path, stage, inputs):
-    from microattention.nets import weights
-    weights.write_provenance(str(path), stage, inputs, {})
+    from microattention.nets import sidecar
+    sidecar.write_provenance(str(path), stage, inputs, {})
 
 
 def test_weights_origin_follows_the_records_back_to_imagenet(tmp_path, monkeypatch):
     from microattention.train import provenance
-    from microattention.nets import weights
+    from microattention.nets import fetch
     imagenet = tmp_path / "resnet10_cvgj_iter_320000.caffemodel"
     imagenet.write_bytes(b"imagenet")
-    # stand-in for the download: its sha256 is the one weights.py knows
-    monkeypatch.setattr(weights, "RESNET10_SHA256", files.sha256(imagenet))
+    # stand-in for the download: its sha256 is the one nets/fetch.py knows
+    monkeypatch.setattr(fetch, "RESNET10_SHA256", files.sha256(imagenet))
     gray = tmp_path / "gray.caffemodel"
     gray.write_bytes(b"gray")
     _sidecar(gray, "imagenet-to-gray", {"in": str(imagenet)})
@@ -634,10 +634,10 @@ def test_weights_origin_follows_the_records_back_to_imagenet(tmp_path, monkeypat
 def test_a_damaged_weights_record_is_an_error_not_an_untraced_origin(tmp_path, monkeypatch,
                                                                        damaged):
     from microattention.train import provenance
-    from microattention.nets import weights
+    from microattention.nets import fetch
     imagenet = tmp_path / "resnet10.caffemodel"
     imagenet.write_bytes(b"imagenet")
-    monkeypatch.setattr(weights, "RESNET10_SHA256", files.sha256(imagenet))
+    monkeypatch.setattr(fetch, "RESNET10_SHA256", files.sha256(imagenet))
     fold = tmp_path / "pretrain"
     fold.mkdir()
     final = fold / "final.caffemodel"

@@ -11,11 +11,10 @@ import numpy as np
 import pytest
 
 from microattention import protocols
-from microattention.nets import prototxt as nets
-from microattention.nets import solver
+from microattention.nets import committed_solvers, prototxt, schedule, solver
 from microattention.errors import UserError
 
-ROOT = str(nets.project_root())
+ROOT = str(prototxt.project_root())
 CAFFE_BIN = shutil.which("caffe")
 
 # Paper 4.1 / 4.2, read independently of the table: (batch, base lr, momentum,
@@ -98,8 +97,8 @@ def test_table_holds_the_paper_settings():
 
 def test_reference_sizes():
     for name in protocols.NAMES:
-        assert solver.reference_train_images(name) == REF_TRAIN[name], name
-        assert solver.REFERENCE[name].test_images == REF_TEST[name], name
+        assert committed_solvers.reference_train_images(name) == REF_TRAIN[name], name
+        assert committed_solvers.REFERENCE[name].test_images == REF_TEST[name], name
 
 
 # ------------------------------------------------------------------ committed solvers
@@ -114,7 +113,7 @@ def test_every_committed_solver_is_generated():
     present = sorted(f[:-len(".prototxt")] for f in os.listdir(os.path.join(ROOT, "solvers"))
                      if f.endswith(".prototxt"))
     assert present == sorted(["pretrain", "hde", "cde", "loso", "finetune"])
-    assert sorted(solver.COMMITTED) == present
+    assert sorted(committed_solvers.COMMITTED) == present
 
 
 @pytest.mark.parametrize("name", ["pretrain", "hde", "cde", "loso", "finetune"])
@@ -131,7 +130,7 @@ def test_committed_solver_from_table(name):
     assert param.solver_mode == param.CPU
     assert not param.HasField("random_seed") or param.random_seed == 1
     # the net it trains is the protocol's net with the protocol's batch sizes
-    net = nets.load(os.path.join(ROOT, param.net), "train_val")
+    net = prototxt.load(os.path.join(ROOT, param.net), "train_val")
     assert net.name == p.net
     assert param.net.startswith("prototxt/%s/train_val" % p.net)
     assert data_layers(net) == {"TRAIN": ("workspace/lmdb/train", p.batch),
@@ -168,11 +167,11 @@ def test_render_fold_net_and_solver(protocol, n, t, tmp_path):
     assert param.net == str(net_path)
     assert param.snapshot_prefix == str(run / "snaps" / "fold3")
     assert (run / "snaps").is_dir()          # caffe train stops without it
-    net = nets.load(str(net_path), "train_val")
+    net = prototxt.load(str(net_path), "train_val")
     assert net.name == p.net
     assert data_layers(net) == {"TRAIN": (str(tmp_path / "lmdb_tr"), p.batch),
                                 "TEST": (str(tmp_path / "lmdb_te"), p.test_batch)}
-    assert nets.find_layer(net, nets.CLASSIFIER).inner_product_param.num_output == 3
+    assert prototxt.find_layer(net, prototxt.CLASSIFIER).inner_product_param.num_output == 3
     assert solver.NVCAFFE_FIELD not in solver_path.read_text()
 
 
@@ -180,7 +179,7 @@ def test_render_fold_other_net(tmp_path):
     _, net_path = solver.render_fold(
         "cde", tmp_path / "s.prototxt", tmp_path / "n.prototxt", 40, 4, "/d/tr", "/d/te",
         tmp_path / "snap", net="complex_attention", flavour="bvlc")
-    net = nets.load(str(net_path), "train_val")
+    net = prototxt.load(str(net_path), "train_val")
     assert net.name == "complex_attention"
     assert data_layers(net)["TRAIN"] == ("/d/tr", 8)
 
@@ -188,25 +187,25 @@ def test_render_fold_other_net(tmp_path):
 def test_test_batch_must_divide_the_test_set(tmp_path, monkeypatch):
     monkeypatch.setitem(protocols.PROTOCOLS, "loso",
                         protocols.PROTOCOLS["loso"]._replace(test_batch=4))
-    assert solver.schedule("loso", 100, 12)["test_iter"] == 3
+    assert schedule.schedule("loso", 100, 12)["test_iter"] == 3
     with pytest.raises(UserError, match="13 images is not a multiple of its test batch 4"):
-        solver.schedule("loso", 100, 13)
+        schedule.schedule("loso", 100, 13)
     with pytest.raises(UserError, match="test batch 4"):
         solver.render_fold("loso", tmp_path / "s.prototxt", tmp_path / "n.prototxt", 100, 13,
                            "/d/tr", "/d/te", tmp_path / "snap", flavour="bvlc")
     assert os.listdir(str(tmp_path)) == []
     solver.render_fold("loso", tmp_path / "s.prototxt", tmp_path / "n.prototxt", 100, 12,
                        "/d/tr", "/d/te", tmp_path / "snap", flavour="bvlc")
-    assert data_layers(nets.load(str(tmp_path / "n.prototxt"), "train_val"))["TEST"][1] == 4
+    assert data_layers(prototxt.load(str(tmp_path / "n.prototxt"), "train_val"))["TEST"][1] == 4
     assert list(solver.load(tmp_path / "s.prototxt").test_iter) == [3]
 
 
 @pytest.mark.parametrize("bad", [0, -5, 2.5, None, True])
 def test_bad_set_sizes_are_user_errors(bad, tmp_path):
     with pytest.raises(UserError):
-        solver.schedule("hde", bad, 10)
+        schedule.schedule("hde", bad, 10)
     with pytest.raises(UserError):
-        solver.schedule("hde", 10, bad)
+        schedule.schedule("hde", 10, bad)
     with pytest.raises(UserError):
         solver.render("hde", tmp_path / "s.prototxt", "n", bad, 10, "snap", flavour="bvlc")
     with pytest.raises(UserError):
@@ -220,7 +219,7 @@ def test_bad_set_sizes_are_user_errors(bad, tmp_path):
 
 def test_unknown_protocol_and_net(tmp_path):
     with pytest.raises(UserError, match="unknown protocol 'losso'"):
-        solver.schedule("losso", 10, 1)
+        schedule.schedule("losso", 10, 1)
     with pytest.raises(UserError, match="unknown net 'resnet50'"):
         solver.render_fold("loso", tmp_path / "s", tmp_path / "n", 10, 1, "a", "b",
                            tmp_path / "p", net="resnet50", flavour="bvlc")
@@ -241,7 +240,7 @@ def test_render_sets_named_fields_and_rejects_unknown(tmp_path):
     param = solver.load(tmp_path / "a.prototxt")
     assert param.weight_decay == pytest.approx(3e-3)
     assert param.stepsize == 495
-    with pytest.raises(solver.SolverError, match="no field 'wieght_decay'"):
+    with pytest.raises(schedule.SolverError, match="no field 'wieght_decay'"):
         solver.render("hde", tmp_path / "b.prototxt", "n.prototxt", 495, 68, "snap",
                       wieght_decay=1.0, flavour="bvlc")
     assert not (tmp_path / "b.prototxt").exists()
@@ -265,15 +264,15 @@ def test_stock_caffe_is_detected_as_bvlc(monkeypatch):
 def test_bad_solver_file_names_file_and_line(tmp_path):
     bad = tmp_path / "bad.prototxt"
     bad.write_text('base_lr: 0.1\nlr_policy: step\n')
-    with pytest.raises(solver.SolverError, match=r"bad\.prototxt.*2"):
+    with pytest.raises(schedule.SolverError, match=r"bad\.prototxt.*2"):
         solver.load(bad)
 
 
 def test_epochs_to_iterations_exact_and_rejects_empty_sets():
-    assert solver.epochs_to_iterations(9388, 50, 20) == 3756   # 3755.2 rounded up
-    assert solver.epochs_to_iterations(495, 10, 10) == 495
-    with pytest.raises(solver.SolverError):
-        solver.epochs_to_iterations(0, 10, 10)
+    assert schedule.epochs_to_iterations(9388, 50, 20) == 3756   # 3755.2 rounded up
+    assert schedule.epochs_to_iterations(495, 10, 10) == 495
+    with pytest.raises(schedule.SolverError):
+        schedule.epochs_to_iterations(0, 10, 10)
 
 
 # ------------------------------------------------------------------ snapshots
@@ -366,7 +365,7 @@ def test_caffe_trains_committed_finetune_solver_from_project_root(tmp_path):
     _write_lmdb(root / "workspace" / "lmdb" / "train", 12, 240, 0)
     _write_lmdb(root / "workspace" / "lmdb" / "test", 2, 224, 1)
     (root / "workspace" / "weights").mkdir()
-    init = nets.build(nets.render_deploy("micro_attention"), "TEST")
+    init = prototxt.build(prototxt.render_deploy("micro_attention"), "TEST")
     init.save(str(root / "workspace" / "weights" / "init.caffemodel"))
 
     # plain caffe, with the documented command and nothing made before it
@@ -422,7 +421,7 @@ def test_readmes_give_the_plain_command_and_no_mkdir():
 
 
 @pytest.mark.skipif(CAFFE_BIN is None, reason="caffe binary not on PATH")
-@pytest.mark.parametrize("name", list(solver.COMMITTED))
+@pytest.mark.parametrize("name", list(committed_solvers.COMMITTED))
 def test_committed_solver_starts_on_an_empty_workspace(name, tmp_path):
     """`caffe train -solver solvers/<name>.prototxt` as committed, from a
     project root whose workspace/ is empty: caffe gets past its snapshot-prefix
@@ -507,7 +506,7 @@ def test_variant_reaches_the_rendered_net_and_solver(tmp_path):
     assert param.type == "Adam"
     # ceil(95 x 4 / 10), ceil(95 x 3 / 10), the 7 test images at test batch 1
     assert (param.max_iter, param.stepsize, list(param.test_iter)) == (38, 29, [7])
-    net = nets.load(str(net_path), "train_val")
+    net = prototxt.load(str(net_path), "train_val")
     assert data_layers(net)["TRAIN"] == ("/d/tr", 10)
     assert "protocol pretrain (changed: batch, solver, base_lr, step_epochs, total_epochs)" in \
         solver_path.read_text().splitlines()[0]

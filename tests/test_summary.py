@@ -7,12 +7,11 @@ import shutil
 import pytest
 
 from microattention import cli  # noqa: E402
-from microattention.nets import prototxt as nets
-from microattention.nets import summary
+from microattention.nets import caffetime, measure, prototxt, summary
 
 try:
     # quiet pycaffe import that does not leave GLOG_minloglevel set for other tests
-    caffe = nets.import_caffe()
+    caffe = prototxt.import_caffe()
 except ImportError:
     pytest.skip("pycaffe not available (run inside the image)", allow_module_level=True)
 
@@ -36,9 +35,9 @@ def test_summary_writes_table_and_csv(tmp_path, capsys):
     # --layers on real caffe time output: every layer Caffe built, grouped
     layers = list(csv.DictReader(open(str(out / "summary_layers.csv"))))
     args = type("Args", (), {"num_output": 5, "size": 224})()
-    for net in nets.NETS:
+    for net in prototxt.NETS:
         assert [l["layer"] for l in layers if l["network"] == net] == \
-            list(summary.layer_types(net, args))
+            list(measure.layer_types(net, args))
     assert not [l for l in layers if l["network"] == "resnet10" and l["group"] == "attention"]
     micro_att = [l["layer"] for l in layers
                  if l["network"] == "micro_attention" and l["group"] == "attention"]
@@ -141,22 +140,22 @@ def test_layer_parser_on_real_output():
     """A captured `caffe time` of the two nets (batch 2, 32x32, 2 iterations):
     every layer Caffe built, in order, with its two times."""
     args = type("Args", (), {"num_output": 5, "size": 32})()
-    base_types = summary.layer_types("resnet10", args)
-    micro_types = summary.layer_types("micro_attention", args)
+    base_types = measure.layer_types("resnet10", args)
+    micro_types = measure.layer_types("micro_attention", args)
     texts = {}
     for name, types in (("resnet10", base_types), ("micro_attention", micro_types)):
         texts[name] = open(os.path.join(DATA, name + "_batch2_size32.txt")).read()
-        parsed = summary.parse_caffe_time(texts[name])
+        parsed = caffetime.parse_caffe_time(texts[name])
         assert list(parsed["layers"]) == list(types)
         assert all(set(t) == {"forward_ms", "backward_ms"} for t in parsed["layers"].values())
-    base = summary.parse_caffe_time(texts["resnet10"])
+    base = caffetime.parse_caffe_time(texts["resnet10"])
     assert (base["forward_ms"], base["backward_ms"], base["forward_backward_ms"]) == \
         (53.2545, 203.756, 257.0)
-    micro = summary.parse_caffe_time(texts["micro_attention"])
+    micro = caffetime.parse_caffe_time(texts["micro_attention"])
     assert micro["layers"]["conv1"] == {"forward_ms": 0.141, "backward_ms": 3.8895}
     assert micro["layers"]["classifier-Expressions"]["backward_ms"] == 0.0055
     assert len(base["layers"]) == 55 and len(micro["layers"]) == 98
-    rows, groups, by_type = summary.group_layers(micro["layers"], micro_types, set(base_types))
+    rows, groups, by_type = measure.group_layers(micro["layers"], micro_types, set(base_types))
     attention = [r["layer"] for r in rows if r["group"] == "attention"]
     # the 7 layers of each of the 4 units, and the Split layers only they need
     assert len([a for a in attention if not a.endswith("_split")]) == 28
@@ -270,7 +269,7 @@ def test_summary_interrupted_writes_nothing(tmp_path):
     mark = tmp_path / "caffe_started"
     slow = _script(tmp_path, "touch %s; exec sleep 30" % mark, "slowcaffe")
     out = tmp_path / "new" / "out"
-    env = dict(os.environ, PYTHONPATH=os.path.join(nets.project_root(), "python"))
+    env = dict(os.environ, PYTHONPATH=os.path.join(prototxt.project_root(), "python"))
     proc = subprocess.Popen([sys.executable, "-m", "microattention", "summary", "--nets",
                              "resnet10", "--size", "32", "--caffe", slow, "--out", str(out)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,

@@ -23,7 +23,7 @@ from microattention.nets import prototxt as nets
 from microattention.train import training
 from microattention.datasets.common import COLUMNS, sample_id
 from microattention.errors import UserError
-from microattention.nets.weights import read_caffemodel
+from microattention.nets.caffemodel import read_caffemodel
 
 cv2 = pytest.importorskip("cv2")
 pytest.importorskip("lmdb")

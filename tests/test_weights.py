@@ -10,13 +10,12 @@ import numpy as np
 import pytest
 
 from microattention import cli  # noqa: E402
-from microattention.nets import prototxt as nets
-from microattention.nets import weights
+from microattention.nets import caffemodel, fetch, prototxt, sidecar, surgery
 from microattention.errors import UserError  # noqa: E402
 
 try:
     # quiet pycaffe import that does not leave GLOG_minloglevel set for other tests
-    caffe = nets.import_caffe()
+    caffe = prototxt.import_caffe()
 except ImportError:
     pytest.skip("pycaffe not available (run inside the image)", allow_module_level=True)
 
@@ -24,15 +23,15 @@ except ImportError:
 def _cvjena_like(rng, path):
     """A random 3-channel BGR ResNet10_cvgj-shaped model with the cvjena
     1000-way classifier `score`, saved to path."""
-    param = nets.render_deploy("resnet10", num_output=1000, channels=3)
+    param = prototxt.render_deploy("resnet10", num_output=1000, channels=3)
     for layer in param.layer:
-        if layer.name == nets.CLASSIFIER:
+        if layer.name == prototxt.CLASSIFIER:
             layer.name = "score"
             layer.top[:] = ["score"]
         elif layer.type == "Softmax":
             layer.bottom[:] = ["score"]
-    net = nets.build(param, "TEST")
-    nets.fill_random(net, rng, data_mean=110.0, data_std=60.0)
+    net = prototxt.build(param, "TEST")
+    prototxt.fill_random(net, rng, data_mean=110.0, data_std=60.0)
     # distinct per-channel statistics, stored as running sums with a factor
     bn = net.params["data_bn"]
     bn[0].data[...] = [100.0, 115.0, 125.0]
@@ -55,10 +54,10 @@ def test_imagenet_to_gray_exact_away_from_border(tmp_path, capsys):
     assert cli.main(["weights", "imagenet-to-gray", "--in", str(src), "--out", str(out)]) == 0
     text = capsys.readouterr().out
     assert "score" in text.split("source layers not in the target")[1]
-    assert nets.CLASSIFIER in text.split("initialised fresh")[1].split("\n")[0]
+    assert prototxt.CLASSIFIER in text.split("initialised fresh")[1].split("\n")[0]
 
-    gray_param = nets.render_deploy("resnet10", batch=2)
-    net1 = nets.build(gray_param, "TEST", weights=str(out))
+    gray_param = prototxt.render_deploy("resnet10", batch=2)
+    net1 = prototxt.build(gray_param, "TEST", weights=str(out))
     net3.blobs["data"].reshape(2, 3, 224, 224)
     net3.reshape()
     x = rng.uniform(0, 255, (2, 1, 224, 224)).astype(np.float32)
@@ -78,7 +77,7 @@ def test_imagenet_to_gray_exact_away_from_border(tmp_path, capsys):
     pin = (slice(None), slice(None), slice(1, 55), slice(1, 55))
     np.testing.assert_allclose(net1.blobs["conv1_pool"].data[pin], net3.blobs["conv1_pool"].data[pin],
                                rtol=1e-4, atol=1e-5 * scale)
-    # the border is where the fold is not exact (documented in weights.to_gray)
+    # the border is where the fold is not exact (documented in surgery.to_gray)
     assert np.abs(a[:, :, 0, :] - b[:, :, 0, :]).max() > 1e-3 * scale
     # all other backbone layers are copied unchanged
     for name in ("layer_64_1_conv1", "layer_512_1_conv_expand", "last_bn", "conv1_scale"):
@@ -91,7 +90,7 @@ def test_to_gray_math_on_arrays():
     interior conv output matches."""
     rng = np.random.RandomState(0)
     f32 = np.float32
-    model = weights.Model()
+    model = caffemodel.Model()
     model.eps = {"data_bn": 1e-5}
     m, v = np.array([90., 120., 140.]), np.array([900., 2500., 3600.])
     model["data_bn"] = ("BatchNorm", [f32(m * 2), f32(v * 2), f32([2.0])])
@@ -99,7 +98,7 @@ def test_to_gray_math_on_arrays():
     model["data_scale"] = ("Scale", [f32(g), f32(h)])
     w, b = rng.normal(size=(4, 3, 3, 3)), rng.normal(size=4)
     model["conv1"] = ("Convolution", [f32(w), f32(b)])
-    gray = weights.to_gray(model)
+    gray = surgery.to_gray(model)
     patch = rng.uniform(0, 255, (3, 3))
     z = (g[:, None, None] * (patch[None] - m[:, None, None]) / np.sqrt(v + 1e-5)[:, None, None]
          + h[:, None, None])
@@ -112,9 +111,9 @@ def test_to_gray_math_on_arrays():
 
 
 def _baseline_model(rng, path, num_output=5):
-    param = nets.render_deploy("resnet10", num_output=num_output)
-    net = nets.build(param, "TEST")
-    nets.fill_random(net, rng)
+    param = prototxt.render_deploy("resnet10", num_output=num_output)
+    net = prototxt.build(param, "TEST")
+    prototxt.fill_random(net, rng)
     net.save(str(path))
     return net
 
@@ -127,18 +126,18 @@ def test_transfer_baseline_to_micro_attention(tmp_path, capsys):
                      "--out", str(out)]) == 0
     text = capsys.readouterr().out
     fresh_line = [l for l in text.splitlines() if l.startswith("initialised fresh")][0]
-    for c in nets.STAGES:
+    for c in prototxt.STAGES:
         assert "mask_Concat_%d_1x1," % c in fresh_line + ","
         assert "mask_Concat_%d_1x1_one" % c in fresh_line
     copied_line = [l for l in text.splitlines() if l.startswith("copied")][0]
     assert "(%d layers" % len(base.params) in copied_line
-    model = weights.read_caffemodel(str(out))
+    model = caffemodel.read_caffemodel(str(out))
     assert set(model) == set(base.params)
-    micro = nets.build(nets.render_deploy("micro_attention"), "TEST", weights=str(out))
+    micro = prototxt.build(prototxt.render_deploy("micro_attention"), "TEST", weights=str(out))
     for name in base.params:
         for a, b in zip(micro.params[name], base.params[name]):
             np.testing.assert_array_equal(a.data, b.data)
-    for c in nets.STAGES:
+    for c in prototxt.STAGES:
         assert np.all(micro.params["mask_Concat_%d_1x1_one" % c][0].data == np.float32(1.0 / c))
 
 
@@ -150,12 +149,12 @@ def test_transfer_class_count_change(tmp_path, capsys):
             "--num-output", "3", "--out", str(out)]
     assert cli.main(args) == 1
     err = capsys.readouterr().err
-    assert nets.CLASSIFIER in err and "--reinit-classifier" in err
+    assert prototxt.CLASSIFIER in err and "--reinit-classifier" in err
     assert not out.exists()
     assert cli.main(args + ["--reinit-classifier"]) == 0
-    assert nets.CLASSIFIER not in weights.read_caffemodel(str(out))
-    net = nets.build(nets.render_deploy("micro_attention", num_output=3), "TEST", weights=str(out))
-    assert net.blobs[nets.CLASSIFIER].data.shape == (1, 3)
+    assert prototxt.CLASSIFIER not in caffemodel.read_caffemodel(str(out))
+    net = prototxt.build(prototxt.render_deploy("micro_attention", num_output=3), "TEST", weights=str(out))
+    assert net.blobs[prototxt.CLASSIFIER].data.shape == (1, 3)
 
 
 def test_transfer_refuses_shape_mismatch(tmp_path, capsys):
@@ -174,7 +173,7 @@ def test_transfer_refuses_shape_mismatch(tmp_path, capsys):
 def test_fetch_refuses_checksum_mismatch(tmp_path, capsys):
     bogus = tmp_path / "bogus.caffemodel"
     bogus.write_bytes(os.urandom(4096))
-    out = tmp_path / "w" / weights.RESNET10_FILE
+    out = tmp_path / "w" / fetch.RESNET10_FILE
     for url in ("file://" + str(bogus), str(bogus)):
         assert cli.main(["weights", "fetch", "--url", url, "--out", str(out)]) == 1
         assert "sha256 mismatch" in capsys.readouterr().err
@@ -185,7 +184,7 @@ def test_fetch_refuses_checksum_mismatch(tmp_path, capsys):
 def test_fetch_script_refuses_mismatch(tmp_path):
     bogus = tmp_path / "bogus.caffemodel"
     bogus.write_bytes(b"not the cvjena model")
-    script = os.path.join(nets.project_root(), "weights", "fetch_resnet10_cvgj.sh")
+    script = os.path.join(prototxt.project_root(), "weights", "fetch_resnet10_cvgj.sh")
     out = tmp_path / "dest.caffemodel"
     r = subprocess.run(["sh", script, "--url", "file://" + str(bogus), "--out", str(out)],
                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True)
@@ -199,15 +198,15 @@ def test_fetch_accepts_matching_checksum(tmp_path, capsys):
     good.write_bytes(os.urandom(10000))
     digest = hashlib.sha256(good.read_bytes()).hexdigest()
     out = tmp_path / "dest.bin"
-    weights.fetch("file://" + str(good), str(out), sha256=digest)
+    fetch.fetch("file://" + str(good), str(out), sha256=digest)
     assert out.read_bytes() == good.read_bytes()
-    weights.fetch("file://" + str(good), str(out), sha256=digest)
+    fetch.fetch("file://" + str(good), str(out), sha256=digest)
     assert "already present" in capsys.readouterr().out
     # a corrupted existing file is replaced only by a verified download
     out.write_bytes(b"corrupt")
     with pytest.raises(UserError):
-        weights.fetch("file://" + str(tmp_path / "missing.bin"), str(out), sha256=digest)
-    assert weights.RESNET10_SHA256 == \
+        fetch.fetch("file://" + str(tmp_path / "missing.bin"), str(out), sha256=digest)
+    assert fetch.RESNET10_SHA256 == \
         "7291cda37d486d442f05f80784d11e1b53d923a6da512038fee5308158b359e7"
 
 
@@ -219,8 +218,8 @@ def test_fetch_accepts_matching_checksum(tmp_path, capsys):
 def full_model(tmp_path_factory):
     """A complete resnet10 caffemodel as Caffe saves it (made once, never written to)."""
     path = tmp_path_factory.mktemp("full") / "resnet10_full.caffemodel"
-    n = nets.build(nets.render_deploy("resnet10"), "TEST")
-    nets.fill_random(n, np.random.RandomState(11))
+    n = prototxt.build(prototxt.render_deploy("resnet10"), "TEST")
+    prototxt.fill_random(n, np.random.RandomState(11))
     n.save(str(path))
     return path
 
@@ -235,7 +234,7 @@ def _full(full_model, tmp_path):
 def _cut_at_layer(src, dst, keep):
     """The first bytes of a caffemodel up to the end of layer `keep` - 1:
     a file cut at a layer boundary, which still parses."""
-    pb = nets._pb()
+    pb = prototxt.pb()
     full = pb.NetParameter()
     data = src.read_bytes()
     full.ParseFromString(data)
@@ -274,19 +273,19 @@ def _bad_source(kind, tmp_path, full_model):
         p.write_bytes(b"")
         return p, ["is empty"]
     if kind == "text":
-        p.write_text(open(nets.prototxt_path("resnet10")).read())
+        p.write_text(open(prototxt.prototxt_path("resnet10")).read())
         return p, ["not a caffemodel"]
     if kind == "png":
         p.write_bytes(_png_bytes())
         return p, ["not a caffemodel"]
     if kind == "solverstate":
-        pb = nets._pb()
+        pb = prototxt.pb()
         state = pb.SolverState(iter=5, learned_net="snap_iter_5.caffemodel")
         state.history.add().data.extend([0.5] * 10)
         p.write_bytes(state.SerializeToString())
         return p, ["not a caffemodel"]
     if kind == "v1_layers":
-        pb = nets._pb()
+        pb = prototxt.pb()
         old = pb.NetParameter(name="old")
         layer = old.layers.add(name="conv1", type=pb.V1LayerParameter.CONVOLUTION)
         layer.blobs.add().data.extend([0.5] * 10)
@@ -317,7 +316,7 @@ def test_transfer_refuses_file_cut_at_layer_boundary(tmp_path, capsys, full_mode
     full = full_model
     cut = tmp_path / "cut.caffemodel"
     missing = _cut_at_layer(full, cut, keep=30)
-    assert len(missing) > 5 and nets.CLASSIFIER in missing
+    assert len(missing) > 5 and prototxt.CLASSIFIER in missing
     out = tmp_path / "micro.caffemodel"
     code, err = _run(capsys, ["weights", "transfer", "--from", str(cut), "--to", "micro_attention",
                               "--out", str(out)])
@@ -338,10 +337,10 @@ def test_transfer_refuses_file_cut_at_layer_boundary(tmp_path, capsys, full_mode
 def test_transfer_missing_classifier_hint(tmp_path, capsys, full_model):
     """A source without the classifier (e.g. the imagenet-to-gray output):
     named, with the option that accepts it."""
-    pb = nets._pb()
+    pb = prototxt.pb()
     param = pb.NetParameter()
     param.ParseFromString(full_model.read_bytes())
-    keep = [l for l in param.layer if l.name != nets.CLASSIFIER]
+    keep = [l for l in param.layer if l.name != prototxt.CLASSIFIER]
     del param.layer[:]
     param.layer.extend(keep)
     src = tmp_path / "nocls.caffemodel"
@@ -349,7 +348,7 @@ def test_transfer_missing_classifier_hint(tmp_path, capsys, full_model):
     out = tmp_path / "out.caffemodel"
     code, err = _run(capsys, ["weights", "transfer", "--from", str(src), "--out", str(out)])
     assert code == 1
-    assert "needs: %s." % nets.CLASSIFIER in err and "--reinit-classifier" in err
+    assert "needs: %s." % prototxt.CLASSIFIER in err and "--reinit-classifier" in err
     assert not out.exists()
     assert cli.main(["weights", "transfer", "--from", str(src), "--reinit-classifier",
                      "--out", str(out)]) == 0
@@ -384,10 +383,10 @@ def test_transfer_to_train_val_prototxt(tmp_path, capsys, full_model):
     src = full_model
     a, b = tmp_path / "a.caffemodel", tmp_path / "b.caffemodel"
     assert cli.main(["weights", "transfer", "--from", str(src), "--to-prototxt",
-                     nets.prototxt_path("micro_attention", "train_val"), "--out", str(a)]) == 0
+                     prototxt.prototxt_path("micro_attention", "train_val"), "--out", str(a)]) == 0
     assert cli.main(["weights", "transfer", "--from", str(src), "--to", "micro_attention",
                      "--out", str(b)]) == 0
-    ma, mb = weights.read_caffemodel(str(a)), weights.read_caffemodel(str(b))
+    ma, mb = caffemodel.read_caffemodel(str(a)), caffemodel.read_caffemodel(str(b))
     assert list(ma) == list(mb)
     for name in ma:
         for x, y in zip(ma[name][1], mb[name][1]):
@@ -409,7 +408,7 @@ def _bad_prototxt(kind, tmp_path, full_model):
         return p, ["defines no layers"]
     if kind == "unbuildable":
         # valid text, but a bottom nobody produces: Caffe's fatal check, not an abort of ours
-        text = open(nets.prototxt_path("resnet10")).read().replace(
+        text = open(prototxt.prototxt_path("resnet10")).read().replace(
             'bottom: "conv1_pool"', 'bottom: "no_such_blob"', 1)
         p.write_text(text)
         return p, ["Caffe cannot build this net", "Unknown bottom blob 'no_such_blob'"]
@@ -433,7 +432,7 @@ def test_transfer_bad_target_prototxt(tmp_path, capsys, kind, full_model):
 def test_transfer_bad_options(tmp_path, capsys, kind, _full, read_only):
     src = _full
     proto = tmp_path / "target.prototxt"
-    proto.write_text(open(nets.prototxt_path("resnet10")).read())
+    proto.write_text(open(prototxt.prototxt_path("resnet10")).read())
     out, extra, words = tmp_path / "out.caffemodel", [], []
     if kind == "out_is_folder":
         out.mkdir()
@@ -528,7 +527,7 @@ def test_fetch_interrupted_removes_part(tmp_path, sig):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     out = tmp_path / "w" / "model.caffemodel"
     part = str(out) + ".part"
-    env = dict(os.environ, PYTHONPATH=os.path.join(nets.project_root(), "python"))
+    env = dict(os.environ, PYTHONPATH=os.path.join(prototxt.project_root(), "python"))
     proc = subprocess.Popen([sys.executable, "-m", "microattention", "weights", "fetch",
                              "--url", "http://127.0.0.1:%d/m" % server.server_address[1],
                              "--out", str(out)], stdout=subprocess.PIPE,
@@ -558,18 +557,18 @@ def test_transfer_into_the_prototxt_of_another_net_is_refused(tmp_path, capsys, 
     """--to names the net recorded in the provenance; a --to-prototxt of
     another net would be recorded under the wrong name."""
     out = tmp_path / "out.caffemodel"
-    proto = nets.prototxt_path("resnet10", "deploy")
+    proto = prototxt.prototxt_path("resnet10", "deploy")
     code, err = _run(capsys, ["weights", "transfer", "--from", str(full_model), "--to",
                               "micro_attention", "--to-prototxt", proto, "--out", str(out)])
     assert code == 1
     assert "--to-prototxt %s is the prototxt of resnet10, not --to micro_attention" % proto \
         in err, err
-    assert not out.exists() and not os.path.exists(weights.provenance_path(out))
+    assert not out.exists() and not os.path.exists(sidecar.provenance_path(out))
 
 
 def test_transfer_into_a_net_of_another_design_under_a_net_name_is_refused(
         tmp_path, capsys, full_model):
-    text = open(nets.prototxt_path("resnet10")).read()
+    text = open(prototxt.prototxt_path("resnet10")).read()
     proto = tmp_path / "other.prototxt"
     proto.write_text(text.replace('name: "conv1"', 'name: "stem"', 1))
     out = tmp_path / "out.caffemodel"
@@ -584,8 +583,8 @@ def test_transfer_records_the_net_of_its_prototxt(tmp_path, capsys, full_model):
     import json
     out = tmp_path / "out.caffemodel"
     assert cli.main(["weights", "transfer", "--from", str(full_model), "--to-prototxt",
-                     nets.prototxt_path("resnet10", "train_val"), "--out", str(out)]) == 0
-    record = json.load(open(weights.provenance_path(out)))
+                     prototxt.prototxt_path("resnet10", "train_val"), "--out", str(out)]) == 0
+    record = json.load(open(sidecar.provenance_path(out)))
     assert record["settings"]["to"] == "resnet10"
 
 

@@ -5,7 +5,7 @@ asked for a missing GPU).
 
 For each of the three nets: the timing net (deploy + SoftmaxWithLoss, TRAIN
 phase, as `caffe time` runs it) is built in CPU mode, its parameters get
-random well-scaled values (nets.fill_random, fixed seed) and are saved; the
+random well-scaled values (prototxt.fill_random, fixed seed) and are saved; the
 input and labels are random (fixed seed). One forward + backward in CPU mode,
 then the same net is built again on the GPU from the saved weights and runs
 the same forward + backward. Every blob's values (activations, loss) and
@@ -28,7 +28,7 @@ import tempfile
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "python"))
 
-from microattention.nets import prototxt as nets  # noqa: E402
+from microattention.nets import prototxt  # noqa: E402
 
 BOUND = 1e-3
 SEED = 0
@@ -50,7 +50,7 @@ def inputs(param, batch):
     """Random input and labels for a timing net (fixed seed)."""
     import numpy as np
     rng = np.random.RandomState(SEED + 1)
-    shape = [int(d) for d in nets.find_layer(param, "data").input_param.shape[0].dim]
+    shape = [int(d) for d in prototxt.find_layer(param, "data").input_param.shape[0].dim]
     data = rng.normal(0.0, 1.0, shape).astype(np.float32)
     labels = rng.randint(0, NUM_OUTPUT, batch).astype(np.float32)
     return data, labels
@@ -73,7 +73,7 @@ def forward_backward(caffe_net, data, labels):
 def learnable(param):
     """Names of gradient entries whose parameter Caffe learns (lr_mult > 0)."""
     keep = set()
-    for layer, mults in nets.lr_mults(param).items():
+    for layer, mults in prototxt.lr_mults(param).items():
         for i, m in enumerate(mults):
             if m > 0:
                 keep.add("gradient %s[%d]" % (layer, i))
@@ -94,15 +94,15 @@ def check_net(caffe, name, batch, gpu, size=224):
     """Relative errors of `name` on the GPU (or CPU again if gpu is None)
     against CPU mode, worst first."""
     import numpy as np
-    param = nets.render_timing(name, NUM_OUTPUT, batch, size=size)
+    param = prototxt.render_timing(name, NUM_OUTPUT, batch, size=size)
     data, labels = inputs(param, batch)
     with tempfile.TemporaryDirectory(prefix="ma-gpu-check-") as tmp:
         proto = os.path.join(tmp, "net.prototxt")
         weights = os.path.join(tmp, "net.caffemodel")
-        nets.write_prototxt(param, proto)
+        prototxt.write_prototxt(param, proto)
         caffe.set_mode_cpu()
         cpu_net = caffe.Net(proto, caffe.TRAIN)
-        nets.fill_random(cpu_net, np.random.RandomState(SEED))
+        prototxt.fill_random(cpu_net, np.random.RandomState(SEED))
         cpu_net.save(weights)
         ref = forward_backward(cpu_net, data, labels)
         del cpu_net
@@ -124,11 +124,12 @@ def main(argv=None):
     parser.add_argument("--cpu-only", action="store_true",
                         help="compare CPU mode with CPU mode (no GPU needed; errors must be 0)")
     parser.add_argument("--batch", type=int, default=4, help="batch size (default 4)")
-    parser.add_argument("--nets", nargs="+", choices=nets.NETS, default=list(nets.NETS))
+    parser.add_argument("--nets", nargs="+", choices=prototxt.NETS,
+                        default=list(prototxt.NETS))
     args = parser.parse_args(argv)
     if args.batch < 1:
         parser.error("--batch %d: must be at least 1" % args.batch)
-    caffe = nets.import_caffe()
+    caffe = prototxt.import_caffe()
     gpu = None if args.cpu_only else args.gpu
     where = "CPU (again)" if gpu is None else "GPU %d" % gpu
     failed = []

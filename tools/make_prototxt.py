@@ -23,7 +23,7 @@ Layer names:
     the 1000-way ImageNet classifier (`score`) is never loaded into it.
 
 Each net's train_val.prototxt has the batch sizes of the fine-tuning protocol
-nets.DEFAULT_PROTOCOL; a protocol of microattention.protocols with other batch
+prototxt.DEFAULT_PROTOCOL; a protocol of microattention.protocols with other batch
 sizes (pre-training 50, CDE 8) gets prototxt/<its net>/train_val_<protocol>.prototxt,
 which its committed solver (tools/make_solvers.py) trains.
 """
@@ -33,14 +33,14 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "python"))
-from microattention import augment, files  # noqa: E402  (plain Python; no Caffe needed here)
-from microattention.nets import prototxt as nets
+from microattention import augment, files, protocols  # noqa: E402  (plain Python; no Caffe needed here)
+from microattention.nets import prototxt  # noqa: E402
 
-STAGES = nets.STAGES
-CLASSIFIER = nets.CLASSIFIER
+STAGES = prototxt.STAGES
+CLASSIFIER = prototxt.CLASSIFIER
 NUM_CLASSES = 5
-TRAIN_SOURCE = nets.DEFAULT_TRAIN_SOURCE
-TEST_SOURCE = nets.DEFAULT_TEST_SOURCE
+TRAIN_SOURCE = prototxt.DEFAULT_TRAIN_SOURCE
+TEST_SOURCE = prototxt.DEFAULT_TEST_SOURCE
 
 
 def _block(lines, indent=0):
@@ -248,7 +248,7 @@ def header(kind, which):
 
 def train_val(kind, batch, test_batch, fname="train_val.prototxt"):
     which = fname[:-len(".prototxt")]
-    users = [p for p in nets.protocols.NAMES if nets.train_val_name(p) == fname]
+    users = [p for p in protocols.NAMES if prototxt.train_val_name(p) == fname]
     out = header(kind, which)
     out += comment(
         "Data: LMDB of caffe_pb2.Datum, 1 channel uint8 0-255 (no mean, no scaling: data_bn\n"
@@ -292,9 +292,9 @@ def main(argv=None):
                     help="compare with the committed files instead of writing them")
     args = ap.parse_args(argv)
     status = 0
-    outputs = [(kind, "deploy.prototxt", deploy(kind)) for kind in nets.NETS]
+    outputs = [(kind, "deploy.prototxt", deploy(kind)) for kind in prototxt.NETS]
     outputs += [(kind, fname, train_val(kind, batch, test_batch, fname))
-                for kind, fname, batch, test_batch in nets.committed_train_vals()]
+                for kind, fname, batch, test_batch in prototxt.committed_train_vals()]
     for kind, fname, text in sorted(outputs):
         path = os.path.join(ROOT, "prototxt", kind, fname)
         if not files.write_or_check(path, text, args.check, ROOT):

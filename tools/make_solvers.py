@@ -5,7 +5,7 @@
     python3 tools/make_solvers.py --check    # exit 1 if a committed file differs from what this writes
 
 Every number comes from microattention.protocols.PROTOCOLS and the reference
-set sizes in microattention.solver.REFERENCE (microattention.solver.committed_text);
+set sizes in microattention.nets.committed_solvers.REFERENCE (committed_text there);
 tests run --check. Plain Python: no Caffe needed.
 """
 import argparse
@@ -15,7 +15,7 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "python"))
 from microattention import files  # noqa: E402
-from microattention.nets import solver
+from microattention.nets import committed_solvers  # noqa: E402
 
 
 def main(argv=None):
@@ -24,9 +24,9 @@ def main(argv=None):
                     help="compare with the committed files instead of writing them")
     args = ap.parse_args(argv)
     status = 0
-    for name in solver.COMMITTED:
+    for name in committed_solvers.COMMITTED:
         path = os.path.join(ROOT, "solvers", name + ".prototxt")
-        text = solver.committed_text(name)
+        text = committed_solvers.committed_text(name)
         if not files.write_or_check(path, text, args.check, ROOT):
             status = 1
     return status

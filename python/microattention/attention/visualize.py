@@ -398,8 +398,8 @@ def _model_shapes(path, option):
     shapes are read here: pycaffe copies the values in C++ (converting them in
     Python takes seconds) once they are known to fit, since Caffe aborts the
     process on a mismatch."""
-    from microattention.nets import weights as weights_mod
-    param = nets._pb().NetParameter()
+    from microattention.nets import caffemodel
+    param = nets.pb().NetParameter()
     try:
         with open(path, "rb") as handle:
             param.ParseFromString(handle.read())
@@ -411,7 +411,7 @@ def _model_shapes(path, option):
         raise UserError("%s %s holds no layers (or the V1 format; upgrade it with Caffe's "
                         "upgrade_net_proto_binary)" % (option, path))
     return collections.OrderedDict(
-        (layer.name, [weights_mod._blob_shape(b)[0] for b in layer.blobs])
+        (layer.name, [caffemodel.blob_shape(b)[0] for b in layer.blobs])
         for layer in param.layer if len(layer.blobs))
 
 

@@ -51,7 +51,7 @@ def datum_bytes(image, label):
 def read_records(path):
     """(key, label, uint8 image C x H x W squeezed) of every record, in order."""
     import lmdb  # lazy: an optional library, only needed when an LMDB is read
-    pb = prototxt._pb()
+    pb = prototxt.pb()
     if not os.path.isfile(os.path.join(str(path), "data.mdb")):
         raise UserError("%s is not an LMDB folder (no data.mdb)" % path)
     env = lmdb.open(str(path), readonly=True, lock=False)

@@ -1,1 +1,5 @@
-"""Nets: prototxt, solvers, caffemodel I/O, weight surgery and transfer."""
+"""Nets: the three networks' prototxt (prototxt), their solvers (schedule,
+solver, committed_solvers), caffemodel I/O (caffemodel), weight surgery and
+transfer (surgery, shapes, fetch, sidecar; the `weights` command in weights)
+and Table 3 (caffetime, measure, summary_tables; the `summary` command in
+summary)."""

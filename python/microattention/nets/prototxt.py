@@ -11,8 +11,12 @@ google.protobuf.text_format and only the named fields are changed, so layer
 names, wiring and fillers always stay those of the committed files. Needs
 Caffe's Python protobuf module (python3-caffe) but not a Caffe Net.
 """
+import importlib
 import os
+import sys
 import tempfile
+
+import numpy as np
 
 from microattention import augment, files, protocols
 from microattention.errors import UserError
@@ -89,8 +93,6 @@ def _quiet_import(module):
     GLOG_minloglevel when libcaffe is loaded, so the variable is set only for
     the first import and then restored: child processes (caffe train/time)
     still log normally."""
-    import importlib
-    import sys
     if "caffe" in sys.modules:
         return importlib.import_module(module)
     old = os.environ.get("GLOG_minloglevel")
@@ -103,20 +105,22 @@ def _quiet_import(module):
             os.environ.pop("GLOG_minloglevel", None)
 
 
-def _pb():
+def pb():
+    """Caffe's protobuf module caffe_pb2 (NetParameter, LayerParameter ...),
+    imported quietly: the one public way to it for the other modules."""
     return _quiet_import("caffe.proto.caffe_pb2")
 
 
 def read_prototxt(path):
-    from google.protobuf import text_format
-    param = _pb().NetParameter()
+    from google.protobuf import text_format  # lazy: protobuf comes with pycaffe
+    param = pb().NetParameter()
     with open(path) as f:
         text_format.Merge(f.read(), param)
     return param
 
 
 def to_text(param):
-    from google.protobuf import text_format
+    from google.protobuf import text_format  # lazy: protobuf comes with pycaffe
     return text_format.MessageToString(param)
 
 
@@ -135,10 +139,10 @@ def find_layer(param, name):
 
 
 def _phase_of(layer):
-    pb = _pb()
+    caffe_pb2 = pb()
     for rule in layer.include:
         if rule.HasField("phase"):
-            return "TRAIN" if rule.phase == pb.TRAIN else "TEST"
+            return "TRAIN" if rule.phase == caffe_pb2.TRAIN else "TEST"
     return None
 
 
@@ -200,12 +204,12 @@ def render_timing(net, num_output=5, batch=10, channels=1, size=augment.CROP_SIZ
     """The deploy net with an Input 'label' and SoftmaxWithLoss instead of the
     Softmax, for `caffe time` (forward + backward) and pycaffe solver tests.
     The Input blobs keep whatever pycaffe writes into them (zeros by default)."""
-    pb = _pb()
+    caffe_pb2 = pb()
     param = render_deploy(net, num_output, batch, channels, size)
     keep = [l for l in param.layer if l.type != "Softmax"]
     del param.layer[:]
     param.layer.extend(keep)
-    label = pb.LayerParameter(name="label", type="Input", top=["label"])
+    label = caffe_pb2.LayerParameter(name="label", type="Input", top=["label"])
     label.input_param.shape.add().dim.extend([int(batch)])
     param.layer.insert(1, label)
     param.layer.add(name="loss", type="SoftmaxWithLoss", bottom=[CLASSIFIER, "label"],
@@ -333,7 +337,6 @@ def fill_random(net, rng, keep=(), data_mean=0.0, data_std=1.0):
     in [0.5, 1.5]; data_bn gets data_mean / data_std**2), Scale gamma in
     [0.5, 1.5] and small beta, conv/inner-product weights N(0, 2/fan_in) and
     small biases. Layers named in `keep` are left as their fillers made them."""
-    import numpy as np
     for name, blobs in net.params.items():
         if name in keep:
             continue

@@ -130,14 +130,15 @@ def weights_origin(path, sha256=None):
     macro-expressions) is a link of the chain.
     A record that exists but is not readable JSON is a UserError naming it."""
     from microattention.train import training
-    from microattention.nets import weights as weights_module
+    from microattention.nets import fetch
+    from microattention.nets.sidecar import provenance_path
     chain = []
     pretrained = False
     path = pathlib.Path(path)
     sha = sha256 or (files.sha256(path) if path.is_file() else None)
     seen = set()
     for _ in range(MAX_CHAIN):
-        if sha == weights_module.RESNET10_SHA256:
+        if sha == fetch.RESNET10_SHA256:
             chain.append("the cvjena ImageNet ResNet-10 (%s, sha256 %s...)"
                          % (path.name, sha[:12]))
             return _origin(True, pretrained, chain)
@@ -145,7 +146,7 @@ def weights_origin(path, sha256=None):
             break
         seen.add((str(path), sha))
         # a damaged record is an error, never "no record" (which reads as NOT traced)
-        sidecar = training.read_json(weights_module.provenance_path(path),
+        sidecar = training.read_json(provenance_path(path),
                                      "write the weights and their record again with the "
                                      "weights command")
         fold_dir = path.parent
