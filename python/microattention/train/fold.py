@@ -10,7 +10,8 @@ from microattention import files, locks, metrics, protocols
 from microattention.errors import UserError
 from microattention.nets import prototxt as nets
 from microattention.train import (evaluate, fold_lmdbs, layout, options, provenance, record,
-                                  schedule, selection)
+                                  schedule)
+from microattention.train.protocol_run import ProtocolRun
 from microattention.train.settings import claim, finished, fold_settings
 
 # What the schedule of a fold comes to, and the files rendered for it.
@@ -35,17 +36,16 @@ def train_fold(index, faces, protocol, fold, weights, net=None, run_dir=None, ep
     True when it had been finished already)."""
     log = log or (lambda text: print(text, flush=True))
     p = protocols.get(protocol)     # a name, or a protocols.variant
-    protocol = p.name
     net = net or p.net
     options.check_training(net, epochs, seed)
     # absolute: caffe runs in the fold's folder
     index = options.input_file(index, "--index").resolve()
     weights = options.input_file(weights, "--weights").resolve()
     faces = options.input_folder(faces, "--faces").resolve()
-    all_folds = selection.fold_list(index, protocol)
-    fold_info = selection.pick_fold(all_folds, fold, protocol, index)
+    run = ProtocolRun(p, index, net, run_dir, lmdb_dir)
+    fold_info = run.fold(fold)
     fold_id = fold_info["fold"]
-    fold_dir = layout.fold_dir_of(run_dir, protocol, net, fold_id).resolve()
+    fold_dir = run.fold_dir(fold_id).resolve()
     done_path = fold_dir / layout.DONE_NAME
     files.check_outputs([done_path], [index, weights], {done_path: "--run-dir"})
     settings = fold_settings(p, net, fold_id, index, faces, weights, seed, epochs,
@@ -60,9 +60,9 @@ def train_fold(index, faces, protocol, fold, weights, net=None, run_dir=None, ep
         done = _finished(fold_dir, settings)  # another process may have finished it
         if done is not None:
             return done
-        home = layout.lmdb_home(run_dir, protocol, fold_id, lmdb_dir).resolve()
+        home = run.lmdb_home(fold_id).resolve()
         done = _train_locked((index, faces, weights), p, fold_info, fold_dir, settings, gpu,
-                             log, home, [f["fold"] for f in all_folds])
+                             log, home, run.fold_ids)
         if not keep_snapshots:
             schedule.clean_snapshots(layout.snapshot_prefix(fold_dir, net),
                                      done["final_snapshot"], log)

@@ -10,7 +10,8 @@ import time
 
 from microattention import files, metrics, paper, protocols
 from microattention.errors import UserError
-from microattention.train import disk, layout, options, selection
+from microattention.train import disk, layout, options
+from microattention.train.protocol_run import ProtocolRun
 from microattention.train.settings import finished, fold_settings
 
 POLL_SECONDS = 0.5
@@ -44,7 +45,6 @@ def run_protocol(index, faces, protocol, weights, net=None, run_dir=None, jobs=1
                  seed=0, gpu=None, lmdb_dir=None, keep_snapshots=False, delete_lmdbs=False,
                  free_space=None):
     p = protocols.get(protocol)
-    net = net or p.net
     run_dir = pathlib.Path(run_dir or layout.default_run_dir()).resolve()
     lmdb_dir = pathlib.Path(lmdb_dir).resolve() if lmdb_dir else None
     index = options.input_file(index, "--index").resolve()
@@ -52,44 +52,41 @@ def run_protocol(index, faces, protocol, weights, net=None, run_dir=None, jobs=1
     faces = pathlib.Path(faces).resolve()
     if not faces.is_dir():
         raise UserError("--faces %s: no such folder" % faces)
-    folds = selection.fold_list(index, protocol)
-    out_dir = layout.net_dir(run_dir, protocol, net)
-    metrics_path = out_dir / layout.METRICS_NAME
+    run = ProtocolRun(p, index, net, run_dir, lmdb_dir)
+    metrics_path = run.out_dir() / layout.METRICS_NAME
     files.check_outputs([metrics_path], [index, weights], {metrics_path: "--run-dir"})
-    todo, skipped = pending(folds, run_dir, protocol, net, index, faces, weights, seed, epochs)
+    todo, skipped = pending(run, faces, weights, seed, epochs)
     _say("%s with %s: %d fold(s), %d finished before, %d to train, %d at a time; %s"
-         % (protocol, net, len(folds), len(skipped), len(todo), jobs, out_dir))
+         % (run.name, run.net, len(run.folds), len(skipped), len(todo), jobs, run.out_dir()))
     if todo:
-        todo_folds = [f for f in folds if f["fold"] in todo]
-        disk.check(disk.estimate(index, protocol, todo_folds, [
-            layout.lmdb_home(run_dir, p.name, f["fold"], lmdb_dir) for f in todo_folds],
+        todo_folds = [f for f in run.folds if f["fold"] in todo]
+        disk.check(disk.estimate(index, run.protocol, todo_folds, [
+            run.lmdb_home(f["fold"]) for f in todo_folds],
             run_dir, weights, jobs, keep_snapshots, delete_lmdbs), _say, free_space)
 
     def command(fold):
-        return fold_command(index, faces, protocol, fold, weights, net, run_dir, epochs, seed,
-                            gpu, lmdb_dir, keep_snapshots, delete_lmdbs)
-    failed = run_folds(todo, [f["fold"] for f in folds], command,
-                       lambda fold: layout.fold_dir_of(run_dir, protocol, net, fold),
-                       jobs, _thread_env(jobs, todo, gpu))
+        return fold_command(index, faces, run.name, fold, weights, run.net, run_dir, epochs,
+                            seed, gpu, lmdb_dir, keep_snapshots, delete_lmdbs)
+    failed = run_folds(todo, run.fold_ids, command, run.fold_dir, jobs,
+                       _thread_env(jobs, todo, gpu))
     if failed:
         raise UserError("%d of %d fold(s) failed: %s; fix the cause and run the same command "
                         "again (finished folds are kept)" % (
-                            len(failed), len(folds), ", ".join(failed)))
-    return pool(run_dir, protocol, net, [f["fold"] for f in folds], metrics)
+                            len(failed), len(run.folds), ", ".join(failed)))
+    return pool(run_dir, run.name, run.net, run.fold_ids, metrics)
 
 
-def pending(folds, run_dir, protocol, net, index, faces, weights, seed, epochs):
-    """(fold ids to train, fold ids finished with these settings before)."""
+def pending(run, faces, weights, seed, epochs):
+    """(fold ids of `run` to train, fold ids finished with these settings before)."""
     weights_sha = files.sha256(weights)
     todo, skipped = [], []
-    for fold in folds:
-        fold_dir = layout.fold_dir_of(run_dir, protocol, net, fold["fold"])
-        settings = fold_settings(protocol, net, fold["fold"], index, faces, weights,
+    for fold_id in run.fold_ids:
+        settings = fold_settings(run.protocol, run.net, fold_id, run.index, faces, weights,
                                  seed, epochs, weights_sha)
-        if finished(fold_dir, settings) is not None:
-            skipped.append(fold["fold"])
+        if finished(run.fold_dir(fold_id), settings) is not None:
+            skipped.append(fold_id)
         else:
-            todo.append(fold["fold"])
+            todo.append(fold_id)
     return todo, skipped
 
 
