@@ -105,13 +105,13 @@ def cli(*argv, check=True):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A finished LOSO fold of micro_attention (1 epoch on generated faces)."""
-    from microattention.train import training
+    from microattention.train.fold import train_fold
     from test_training import LOSO_ROWS, random_weights, write_data
     folder = tmp_path_factory.mktemp("fold")
     index, faces, _ = write_data(folder, LOSO_ROWS)
     weights = random_weights(folder / "init.caffemodel", "micro_attention")
-    training.train_fold(index, faces, "loso", FOLD, weights, net="micro_attention",
-                        run_dir=folder / "runs", epochs=1, log=lambda text: None)
+    train_fold(index, faces, "loso", FOLD, weights, net="micro_attention",
+               run_dir=folder / "runs", epochs=1, log=lambda text: None)
     return folder / "runs"
 
 

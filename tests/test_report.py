@@ -1,5 +1,5 @@
 """The report command on run folders built here from fixed predictions and a
-small synthetic caffe log, in the layout microattention.training writes
+small synthetic caffe log, in the layout microattention.train.fold writes
 (RUN/<protocol>/<net>/<fold>/ with settings.json, predictions.csv,
 provenance.json, solver.prototxt, caffe.log, done.json; RUN/<protocol>/<net>/
 metrics.json with folds_pooled once pooled). No training needed."""
@@ -16,7 +16,7 @@ from fractions import Fraction
 import pytest
 
 from microattention import files, metrics, paper, protocols, report
-from microattention.train import training
+from microattention.train import layout
 from microattention.errors import UserError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -100,7 +100,7 @@ def traced(protocol):
 def make_run(root, protocol, net, folds, classes=CLASSES, epochs=None, seed=0, done=None,
              pooled=True, index=None, started=(), changes=None, bn_recalibration=False,
              initial_weights=None, protocol_folds=True, environment=None):
-    """Fold folders of a run as training.train_fold leaves them; `done`: the
+    """Fold folders of a run as train.fold.train_fold leaves them; `done`: the
     fold ids finished (default all); `started`: extra fold ids with only
     settings.json and a caffe.log (training under way). `changes`: a
     protocols.variant's changes; `initial_weights`: provenance's record
@@ -118,7 +118,7 @@ def make_run(root, protocol, net, folds, classes=CLASSES, epochs=None, seed=0, d
         fold_dir = run_dir / fold_id
         fold_dir.mkdir(parents=True)
         settings = collections.OrderedDict([
-            ("format", training.FORMAT), ("protocol", protocol), ("net", net),
+            ("format", layout.FORMAT), ("protocol", protocol), ("net", net),
             ("fold", fold_id), ("seed", seed), ("epochs", epochs),
             ("index_sha256", files.sha256(index) if index else "a" * 64),
             ("faces_csv_sha256", "b" * 64), ("weights_sha256", "c" * 64)])
@@ -126,7 +126,7 @@ def make_run(root, protocol, net, folds, classes=CLASSES, epochs=None, seed=0, d
             settings["protocol_changes"] = protocols.changes(p)
         if bn_recalibration:
             settings["bn_recalibration"] = "one epoch of training batches"
-        (fold_dir / "settings.json").write_text(training.to_json(settings))
+        (fold_dir / "settings.json").write_text(files.to_json(settings))
         (fold_dir / "caffe.log").write_text(caffe_log(per_epoch, epochs, p.base_lr,
                                                       p.step_epochs))
         if fold_id not in done:
@@ -143,7 +143,7 @@ def make_run(root, protocol, net, folds, classes=CLASSES, epochs=None, seed=0, d
             % (p.solver, repr(p.base_lr), repr(p.momentum), repr(p.weight_decay), repr(p.gamma),
                p.step_epochs * per_epoch, epochs * per_epoch, seed))
         provenance = collections.OrderedDict([
-            ("format", training.FORMAT), ("settings", settings),
+            ("format", layout.FORMAT), ("settings", settings),
             ("inputs", {"index": str(index) if index else "/nonexistent/index.csv",
                         "faces": "/data/faces", "weights": "/data/init.caffemodel"}),
             ("protocol_table", table_of(p)),
@@ -160,9 +160,9 @@ def make_run(root, protocol, net, folds, classes=CLASSES, epochs=None, seed=0, d
         if protocol_folds:
             provenance["protocol_folds"] = list(protocol_folds)
         provenance.update(environment or {})     # git commit, BLAS, image, host, device
-        (fold_dir / "provenance.json").write_text(training.to_json(provenance))
-        (fold_dir / "done.json").write_text(training.to_json(collections.OrderedDict([
-            ("format", training.FORMAT), ("fold", fold_id), ("settings", settings),
+        (fold_dir / "provenance.json").write_text(files.to_json(provenance))
+        (fold_dir / "done.json").write_text(files.to_json(collections.OrderedDict([
+            ("format", layout.FORMAT), ("fold", fold_id), ("settings", settings),
             ("final_snapshot", "%s_iter_%d.caffemodel" % (net, epochs * per_epoch)),
             ("final_snapshot_sha256", hashlib.sha256(fold_id.encode()).hexdigest()),
             ("finished", "2026-11-28T08:00:00Z")])))

@@ -20,7 +20,11 @@ import numpy as np
 import pytest
 
 from microattention.nets import prototxt as nets
-from microattention.train import training
+from microattention.train import layout
+from microattention.train.evaluate import recalibrate_bn
+from microattention.train.fold import fold_lock, train_fold
+from microattention.train.fold_lmdbs import delete_fold_lmdbs
+from microattention.train.settings import settings_differences
 from microattention.datasets.common import COLUMNS, sample_id
 from microattention.errors import UserError
 from microattention.nets.caffemodel import read_caffemodel
@@ -191,7 +195,7 @@ def check_fold(fold_dir, test_ids, iters_per_epoch, weights):
     snaps = sorted(p.name for p in (fold_dir / "snapshots").iterdir())
     assert snaps == ["micro_attention_iter_%d.caffemodel" % (EPOCHS * iters_per_epoch)]
     assert os.path.samefile(str(fold_dir / "snapshots" / snaps[0]),
-                            str(fold_dir / training.FINAL_NAME))
+                            str(fold_dir / layout.FINAL_NAME))
     return rows
 
 
@@ -245,11 +249,11 @@ def test_loso_three_subjects_end_to_end(loso, weights):
 def test_bn_recalibration_gathers_the_statistics_anew_and_nothing_else(loso, tmp_path):
     from microattention import lmdbs
     fold = loso["runs"] / "casme2_sub02"          # 20 training records, batch 10
-    final = fold / training.FINAL_NAME
+    final = fold / layout.FINAL_NAME
     batches = 2
-    out = training.recalibrate_bn(fold / "train_val.prototxt", final, tmp_path / "a.caffemodel",
+    out = recalibrate_bn(fold / "train_val.prototxt", final, tmp_path / "a.caffemodel",
                                   batches, seed=7)
-    again = training.recalibrate_bn(fold / "train_val.prototxt", final,
+    again = recalibrate_bn(fold / "train_val.prototxt", final,
                                     tmp_path / "b.caffemodel", batches, seed=7)
     assert out.read_bytes() == again.read_bytes()               # same seed, same bytes
     before, after = read_caffemodel(final), read_caffemodel(out)
@@ -386,7 +390,7 @@ def test_bad_fold_and_inputs_fail_clearly(loso, weights, tmp_path):
     assert proc.returncode == 1 and "--jobs 0: must be at least 1" in proc.stderr
     assert not any(tmp_path.iterdir())
     with pytest.raises(UserError, match="--epochs 0"):
-        training.train_fold(loso["index"], loso["faces"], "loso", "sub01", weights,
+        train_fold(loso["index"], loso["faces"], "loso", "sub01", weights,
                             run_dir=tmp_path, epochs=0)
 
 
@@ -394,14 +398,14 @@ def test_settings_comparison_sees_keys_on_either_side():
     plain = {"protocol": "hde", "seed": 0}
     variant = dict(plain, protocol_changes={"solver": "Adam"},
                    bn_recalibration="one epoch of training batches")
-    assert training.settings_differences(variant, plain) == [
+    assert settings_differences(variant, plain) == [
         'protocol_changes {"solver":"Adam"} -> not set',
         "bn_recalibration one epoch of training batches -> not set"]
-    assert training.settings_differences(plain, variant) == [
+    assert settings_differences(plain, variant) == [
         'protocol_changes not set -> {"solver":"Adam"}',
         "bn_recalibration not set -> one epoch of training batches"]
-    assert training.settings_differences(plain, dict(plain)) == []
-    assert training.settings_differences(dict(plain, fold="a"), dict(plain, fold="b"),
+    assert settings_differences(plain, dict(plain)) == []
+    assert settings_differences(dict(plain, fold="a"), dict(plain, fold="b"),
                                          ignore=("fold",)) == []
 
 
@@ -419,7 +423,7 @@ def test_a_variant_fold_is_neither_skipped_nor_resumed_by_a_plain_run(tmp_path, 
     monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
     run_dir = tmp_path / "runs"
     adam = protocols.variant("hde", solver="Adam")
-    done = training.train_fold(index, faces, adam, "casme2-to-samm", init, run_dir=run_dir,
+    done = train_fold(index, faces, adam, "casme2-to-samm", init, run_dir=run_dir,
                                epochs=1, log=lambda text: None, recalibrate_bn=True)
     assert done["skipped"] is False
     fold_dir = run_dir / "hde" / "micro_attention" / "casme2-to-samm"
@@ -444,7 +448,7 @@ def test_a_variant_fold_is_neither_skipped_nor_resumed_by_a_plain_run(tmp_path, 
     before = tree_state(fold_dir)
     # finished: the plain command does not take it as its own
     with pytest.raises(UserError) as caught:
-        training.train_fold(index, faces, "hde", "casme2-to-samm", init, run_dir=run_dir,
+        train_fold(index, faces, "hde", "casme2-to-samm", init, run_dir=run_dir,
                             epochs=1, log=lambda text: None)
     assert "was finished with other settings (%s)" % why in str(caught.value)
     proc = cli("run", "--protocol", "hde", "--index", index, "--faces", faces, "--weights", init,
@@ -456,7 +460,7 @@ def test_a_variant_fold_is_neither_skipped_nor_resumed_by_a_plain_run(tmp_path, 
     (fold_dir / "done.json").unlink()
     before = tree_state(fold_dir)
     with pytest.raises(UserError) as caught:
-        training.train_fold(index, faces, "hde", "casme2-to-samm", init, run_dir=run_dir,
+        train_fold(index, faces, "hde", "casme2-to-samm", init, run_dir=run_dir,
                             epochs=1, log=lambda text: None)
     assert "holds an unfinished run with other settings (%s)" % why in str(caught.value)
     assert tree_state(fold_dir) == before
@@ -499,10 +503,10 @@ def test_delete_lmdbs_waits_for_no_reader_and_leaves_only_the_locks(tmp_path):
     said = []
     with locks.FileLock(home / ".lock", "a reader") as reader:
         assert reader.acquire(exclusive=False)
-        assert training.delete_fold_lmdbs(home, said.append) is False
+        assert delete_fold_lmdbs(home, said.append) is False
         assert (home / "train" / "data.mdb").exists()
     assert "another net is reading them" in said[-1]
-    assert training.delete_fold_lmdbs(home, said.append) is True
+    assert delete_fold_lmdbs(home, said.append) is True
     assert sorted(p.name for p in home.iterdir()) == [".lock"]
 
 
@@ -534,22 +538,22 @@ def test_lock_says_when_the_filesystem_has_no_flock(tmp_path, monkeypatch, code)
     monkeypatch.setattr(fcntl, "flock", no_flock)
     monkeypatch.delenv("MA_NO_FLOCK", raising=False)
     with pytest.raises(UserError) as refused:
-        with training.fold_lock(tmp_path):
+        with fold_lock(tmp_path):
             pass
     text = str(refused.value)
     assert "does not support flock (%s)" % code in text and str(tmp_path) in text
     assert "being trained by another process" not in text
     assert "-o flock" in text and "MA_NO_FLOCK=1" in text
     monkeypatch.setenv("MA_NO_FLOCK", "1")     # the way out it names
-    with training.fold_lock(tmp_path):
+    with fold_lock(tmp_path):
         pass
 
 
 def test_a_held_fold_lock_is_named_as_such(tmp_path):
-    with training.fold_lock(tmp_path):
+    with fold_lock(tmp_path):
         proc = subprocess.run(
-            [sys.executable, "-c", "from microattention import training\n"
-             "with training.fold_lock(%r): pass" % str(tmp_path)],
+            [sys.executable, "-c", "from microattention.train import fold\n"
+             "with fold.fold_lock(%r): pass" % str(tmp_path)],
             env=cli_env(), stderr=subprocess.PIPE, universal_newlines=True)
     assert proc.returncode != 0
     assert "is being trained by another process" in proc.stderr

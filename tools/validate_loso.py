@@ -28,8 +28,8 @@ sys.path.insert(0, str(ROOT / "python"))
 
 from microattention import metrics  # noqa: E402
 from microattention.demo import demo
-from microattention.train import runs
-from microattention.train import training
+from microattention.train import runs, selection
+from microattention.train.fold import train_fold
 from microattention.errors import UserError  # noqa: E402
 
 
@@ -45,16 +45,16 @@ def validate(out, nets, epochs, recalibrate_bn=True, run_root=None):
                             "first" % path)
     run_dir = pathlib.Path(run_root or d.p("validation-loso")).resolve() / (
         "e%d%s" % (epochs, "" if recalibrate_bn else "-bn-kept"))
-    folds = [f["fold"] for f in training.fold_list(index, "loso")]
+    folds = [f["fold"] for f in selection.fold_list(index, "loso")]
     names = {s: p for people in demo.people_of_sets(d.p("data")).values()
              for p, s in people.items()}
     results = {}
     for net in nets:
         for fold in folds:
-            done = training.train_fold(index, d.p("faces", "ckplus"), d.protocol("loso"), fold,
-                                       d.start_weights(net), net=net, run_dir=run_dir,
-                                       epochs=epochs, seed=0, recalibrate_bn=recalibrate_bn,
-                                       log=lambda text: None)
+            done = train_fold(index, d.p("faces", "ckplus"), d.protocol("loso"), fold,
+                              d.start_weights(net), net=net, run_dir=run_dir,
+                              epochs=epochs, seed=0, recalibrate_bn=recalibrate_bn,
+                              log=lambda text: None)
             print("%s %s: %.3f on %d faces" % (net, fold, done["metrics"]["war"],
                                                done["metrics"]["samples"]), flush=True)
         runs.pool(run_dir, "loso", net, folds, metrics)

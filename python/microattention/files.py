@@ -3,7 +3,9 @@
 A result file is either complete or absent: everything is written to a
 temporary file in the target folder and renamed over the target.
 """
+import collections
 import hashlib
+import json
 import os
 import pathlib
 import signal
@@ -56,6 +58,32 @@ def atomic_write(path, data):
             os.unlink(tmp)
         raise
     return path
+
+
+def to_json(document):
+    """The project's JSON text of a document: one-space indent, keys in their
+    order, a final newline."""
+    return json.dumps(document, indent=1, sort_keys=False) + "\n"
+
+
+def write_json(path, document):
+    """Write a document as to_json's text, atomically."""
+    return atomic_write(path, to_json(document))
+
+
+def read_json(path, advice="remove it to start that fold again", missing=None):
+    """A JSON file's content (dicts in file order), None when it does not
+    exist (a UserError with the text `missing` when given); a UserError naming
+    it (and what to do: `advice`) when it cannot be read."""
+    try:
+        return json.loads(pathlib.Path(path).read_text(encoding="utf-8"),
+                          object_pairs_hook=collections.OrderedDict)
+    except FileNotFoundError:
+        if missing is not None:
+            raise UserError(missing)
+        return None
+    except (OSError, ValueError) as exc:
+        raise UserError("%s is not readable JSON (%s); %s" % (path, exc, advice))
 
 
 def sha256(path):

@@ -29,6 +29,7 @@ import numpy as np
 from microattention import files
 from microattention.attention import visualize
 from microattention.errors import UserError
+from microattention.train import layout
 
 NETS = ("resnet10", "micro_attention")      # the baseline first: Figure 4's order
 REGION_SETS = ("coded", "class")
@@ -70,15 +71,14 @@ def plan(run_dir, protocol, folds, index_csv, nets=NETS):
     that fold's training list (a held-out score must come from a net that
     never saw the person)."""
     from microattention.folds import split as folds_mod
-    from microattention.train import training
     rows = folds_mod.read_index(str(index_csv))
     out = []
     for fold in folds:
         dirs = collections.OrderedDict(
-            (net, training.fold_dir_of(run_dir, protocol, net, fold)) for net in nets)
+            (net, layout.fold_dir_of(run_dir, protocol, net, fold)) for net in nets)
         tests = None
         for net, d in dirs.items():
-            if not (d / "final.caffemodel").is_file():
+            if not (d / layout.FINAL_NAME).is_file():
                 raise UserError("%s: no final.caffemodel; train fold %s of %s first"
                                 % (d, fold, net))
             ids = _ids(d / "test.txt")
@@ -128,7 +128,7 @@ def heldout_records(folds_plan, rows, faces_dir, picture=(), progress=True):
     total = sum(len(t) for _, _, t in folds_plan)
     bar = tqdm(total=total, unit="face", file=sys.stderr, disable=not progress)
     for fold, dirs, tests in folds_plan:
-        loaded = [(net, visualize.load_net(net, str(d / "final.caffemodel"),
+        loaded = [(net, visualize.load_net(net, str(d / layout.FINAL_NAME),
                                            "fold %s" % fold)[0:2]) for net, d in dirs.items()]
         for sid in tests:
             r = rows[sid]

@@ -330,7 +330,7 @@ def leaks(data_dir, micro_index, macro_index):
     demo-data's manifest through the frames' folders, not from the subject
     ids, so a mirror image filed under another subject is caught."""
     from microattention.folds import split as folds_mod
-    from microattention.train import training
+    from microattention.train import selection
     where = _person_by_folder(read_manifest(data_dir))
 
     def who(row):
@@ -349,7 +349,7 @@ def leaks(data_dir, micro_index, macro_index):
     macro_people = {who(r)[0] for r in macro.values()}
     macro_photos = {photo(who(r)[1]) for r in macro.values()}
     problems = []
-    for fold in training.fold_list(str(micro_index), "loso"):
+    for fold in selection.fold_list(str(micro_index), "loso"):
         test = [who(micro[i]) for i in fold["test"]]
         train = [who(micro[i]) for i in fold["train"]]
         for label, people, photos in (
@@ -530,9 +530,9 @@ class Demo:
         """Accuracy of the pre-trained net (as LOSO starts from it: BatchNorm
         recalibrated) on the held-out people's faces, unaugmented."""
         from microattention import lmdbs, metrics
-        from microattention.train import training
+        from microattention.train import evaluate, layout
         from microattention.datasets.common import sample_id
-        fold_dir = self.p("runs", "pretrain", "resnet10", training.PRETRAIN_FOLD)
+        fold_dir = self.p("runs", "pretrain", "resnet10", layout.PRETRAIN_FOLD)
         rows, _ = _read_csv(index)
         ids = self.p("runs", "validation-people.txt")
         files.write_if_changed(ids, "".join(sample_id(r) + "\n" for r in rows))
@@ -540,10 +540,10 @@ class Demo:
                             str(self.p("runs", "validation-people-lmdb")), "loso",
                             split="test", samples=str(ids), seed=0, progress=False,
                             log=self.fold_log)
-        predictions = training.predict(fold_dir / "deploy.prototxt",
+        predictions = evaluate.predict(fold_dir / "deploy.prototxt",
                                        fold_dir / done["final_snapshot"],
                                        self.p("runs", "validation-people-lmdb"), self.gpu)
-        scored = training.prediction_rows("validation-people", predictions, built)
+        scored = evaluate.prediction_rows("validation-people", predictions, built)
         files.atomic_write(self.p("runs", VALIDATION_PREDICTIONS),
                            metrics.predictions_csv(scored, list(built["classes"])))
         pooled = metrics.evaluate(scored, list(built["classes"]))["pooled"]
@@ -552,16 +552,17 @@ class Demo:
 
     def stage_pretrain(self):
         from microattention import metrics
-        from microattention.train import training
+        from microattention.train import layout
+        from microattention.train.fold import train_fold
         from microattention.train import runs
         weights = self.init_weights or self.filler_weights()
         paths, held = self.split_validation_people()
-        done = training.train_fold(
+        done = train_fold(
             paths["pretrain"], self.p("faces", "ckplus"), self.protocol("pretrain"),
-            training.PRETRAIN_FOLD, weights, net="resnet10", run_dir=self.p("runs"),
+            layout.PRETRAIN_FOLD, weights, net="resnet10", run_dir=self.p("runs"),
             epochs=self.config.pretrain_epochs, seed=0, gpu=self.gpu, log=self.fold_log,
             recalibrate_bn=True)
-        runs.pool(self.p("runs"), "pretrain", "resnet10", [training.PRETRAIN_FOLD], metrics)
+        runs.pool(self.p("runs"), "pretrain", "resnet10", [layout.PRETRAIN_FOLD], metrics)
         pooled, predicted = self.validate_on_people(done, paths["validation"])
         right = int(round(pooled["war"] * pooled["samples"]))
         self.say("  validation on %d held-out pre-training people (%s): accuracy %.3f, UAR "
@@ -611,20 +612,20 @@ class Demo:
 
     def loso_folds(self):
         """The LOSO folds the demo trains: the first loso_folds subjects."""
-        from microattention.train import training
-        all_folds = training.fold_list(self.p("index", "casme2-faces.csv"), "loso")
+        from microattention.train import selection
+        all_folds = selection.fold_list(self.p("index", "casme2-faces.csv"), "loso")
         return [f["fold"] for f in all_folds][:self.config.loso_folds], len(all_folds)
 
     def loso(self, net):
         from microattention import metrics
-        from microattention.train import training
+        from microattention.train.fold import train_fold
         from microattention.train import runs
         chosen, total = self.loso_folds()
         per_fold = collections.OrderedDict()
         for number, fold in enumerate(chosen, start=1):
             self.say("  %s fold %s (%d/%d, of the %d LOSO folds)"
                      % (net, fold, number, len(chosen), total))
-            done = training.train_fold(
+            done = train_fold(
                 self.p("index", "casme2-faces.csv"), self.p("faces", "casme2"),
                 self.protocol("loso"), fold,
                 self.start_weights(net), net=net, run_dir=self.p("runs"),
@@ -738,10 +739,10 @@ class Demo:
         """Both nets of the first trained fold on a few of its test faces, one
         per class, and the pictures stacked into figure4.png."""
         from microattention.attention import visualize
-        from microattention.train import training
+        from microattention.train import layout
         chosen, _ = self.loso_folds()
         fold = chosen[0]
-        fold_dirs = {net: training.fold_dir_of(self.p("runs"), "loso", net, fold)
+        fold_dirs = {net: layout.fold_dir_of(self.p("runs"), "loso", net, fold)
                      for net in NETS}
         test_ids = [l.strip() for l in (fold_dirs[NETS[0]] / "test.txt").read_text().split()]
         rows, _ = _read_csv(self.p("index", "casme2-faces.csv"))

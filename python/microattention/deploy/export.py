@@ -27,6 +27,7 @@ import tempfile
 from microattention import augment, files
 from microattention.nets import prototxt as nets
 from microattention.errors import UserError
+from microattention.train import layout
 
 FORMAT = "microattention-model/1"
 MODEL_JSON = "model.json"
@@ -75,18 +76,18 @@ def _read_json(path, what):
 
 def find_fold(run, protocol, net, fold=None):
     """The finished fold folder RUN/protocol/net/fold (the only one when no fold is given)."""
-    base = pathlib.Path(run) / protocol / net
+    base = layout.net_dir(run, protocol, net)
     if not base.is_dir():
         raise UserError("--run %s has no %s/%s/ folder (no %s run of %s there)"
                         % (run, protocol, net, protocol, net))
-    finished = sorted(p.name for p in base.iterdir() if (p / "done.json").is_file())
+    finished = sorted(p.name for p in base.iterdir() if (p / layout.DONE_NAME).is_file())
     if fold is None:
         if len(finished) != 1:
             raise UserError("%s holds %d finished folds (%s); choose one with --fold"
                             % (base, len(finished), ", ".join(finished) or "none"))
         fold = finished[0]
     fold_dir = base / fold
-    if not (fold_dir / "done.json").is_file():
+    if not (fold_dir / layout.DONE_NAME).is_file():
         raise UserError("--fold %s: %s is not a finished fold (no done.json); finished: %s"
                         % (fold, fold_dir, ", ".join(finished) or "none"))
     return fold_dir
@@ -147,7 +148,7 @@ def export_model(run, protocol, net, out, fold=None):
                                                or (out / MODEL_JSON).is_file())):
         raise UserError("--out %s exists and is not a model folder; choose another --out" % out)
     doc, faces_dir = describe(fold_dir)
-    weights = fold_dir / "final.caffemodel"
+    weights = fold_dir / layout.FINAL_NAME
     if not weights.is_file():
         raise UserError("%s has no final.caffemodel" % fold_dir)
     sources = collections.OrderedDict([

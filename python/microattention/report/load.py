@@ -8,19 +8,16 @@ import re
 
 from microattention import files, metrics, paper, protocols
 from microattention.errors import UserError
+from microattention.train import layout, runs, selection
+from microattention.train.settings import setting_text, settings_differences
 
 NET_LABELS = {"resnet10": paper.METHODS["resnet10"],
               "complex_attention": paper.METHODS["complex_attention"],
               "micro_attention": paper.METHODS["micro_attention"]}
 
 
-def _read_json(path):
-    from microattention.train import training
-    return training.read_json(path)
-
-
 def _is_fold_dir(path):
-    return (path / "settings.json").is_file() or (path / "done.json").is_file()
+    return (path / layout.SETTINGS_NAME).is_file() or (path / layout.DONE_NAME).is_file()
 
 
 def _net_dirs(path, depth=0):
@@ -42,14 +39,14 @@ class Fold:
     def __init__(self, path):
         self.path = path
         self.id = path.name
-        self.settings = _read_json(path / "settings.json")
-        self.done = _read_json(path / "done.json")
+        self.settings = files.read_json(path / layout.SETTINGS_NAME)
+        self.done = files.read_json(path / layout.DONE_NAME)
         if self.settings is None and self.done is not None:
             self.settings = self.done.get("settings")
         if not isinstance(self.settings, dict) or "protocol" not in self.settings:
             raise UserError("%s: settings.json lacks the fold's settings (protocol, net, seed, "
                             "epochs); is it a fold folder of the run command?" % path)
-        self.provenance = _read_json(path / "provenance.json") if self.done else None
+        self.provenance = files.read_json(path / layout.PROVENANCE_NAME) if self.done else None
         if self.done is not None and not (path / "predictions.csv").is_file():
             raise UserError("%s has done.json but no predictions.csv; remove done.json and "
                             "run the fold again" % path)
@@ -84,12 +81,10 @@ class Run:
     def _expected(self, indexes):
         """(fold ids, where they come from), or (None, why unknown).
         indexes: {sha256: path} of the --index files."""
-        from microattention.train import training
         if self.protocol == "pretrain":
-            return [training.PRETRAIN_FOLD], "the pre-training run has one fold"
+            return [layout.PRETRAIN_FOLD], "the pre-training run has one fold"
         # the protocol's folds of the index, as train-fold recorded them: never
         # the list `run` happened to pool (a subset pooled is still PARTIAL)
-        from microattention.train import runs
         recorded, fold_id = runs.recorded_protocol_folds(
             ((fold.id, fold.provenance) for fold in self.folds), str(self.path))
         if recorded:
@@ -107,7 +102,7 @@ class Run:
         for candidate, how in candidates:
             if candidate.is_file() and files.sha256(candidate) == wanted:
                 self.index_used = candidate
-                ids = [f["fold"] for f in training.fold_list(candidate, self.protocol)]
+                ids = [f["fold"] for f in selection.fold_list(candidate, self.protocol)]
                 return ids, "%s (%s) split into %s folds" % (how, candidate, self.protocol)
         return None, ("no source: no finished fold records the protocol's folds, and the "
                       "run's index is not readable here; give --index")
@@ -163,16 +158,15 @@ def _check_one_configuration(path, folds):
     """Every fold of a run trained with the same settings, compared as
     train-fold compares them before it skips or resumes a fold (keys on
     either side; only the fold id may differ)."""
-    from microattention.train import training
     first = folds[0].settings
     keys = collections.OrderedDict()
     for fold in folds[1:]:
-        for text in training.settings_differences(first, fold.settings, ignore=("fold",)):
+        for text in settings_differences(first, fold.settings, ignore=("fold",)):
             keys[text.split(" ", 1)[0]] = True
     for key in keys:
         values = collections.OrderedDict()
         for fold in folds:
-            value = training.setting_text(fold.settings.get(key))
+            value = setting_text(fold.settings.get(key))
             values.setdefault(value, []).append(fold.id)
         raise UserError("run %s mixes settings: %s %s; a report pools one configuration, "
                         "give each configuration its own --run-dir" % (

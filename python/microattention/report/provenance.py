@@ -4,7 +4,7 @@ report itself is made.
 import platform
 
 from microattention import __version__
-from microattention.train import provenance
+from microattention.train import caffe, provenance
 
 # ------------------------------------------------------------------ provenance
 
@@ -66,7 +66,7 @@ def report_environment():
         items.append("system: %s" % release.get("PRETTY_NAME", "?").strip('"'))
     except OSError:
         pass
-    items.append("Caffe: %s" % provenance.caffe_version())
+    items.append("Caffe: %s" % caffe.caffe_version())
     items.append("BLAS: %s" % provenance.blas_text())
     items.append("git commit of the project: %s" % provenance.git_commit())
     return items

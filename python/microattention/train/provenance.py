@@ -10,18 +10,19 @@ MA_IMAGE_DIGEST; what is not set is recorded as not known.
 weights_origin(path): follows the weights' sidecars (OUT.json of the weights
 command) and the provenance.json of the train-fold run that made a
 final.caffemodel, back to the cvjena ImageNet ResNet-10 (its sha256 in
-microattention.weights) or to where the trail ends.
+microattention.nets.weights) or to where the trail ends.
 """
 import collections
-import functools
 import os
 import pathlib
 import platform
 import socket
 import subprocess
 
-from microattention import files
-from microattention.errors import UserError
+from microattention import __version__, blas, files
+from microattention.nets import fetch
+from microattention.nets.sidecar import provenance_path
+from microattention.train import caffe, layout
 
 IMAGE_ENV = ("MA_IMAGE", "MA_IMAGE_ID", "MA_IMAGE_DIGEST")
 MAX_CHAIN = 12       # links followed before giving up (a loop of sidecars)
@@ -44,23 +45,12 @@ def git_commit():
             return out.stdout.strip()
     except (OSError, subprocess.SubprocessError):
         pass
-    from microattention import __version__
     return "unknown (no git checkout, MA_GIT_COMMIT not set); microattention %s" % __version__
-
-
-@functools.lru_cache(maxsize=None)
-def caffe_version():
-    from microattention.train import training
-    try:
-        return training.caffe_version()
-    except UserError:
-        return "no caffe on PATH"
 
 
 def blas_text():
     """The OpenBLAS build, its kernel and who chose it (the kernel and the
     thread count change the last bits of Caffe's results)."""
-    from microattention import blas
     i = blas.info()
     if not i.get("corename") and not i.get("config"):
         return "no OpenBLAS loaded (%s)" % (i.get("library") or "not found")
@@ -106,7 +96,7 @@ def environment(gpu=None):
     """What train-fold records about where it ran (provenance.json keys)."""
     return collections.OrderedDict([
         ("git_commit", git_commit()),
-        ("caffe_version", caffe_version()),
+        ("caffe_version", caffe.caffe_version()),
         ("blas", blas_text()),
         ("image", image()),
         ("host", socket.gethostname()),
@@ -129,9 +119,6 @@ def weights_origin(path, sha256=None):
     ImageNet; pretrained: a train-fold of the pretrain protocol (on
     macro-expressions) is a link of the chain.
     A record that exists but is not readable JSON is a UserError naming it."""
-    from microattention.train import training
-    from microattention.nets import fetch
-    from microattention.nets.sidecar import provenance_path
     chain = []
     pretrained = False
     path = pathlib.Path(path)
@@ -146,11 +133,11 @@ def weights_origin(path, sha256=None):
             break
         seen.add((str(path), sha))
         # a damaged record is an error, never "no record" (which reads as NOT traced)
-        sidecar = training.read_json(provenance_path(path),
-                                     "write the weights and their record again with the "
-                                     "weights command")
+        sidecar = files.read_json(provenance_path(path),
+                                  "write the weights and their record again with the "
+                                  "weights command")
         fold_dir = path.parent
-        done = (training.read_json(fold_dir / "done.json") if path.name == "final.caffemodel"
+        done = (files.read_json(fold_dir / layout.DONE_NAME) if path.name == layout.FINAL_NAME
                 else None)
         if sidecar and sidecar.get("output_sha256") == sha:
             inputs = sidecar.get("inputs") or {}
@@ -161,7 +148,7 @@ def weights_origin(path, sha256=None):
             path, sha = pathlib.Path(source.get("path", "")), source.get("sha256")
             continue
         if done and done.get("final_snapshot_sha256") == sha:
-            prov = training.read_json(fold_dir / "provenance.json") or {}
+            prov = files.read_json(fold_dir / layout.PROVENANCE_NAME) or {}
             settings = done.get("settings") or {}
             pretrained = pretrained or settings.get("protocol") == "pretrain"
             chain.append("%s: train-fold %s/%s (%s)" % (path.name, settings.get("protocol"),

@@ -1,27 +1,6 @@
-"""Run every fold of a protocol, N at a time, then pool their predictions.
-
-  run --protocol hde|cde|loso|pretrain --index INDEX.csv --faces DIR --weights W [--jobs N]
-
-Each fold is a `train-fold` process (its output goes to the fold's
-train-fold.log); a line is printed when a fold starts, finishes or fails.
-Finished folds (done.json with the same settings) are skipped, and an
-unfinished one resumes from its last snapshot, so running the same command
-again after a failure or a kill continues where it stopped. When every fold
-is finished, RUN_DIR/<protocol>/<net>/ gets predictions.csv (all folds, in
-metrics.py's format), metrics.json (pooled and per fold: WAR, UAR, F1 (MEGC
-2018), UF1 (MEGC 2019)) and metrics.md. `--protocol pretrain` trains
-ResNet-10 on the pooled macro-expression index with 1/10 held out and
-reports the validation accuracy next to the paper's (4.1).
-
-With N jobs on a CPU, each caffe gets cores/N OpenBLAS threads unless
-OPENBLAS_NUM_THREADS is set.
-
-Before the first fold starts, the disk space the run adds (LMDBs not built
-yet, final weights, snapshots of the running folds; microattention/disk.py)
-is printed, and the run is refused when a filesystem it writes to has less
-free space.
-"""
-import argparse
+"""Running every fold of a protocol (the `run` command, train/run_command.py):
+which folds are finished, the disk space the others need, a train-fold
+process per fold, N at a time, then their predictions pooled."""
 import collections
 import os
 import pathlib
@@ -29,43 +8,13 @@ import subprocess
 import sys
 import time
 
-from microattention import files, paper, protocols
-from microattention.train import training
+from microattention import files, metrics, paper, protocols
 from microattention.errors import UserError
+from microattention.train import disk, layout, options
+from microattention.train.protocol_run import ProtocolRun
+from microattention.train.settings import finished, fold_settings
 
 POLL_SECONDS = 0.5
-
-EXAMPLES = """\
-examples:
-  python3 -m microattention run --protocol loso --index casme2.csv --faces faces/casme2 \\
-      --weights weights/micro_attention_macro.caffemodel --jobs 2
-  python3 -m microattention run --protocol pretrain --index macro.csv --faces faces/macro \\
-      --weights weights/resnet10_imagenet_gray.caffemodel
-"""
-
-
-def add_arguments(parser):
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.epilog = EXAMPLES
-    training.add_common_arguments(parser, fold=False)
-    parser.add_argument("--jobs", type=int, default=1, metavar="N",
-                        help="folds trained at the same time (default 1)")
-
-
-def run(args):
-    if args.jobs < 1:
-        raise UserError("--jobs %d: must be at least 1" % args.jobs)
-    with files.terminate_as_interrupt():
-        try:
-            return run_protocol(args.index, args.faces, args.protocol, args.weights,
-                                net=args.net, run_dir=args.run_dir, jobs=args.jobs,
-                                epochs=args.epochs, seed=args.seed, gpu=args.gpu,
-                                lmdb_dir=args.lmdb_dir, keep_snapshots=args.keep_snapshots,
-                                delete_lmdbs=args.delete_lmdbs)
-        except KeyboardInterrupt:
-            sys.stderr.write("microattention run: interrupted; run the same command again to "
-                             "continue (finished folds are kept)\n")
-            return 130
 
 
 def _stamp():
@@ -95,60 +44,79 @@ def fold_command(index, faces, protocol, fold, weights, net, run_dir, epochs, se
 def run_protocol(index, faces, protocol, weights, net=None, run_dir=None, jobs=1, epochs=None,
                  seed=0, gpu=None, lmdb_dir=None, keep_snapshots=False, delete_lmdbs=False,
                  free_space=None):
-    from microattention import metrics
     p = protocols.get(protocol)
-    net = net or p.net
-    run_dir = pathlib.Path(run_dir or training.default_run_dir()).resolve()
+    run_dir = pathlib.Path(run_dir or layout.default_run_dir()).resolve()
     lmdb_dir = pathlib.Path(lmdb_dir).resolve() if lmdb_dir else None
-    index = training._input_file(index, "--index").resolve()
-    weights = training._input_file(weights, "--weights").resolve()
+    index = options.input_file(index, "--index").resolve()
+    weights = options.input_file(weights, "--weights").resolve()
     faces = pathlib.Path(faces).resolve()
     if not faces.is_dir():
         raise UserError("--faces %s: no such folder" % faces)
-    folds = training.fold_list(index, protocol)
-    weights_sha = files.sha256(weights)
-    out_dir = run_dir / protocol / net
-    files.check_outputs([out_dir / "metrics.json"], [index, weights],
-                        {out_dir / "metrics.json": "--run-dir"})
-
-    todo, skipped = [], []
-    for fold in folds:
-        fold_dir = training.fold_dir_of(run_dir, protocol, net, fold["fold"])
-        settings = training.fold_settings(protocol, net, fold["fold"], index, faces, weights,
-                                          seed, epochs, weights_sha)
-        if training.finished(fold_dir, settings) is not None:
-            skipped.append(fold["fold"])
-        else:
-            todo.append(fold["fold"])
+    run = ProtocolRun(p, index, net, run_dir, lmdb_dir)
+    metrics_path = run.out_dir() / layout.METRICS_NAME
+    files.check_outputs([metrics_path], [index, weights], {metrics_path: "--run-dir"})
+    todo, skipped = pending(run, faces, weights, seed, epochs)
     _say("%s with %s: %d fold(s), %d finished before, %d to train, %d at a time; %s"
-         % (protocol, net, len(folds), len(skipped), len(todo), jobs, out_dir))
+         % (run.name, run.net, len(run.folds), len(skipped), len(todo), jobs, run.out_dir()))
     if todo:
-        from microattention.train import disk
-        todo_folds = [f for f in folds if f["fold"] in todo]
-        disk.check(disk.estimate(index, protocol, todo_folds, [
-            training.lmdb_home(run_dir, p.name, f["fold"], lmdb_dir) for f in todo_folds],
+        todo_folds = [f for f in run.folds if f["fold"] in todo]
+        disk.check(disk.estimate(index, run.protocol, todo_folds, [
+            run.lmdb_home(f["fold"]) for f in todo_folds],
             run_dir, weights, jobs, keep_snapshots, delete_lmdbs), _say, free_space)
 
+    def command(fold):
+        return fold_command(index, faces, run.name, fold, weights, run.net, run_dir, epochs,
+                            seed, gpu, lmdb_dir, keep_snapshots, delete_lmdbs)
+    failed = run_folds(todo, run.fold_ids, command, run.fold_dir, jobs,
+                       _thread_env(jobs, todo, gpu))
+    if failed:
+        raise UserError("%d of %d fold(s) failed: %s; fix the cause and run the same command "
+                        "again (finished folds are kept)" % (
+                            len(failed), len(run.folds), ", ".join(failed)))
+    return pool(run_dir, run.name, run.net, run.fold_ids, metrics)
+
+
+def pending(run, faces, weights, seed, epochs):
+    """(fold ids of `run` to train, fold ids finished with these settings before)."""
+    weights_sha = files.sha256(weights)
+    todo, skipped = [], []
+    for fold_id in run.fold_ids:
+        settings = fold_settings(run.protocol, run.net, fold_id, run.index, faces, weights,
+                                 seed, epochs, weights_sha)
+        if finished(run.fold_dir(fold_id), settings) is not None:
+            skipped.append(fold_id)
+        else:
+            todo.append(fold_id)
+    return todo, skipped
+
+
+def _thread_env(jobs, todo, gpu):
+    """The folds' environment: on a CPU, cores/N OpenBLAS threads each unless set."""
     env = dict(os.environ)
     if "OPENBLAS_NUM_THREADS" not in env and gpu is None:
         env["OPENBLAS_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // min(jobs, max(
             1, len(todo)))))
+    return env
+
+
+def run_folds(todo, all_ids, command, fold_dir_of, jobs, env):
+    """Run the train-fold processes of `todo`, `jobs` at a time (command(fold):
+    its argv); {fold: exit code} of those that failed."""
     running = collections.OrderedDict()   # fold -> (process, start, log handle)
     failed = collections.OrderedDict()
     waiting = list(todo)
-    number = {f: i + 1 for i, f in enumerate(f["fold"] for f in folds)}
+    number = {f: i + 1 for i, f in enumerate(all_ids)}
     try:
         while waiting or running:
             while waiting and len(running) < jobs:
                 fold = waiting.pop(0)
-                fold_dir = training.fold_dir_of(run_dir, protocol, net, fold)
+                fold_dir = fold_dir_of(fold)
                 files.output_dir(fold_dir)
-                log = open(str(fold_dir / "train-fold.log"), "a")
-                argv = fold_command(index, faces, protocol, fold, weights, net, run_dir, epochs,
-                                    seed, gpu, lmdb_dir, keep_snapshots, delete_lmdbs)
-                proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env)
+                log = open(str(fold_dir / layout.TRAIN_FOLD_LOG_NAME), "a")
+                proc = subprocess.Popen(command(fold), stdout=log, stderr=subprocess.STDOUT,
+                                        env=env)
                 running[fold] = (proc, time.time(), log)
-                _say("fold %s (%d/%d) started" % (fold, number[fold], len(folds)))
+                _say("fold %s (%d/%d) started" % (fold, number[fold], len(all_ids)))
             time.sleep(POLL_SECONDS)
             for fold, (proc, start, log) in list(running.items()):
                 code = proc.poll()
@@ -156,33 +124,35 @@ def run_protocol(index, faces, protocol, weights, net=None, run_dir=None, jobs=1
                     continue
                 log.close()
                 del running[fold]
-                seconds = time.time() - start
-                fold_dir = training.fold_dir_of(run_dir, protocol, net, fold)
-                done = training.read_json(fold_dir / "done.json") if code == 0 else None
-                if done is None:
-                    failed[fold] = code
-                    _say("fold %s FAILED (exit code %s) after %.0f s; see %s" % (
-                        fold, code, seconds, fold_dir / "train-fold.log"))
-                else:
-                    m = done["metrics"]
-                    _say("fold %s finished in %.0f s: %d test samples, WAR %.4f, UAR %.4f"
-                         % (fold, seconds, m["samples"], m["war"], m["uar"]))
+                _ended(fold, code, time.time() - start, fold_dir_of(fold), failed)
     except BaseException:
-        for fold, (proc, _, log) in running.items():
-            proc.terminate()
-        for fold, (proc, _, log) in running.items():
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-            log.close()
+        _stop_all(running)
         raise
-    if failed:
-        raise UserError("%d of %d fold(s) failed: %s; fix the cause and run the same command "
-                        "again (finished folds are kept)" % (
-                            len(failed), len(folds), ", ".join(failed)))
-    return pool(run_dir, protocol, net, [f["fold"] for f in folds], metrics)
+    return failed
+
+
+def _ended(fold, code, seconds, fold_dir, failed):
+    done = files.read_json(fold_dir / layout.DONE_NAME) if code == 0 else None
+    if done is None:
+        failed[fold] = code
+        _say("fold %s FAILED (exit code %s) after %.0f s; see %s" % (
+            fold, code, seconds, fold_dir / layout.TRAIN_FOLD_LOG_NAME))
+    else:
+        m = done["metrics"]
+        _say("fold %s finished in %.0f s: %d test samples, WAR %.4f, UAR %.4f"
+             % (fold, seconds, m["samples"], m["war"], m["uar"]))
+
+
+def _stop_all(running):
+    for fold, (proc, _, log) in running.items():
+        proc.terminate()
+    for fold, (proc, _, log) in running.items():
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
 
 
 def pool(run_dir, protocol, net, fold_ids, metrics):
@@ -190,7 +160,7 @@ def pool(run_dir, protocol, net, fold_ids, metrics):
     (unchanged files are not rewritten)."""
     rows, classes = [], None
     for fold in fold_ids:
-        path = training.fold_dir_of(run_dir, protocol, net, fold) / "predictions.csv"
+        path = layout.fold_dir_of(run_dir, protocol, net, fold) / layout.PREDICTIONS_NAME
         fold_rows, names = metrics.read_predictions(path)
         if classes is None:
             classes = names
@@ -209,10 +179,11 @@ def pool(run_dir, protocol, net, fold_ids, metrics):
     missing = [f for f in all_folds or [] if f not in fold_ids]
     result["folds_of_protocol"] = all_folds
     result["complete"] = all_folds is not None and not missing
-    out_dir = pathlib.Path(run_dir) / protocol / net
-    files.write_if_changed(out_dir / "predictions.csv", metrics.predictions_csv(rows, classes))
-    files.write_if_changed(out_dir / "metrics.json", training.to_json(result))
-    files.write_if_changed(out_dir / "metrics.md", metrics.metrics_markdown(result))
+    out_dir = layout.net_dir(run_dir, protocol, net)
+    files.write_if_changed(out_dir / layout.PREDICTIONS_NAME,
+                           metrics.predictions_csv(rows, classes))
+    files.write_if_changed(out_dir / layout.METRICS_NAME, files.to_json(result))
+    files.write_if_changed(out_dir / layout.METRICS_MD_NAME, metrics.metrics_markdown(result))
     pooled = result["pooled"]
     if not result["complete"]:
         _say("PARTIAL: %d of %s folds of the protocol pooled" % (
@@ -225,7 +196,7 @@ def pool(run_dir, protocol, net, fold_ids, metrics):
              "UF1 (MEGC 2019) %.4f" % (protocol, net, len(fold_ids), pooled["samples"],
                                        pooled["war"], pooled["uar"], pooled["f1_megc2018"],
                                        pooled["uf1_megc2019"]))
-    _say("wrote %s" % (out_dir / "metrics.json"))
+    _say("wrote %s" % (out_dir / layout.METRICS_NAME))
     return 0
 
 
@@ -234,8 +205,8 @@ def protocol_folds(run_dir, protocol, net, fold_ids):
     protocol_folds), None when no fold recorded them; a UserError when folds
     of one pooling disagree (trained on different indexes)."""
     found, _ = recorded_protocol_folds(
-        ((fold, training.read_json(training.fold_dir_of(run_dir, protocol, net, fold)
-                                   / "provenance.json")) for fold in fold_ids),
+        ((fold, files.read_json(layout.fold_dir_of(run_dir, protocol, net, fold)
+                                / layout.PROVENANCE_NAME)) for fold in fold_ids),
         "%s/%s" % (protocol, net))
     return found
 

@@ -23,15 +23,16 @@ helper agree as long as the file does not change between submission and run
 parser, so they are the same options with the same defaults.
 """
 import argparse
-import json
 import os
 import pathlib
 import sys
 
-from microattention import files
-from microattention.folds import split as folds_module
-from microattention import protocols
+from microattention import files, protocols
 from microattention.errors import UserError
+from microattention.folds import split as folds_module
+from microattention.train import layout, runs
+from microattention.train.options import add_common_arguments
+from microattention.train.settings import finished, fold_settings
 
 ACTIONS = ("plan", "fold-id", "report")
 
@@ -95,8 +96,7 @@ def check(protocol, path, index):
     if found != name:
         raise UserError("fold file %s holds the folds of protocol %s, not %s"
                         % (path, found, name))
-    with open(str(path), encoding="utf-8") as handle:
-        recorded = json.load(handle).get("index_sha256")
+    recorded = files.read_json(path).get("index_sha256")
     if recorded != files.sha256(index):
         # train-fold splits the index itself: the two must agree fold for fold.
         raise UserError("fold file %s was split from another index than --index %s; split "
@@ -137,14 +137,13 @@ def array_spec(numbers):
 def train_fold_options(protocol, argv):
     """The train-fold options after '--', parsed by train-fold's own parser
     (--protocol and --fold are the scripts' to give)."""
-    from microattention.train import training
     argv = list(argv)
     for option in ("--protocol", "--fold"):
         if any(a == option or a.startswith(option + "=") for a in argv):
             raise UserError("give %s to the Slurm scripts, not among the train-fold options"
                             % option)
     parser = _Parser(prog="train-fold options", add_help=False)
-    training.add_common_arguments(parser, fold=False)
+    add_common_arguments(parser, fold=False)
     return parser.parse_args(["--protocol", protocol] + argv)
 
 
@@ -159,7 +158,6 @@ def _net(options):
 
 def fold_states(protocol, path, options):
     """[(task number, fold id, done.json or None)] of every fold of the file."""
-    from microattention.train import training
     folds = check(protocol, path, options.index)
     net = _net(options)
     if not os.path.isfile(str(options.weights)):
@@ -167,28 +165,24 @@ def fold_states(protocol, path, options):
     weights_sha = files.sha256(options.weights)
     states = []
     for number, fold in enumerate(folds):
-        settings = training.fold_settings(protocol, net, fold["fold"], options.index,
-                                          options.faces, options.weights, options.seed,
-                                          options.epochs, weights_sha)
-        fold_dir = training.fold_dir_of(options.run_dir, protocol, net, fold["fold"])
+        settings = fold_settings(protocol, net, fold["fold"], options.index, options.faces,
+                                 options.weights, options.seed, options.epochs, weights_sha)
+        fold_dir = layout.fold_dir_of(options.run_dir, protocol, net, fold["fold"])
         # finished() refuses a fold finished with other settings: better now than
         # in the middle of the array.
-        states.append((number, fold["fold"], training.finished(fold_dir, settings)))
+        states.append((number, fold["fold"], finished(fold_dir, settings)))
     return states
 
 
 def plan(protocol, path, options):
     """(number of folds, task numbers still to train, run folder)."""
-    from microattention.train import training
     states = fold_states(protocol, path, options)
     pending = [number for number, _, done in states if done is None]
-    return len(states), pending, str(options.run_dir or training.default_run_dir())
+    return len(states), pending, str(options.run_dir or layout.default_run_dir())
 
 
 def report(protocol, path, options):
     """Pool the finished folds as the run command does; never train."""
-    from microattention.train import runs
-    from microattention.train import training
     states = fold_states(protocol, path, options)
     missing = [(number, fold) for number, fold, done in states if done is None]
     if missing:
@@ -198,8 +192,8 @@ def report(protocol, path, options):
             "%d of %d fold(s) are not finished: %s%s; read their task logs in %s and "
             "caffe.log in their folders under %s, then submit again (finished folds are kept)"
             % (len(missing), len(states), shown, ", ..." if len(missing) > 10 else "",
-               pathlib.Path(options.run_dir or training.default_run_dir()) / "slurm",
-               training.fold_dir_of(options.run_dir, protocol, net, missing[0][1]).parent))
+               pathlib.Path(options.run_dir or layout.default_run_dir()) / "slurm",
+               layout.fold_dir_of(options.run_dir, protocol, net, missing[0][1]).parent))
     # Every fold is finished, so run_protocol only pools them.
     return runs.run_protocol(options.index, options.faces, protocol, options.weights,
                              net=options.net, run_dir=options.run_dir, jobs=1,

@@ -1,0 +1,39 @@
+"""The folds of a protocol for an index, and the one a --fold names."""
+import collections
+
+from microattention import protocols
+from microattention.errors import UserError
+from microattention.folds import split as folds
+from microattention.train import layout
+
+
+def fold_list(index, protocol):
+    """[{fold, train, test}] of a protocol: the folds command's split, or for
+    pretrain one fold whose train side is the whole index (the lmdb stage holds
+    out the validation tenth)."""
+    protocols.get(protocol)
+    rows = folds.read_index(str(index))
+    if protocol == "pretrain":
+        ids = list(rows)
+        return [collections.OrderedDict([("fold", layout.PRETRAIN_FOLD), ("train", ids),
+                                         ("test", ids)])]
+    result = folds.make_folds(rows, protocol, str(index))
+    folds.check_folds(result, str(index))
+    return result
+
+
+def pick_fold(all_folds, wanted, protocol, index):
+    ids = [f["fold"] for f in all_folds]
+    for fold in all_folds:
+        if fold["fold"] == wanted:
+            return fold
+    # cde/loso ids are <dataset>_<subject>: the subject alone names a fold when unique
+    matches = [f for f in all_folds if f["fold"].endswith("_" + wanted)]
+    if len(matches) == 1:
+        return matches[0]
+    if len(matches) > 1:
+        raise UserError("--fold %s names %d folds of %s (%s); give the full fold id"
+                        % (wanted, len(matches), index, ", ".join(f["fold"] for f in matches)))
+    shown = ", ".join(ids[:12]) + (", ..." if len(ids) > 12 else "")
+    raise UserError("--fold %s: no such fold of protocol %s in %s; its folds are %s"
+                    % (wanted, protocol, index, shown))
