@@ -21,8 +21,21 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 def read_index(path):
     """Rows of the index (datasets.index_file) with their sample id, row
-    number, family and class number; one family per LMDB."""
+    number, family and class number, and the family (one per LMDB)."""
     rows = list(index_file.read_index(path).values())
+    return rows, label_rows(rows, path)
+
+
+def class_numbers(rows, path):
+    """sample id -> class number of index rows read before (rows left as they are)."""
+    copies = [dict(row) for row in rows.values()]
+    label_rows(copies, path)
+    return {row["_id"]: row["_label"] for row in copies}
+
+
+def label_rows(rows, path):
+    """Give each row its sample id (_id), row number (_row) and class number
+    (_label); the family they share, or a UserError naming the row."""
     families = collections.OrderedDict()
     for number, row in enumerate(rows, start=2):
         family = FAMILY.get(row["dataset"])
@@ -41,7 +54,7 @@ def read_index(path):
         raise UserError("%s mixes datasets with different class sets (%s); build one LMDB "
                         "per family" % (path, ", ".join(
                             "%s: %s" % (d, f) for f, d in families.items())))
-    return rows, next(iter(families))
+    return next(iter(families))
 
 
 def read_faces(folder):

@@ -16,7 +16,6 @@ import shutil
 
 from microattention import augment, protocols
 from microattention.errors import UserError
-from microattention.lmdbs.inputs import read_index
 from microattention.lmdbs.records import record_bytes
 
 SNAPSHOT_PAIRS_WRITING = 3   # the 2 kept for resuming + the one being written
@@ -42,14 +41,13 @@ Estimate = collections.namedtuple("Estimate", "lmdb_bytes lmdb_dir snapshot_byte
                                               "lmdb_folds final_bytes pair_bytes")
 
 
-def estimate(index, protocol, folds, lmdb_homes, run_dir, weights, jobs, keep_snapshots=False,
-             delete_lmdbs=False):
+def estimate(label_of, protocol, folds, lmdb_homes, run_dir, weights, jobs,
+             keep_snapshots=False, delete_lmdbs=False):
     """What the folds still to train (`folds`: fold_list entries, with their
     LMDB folders in `lmdb_homes`) will add: LMDBs not built yet, the final
     weights of each fold (with --keep-snapshots the last two snapshot pairs)
-    and, at any time, up to three snapshot pairs per running fold."""
-    rows, _ = read_index(str(index))
-    label_of = {r["_id"]: r["_label"] for r in rows}
+    and, at any time, up to three snapshot pairs per running fold. `label_of`:
+    sample id -> class number (lmdbs.inputs.class_numbers)."""
     per_fold = []
     for fold, home in zip(folds, lmdb_homes):
         if (pathlib.Path(home) / "train" / "data.mdb").is_file():

@@ -1,10 +1,12 @@
 """A protocol run resolved once: the protocol (a table entry or a variant),
 the net, the protocol's folds of the index and where the run's folders go.
 `run`, `train-fold` and the Slurm helpers make one and pass it down, so the
-protocol is looked up and the index split once per process."""
+protocol is looked up, the index read and split once per process."""
 import pathlib
 
 from microattention import protocols
+from microattention.datasets import index_file
+from microattention.lmdbs import inputs
 from microattention.train import layout, selection
 
 
@@ -16,7 +18,8 @@ class ProtocolRun:
         self.index = pathlib.Path(index)
         self.run_dir = run_dir
         self.lmdb_dir = lmdb_dir
-        self.folds = selection.fold_list(self.index, self.name)
+        self.rows = index_file.read_index(str(self.index))     # read once per process
+        self.folds = selection.split(self.rows, self.index, self.name)
         self.fold_ids = [f["fold"] for f in self.folds]
 
     def fold(self, wanted):
@@ -32,3 +35,7 @@ class ProtocolRun:
     def out_dir(self):
         """RUN_DIR/<protocol>/<net>/: the pooled results."""
         return layout.net_dir(self.run_dir, self.name, self.net)
+
+    def class_numbers(self):
+        """sample id -> class number, from the rows read once."""
+        return inputs.class_numbers(self.rows, self.index)

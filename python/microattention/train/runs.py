@@ -60,7 +60,7 @@ def run_protocol(index, faces, protocol, weights, net=None, run_dir=None, jobs=1
          % (run.name, run.net, len(run.folds), len(skipped), len(todo), jobs, run.out_dir()))
     if todo:
         todo_folds = [f for f in run.folds if f["fold"] in todo]
-        disk.check(disk.estimate(index, run.protocol, todo_folds, [
+        disk.check(disk.estimate(run.class_numbers(), run.protocol, todo_folds, [
             run.lmdb_home(f["fold"]) for f in todo_folds],
             run_dir, weights, jobs, keep_snapshots, delete_lmdbs), _say, free_space)
 

@@ -2,17 +2,22 @@
 import collections
 
 from microattention import protocols
+from microattention.datasets import index_file
 from microattention.errors import UserError
 from microattention.folds import split as folds
 from microattention.train import layout
 
 
 def fold_list(index, protocol):
-    """[{fold, train, test}] of a protocol: the folds command's split, or for
-    pretrain one fold whose train side is the whole index (the lmdb stage holds
-    out the validation tenth)."""
+    """[{fold, train, test}] of a protocol for an index file (see split)."""
+    return split(index_file.read_index(str(index)), index, protocol)
+
+
+def split(rows, index, protocol):
+    """[{fold, train, test}] of a protocol for the rows of an index read before:
+    the folds command's split, or for pretrain one fold whose train side is the
+    whole index (the lmdb stage holds out the validation tenth)."""
     protocols.get(protocol)
-    rows = folds.read_index(str(index))
     if protocol == "pretrain":
         ids = list(rows)
         return [collections.OrderedDict([("fold", layout.PRETRAIN_FOLD), ("train", ids),
