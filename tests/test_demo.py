@@ -225,7 +225,7 @@ def test_pictures_and_scores(quick):
     samples = marker["samples"]
     assert 1 <= len(samples) <= demo.CONFIGS["quick"].figure_samples
     import cv2
-    from microattention.attention import visualize
+    from microattention.attention import command as visualize
     heights, widths = 0, []
     for sid in samples:
         png = out / "figure4" / (visualize.safe_name(sid) + ".png")

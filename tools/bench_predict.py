@@ -25,19 +25,18 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import numpy as np  # noqa: E402
 
 from microattention import files, lmdbs  # noqa: E402
-from microattention.deploy import export
-from microattention.faces.crop import cut
-from microattention.nets import prototxt as nets
-from microattention.deploy import predict
-from microattention.deploy import spotting
+from microattention.deploy import clips, export, locate, spotting  # noqa: E402
+from microattention.deploy.model import Model  # noqa: E402
+from microattention.faces.crop import cut  # noqa: E402
+from microattention.nets import prototxt  # noqa: E402
 
 
 def random_model(folder, net="micro_attention"):
     """A model folder as export writes it, with random weights."""
-    param = nets.render_deploy(net, num_output=len(lmdbs.CLASSES["micro"]))
-    nets.write_prototxt(param, os.path.join(folder, export.DEPLOY))
-    model = nets.build(param)
-    nets.fill_random(model, np.random.RandomState(0), data_mean=110.0, data_std=58.0)
+    param = prototxt.render_deploy(net, num_output=len(lmdbs.CLASSES["micro"]))
+    prototxt.write_prototxt(param, os.path.join(folder, export.DEPLOY))
+    model = prototxt.build(param)
+    prototxt.fill_random(model, np.random.RandomState(0), data_mean=110.0, data_std=58.0)
     model.save(os.path.join(folder, export.WEIGHTS))
     doc = collections.OrderedDict([
         ("format", export.FORMAT), ("net", net), ("fold", "random weights"),
@@ -58,11 +57,11 @@ def timed(fn):
 
 
 def bench_video(path, model, locator):
-    clip = predict.Clip(path, "video", os.path.splitext(os.path.basename(path))[0])
+    clip = clips.Clip(path, "video", os.path.splitext(os.path.basename(path))[0])
     n, read_s = timed(lambda: sum(1 for _ in clip.frames()))
     (numbers, boxes, most, kept), detect_s = timed(
-        lambda: predict.locate_clip(clip, locator, None, progress=False))
-    (box, used, k), box_s = timed(lambda: predict.clip_box(locator, kept))
+        lambda: locate.locate_clip(clip, locator, None, progress=False))
+    (box, used, k), box_s = timed(lambda: locate.clip_box(locator, kept))
 
     def crops_and_spot():
         small = [spotting.reduce(cut(gray, box)[0]) for _, gray in clip.frames()]
@@ -94,10 +93,10 @@ def main(argv=None):
         len(os.sched_getaffinity(0)), os.environ.get("OPENBLAS_NUM_THREADS")))
     with tempfile.TemporaryDirectory() as tmp:
         folder = args.model or random_model(tmp)
-        model, load_s = timed(lambda: predict.Model(folder))
+        model, load_s = timed(lambda: Model(folder))
         print("model %s (%s): loaded and checked in %.2f s" % (
             folder, model.doc["net"], load_s))
-        locator = predict.make_locator(model)
+        locator = locate.make_locator(model)
         for path in videos:
             clip, box, apex = bench_video(path, model, locator)
         face = cut(clip.frame(apex), box)[0]

@@ -27,11 +27,11 @@ COMMANDS = {
                 "parameter counts and caffe timings of the three nets (Table 3)"),
     "weights": ("microattention.nets.weights",
                 "ImageNet-to-gray conversion and weight transfer between nets"),
-    "visualize": ("microattention.attention.visualize", "attention-map overlays (Figure 4)"),
-    "export": ("microattention.deploy.export",
+    "visualize": ("microattention.attention.command", "attention-map overlays (Figure 4)"),
+    "export": ("microattention.deploy.export_command",
                "a trained fold as a self-contained model folder (net, weights, classes, "
                "preprocessing, provenance)"),
-    "predict": ("microattention.deploy.predict",
+    "predict": ("microattention.deploy.predict_command",
                 "a model on your own video or frames: face, apex, class, attention overlay"),
     "demo": ("microattention.demo.demo",
              "the whole pipeline on generated faces: data, faces, pre-training, LOSO, "

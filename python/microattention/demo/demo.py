@@ -738,7 +738,7 @@ class Demo:
     def stage_visualize(self):
         """Both nets of the first trained fold on a few of its test faces, one
         per class, and the pictures stacked into figure4.png."""
-        from microattention.attention import visualize
+        from microattention.attention import command as visualize
         from microattention.train import layout
         chosen, _ = self.loso_folds()
         fold = chosen[0]

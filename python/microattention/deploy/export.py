@@ -1,20 +1,6 @@
-"""Export one trained fold as a self-contained model folder for `predict`.
-
-  export --run RUN --protocol P --net N [--fold F] --out MODEL
-
-RUN is a run folder of train-fold/run (RUN/<protocol>/<net>/<fold>/). MODEL
-gets:
-  deploy.prototxt       the fold's deploy net (its class count)
-  weights.caffemodel    the fold's tested snapshot (final.caffemodel)
-  aam.pkl               the AAM its faces were cropped with, when there was one
-  run-provenance.json   the fold's provenance.json as train-fold wrote it
-  model.json            classes in order, their family, the input
-                        preprocessing, the crop settings, the protocol and
-                        the paper's settings it was trained with, the fold's
-                        metrics, and the sha256 of every file above
-The sha256 of model.json is "the model's sha256" that predict records: it
-pins every other file. MODEL is written as a whole or not at all (a
-temporary folder renamed into place).
+"""A trained fold as a self-contained model folder (export), and the checked
+reading of such a folder (load_model, for predict). The folder's files are
+described in the export command (export_command).
 """
 import collections
 import json
@@ -24,9 +10,9 @@ import shutil
 import sys
 import tempfile
 
-from microattention import augment, files
-from microattention.nets import prototxt as nets
+from microattention import augment, files, lmdbs
 from microattention.errors import UserError
+from microattention.faces.crop import CROP_SIZE, FOREHEAD, MARGIN
 from microattention.train import layout
 
 FORMAT = "microattention-model/1"
@@ -44,25 +30,6 @@ PREPROCESSING = collections.OrderedDict([
     ("resize", "bilinear, face_size to input_size (augment.resize_for_test)"),
     ("scale", 1.0), ("mean", None),
     ("note", "raw 0-255 gray values; the net normalises them in its data_bn layer")])
-
-
-def add_arguments(parser):
-    parser.add_argument("--run", required=True, metavar="RUN",
-                        help="run folder (RUN/<protocol>/<net>/<fold>/, as train-fold writes it)")
-    parser.add_argument("--protocol", required=True, metavar="P", help="the fold's protocol")
-    parser.add_argument("--net", required=True, choices=nets.NETS, help="the fold's net")
-    parser.add_argument("--fold", metavar="F",
-                        help="fold id (default: the only finished fold of RUN/P/N)")
-    parser.add_argument("--out", required=True, metavar="MODEL", help="model folder to write")
-
-
-def run(args):
-    model = export_model(args.run, args.protocol, args.net, args.out, fold=args.fold)
-    doc = json.loads((pathlib.Path(model) / MODEL_JSON).read_text(encoding="utf-8"))
-    print("exported %s fold %s (%s, classes %s) to %s; model sha256 %s"
-          % (doc["net"], doc["fold"], doc["protocol"]["name"], ", ".join(doc["classes"]),
-             model, files.sha256(pathlib.Path(model) / MODEL_JSON)))
-    return 0
 
 
 def _read_json(path, what):
@@ -95,7 +62,6 @@ def find_fold(run, protocol, net, fold=None):
 
 def describe(fold_dir):
     """model.json's content (without the file hashes) from a finished fold."""
-    from microattention.faces.crop import CROP_SIZE, FOREHEAD, MARGIN
     done = _read_json(fold_dir / "done.json", "done.json")
     prov = _read_json(fold_dir / "provenance.json", "provenance.json")
     fold_metrics = _read_json(fold_dir / "metrics.json", "metrics.json")
@@ -191,7 +157,6 @@ def load_model(folder):
     """model.json of a model folder after checking it: every file present and
     matching its sha256, a known format, classes of a known family. Returns
     (document, sha256 of model.json)."""
-    from microattention import lmdbs
     folder = pathlib.Path(folder)
     option = "--model %s" % folder
     if not folder.is_dir():

@@ -33,7 +33,7 @@ METHOD = ("spotted: the frame after the onset whose %dx%d area-averaged face cro
 
 def reduce(crop):
     """The SPOT_SIZE x SPOT_SIZE area average of a face crop (uint8)."""
-    import cv2
+    import cv2  # lazy: OpenCV is optional outside the image (its tests skip without it)
     return cv2.resize(crop, (SPOT_SIZE, SPOT_SIZE), interpolation=cv2.INTER_AREA)
 
 
