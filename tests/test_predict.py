@@ -14,7 +14,8 @@ import sys
 import numpy as np
 import pytest
 
-from microattention import files, lmdbs
+from microattention import files
+from microattention.datasets.classes import CLASSES
 from microattention.deploy import export
 from microattention.deploy import spotting
 from microattention.errors import UserError
@@ -132,7 +133,7 @@ def read_prediction(out):
 
 
 def check_valid(doc, model):
-    classes = list(lmdbs.CLASSES["micro"])
+    classes = list(CLASSES["micro"])
     assert list(doc["probabilities"]) == classes
     probs = np.array(list(doc["probabilities"].values()))
     assert abs(probs.sum() - 1) < 1e-4 and (probs >= 0).all()
@@ -148,7 +149,7 @@ def test_export_writes_a_self_contained_model_with_hashes(model, trained):
     doc = json.loads((model / "model.json").read_text())
     fold_dir = trained / "loso" / "micro_attention" / FOLD
     done = json.loads((fold_dir / "done.json").read_text())
-    assert doc["classes"] == list(lmdbs.CLASSES["micro"]) and doc["family"] == "micro"
+    assert doc["classes"] == list(CLASSES["micro"]) and doc["family"] == "micro"
     assert doc["net"] == "micro_attention" and doc["fold"] == FOLD
     assert doc["protocol"]["name"] == "loso" and doc["protocol"]["table"]["net"]
     assert doc["preprocessing"]["face_size"] == 240 and doc["preprocessing"]["input_size"] == 224

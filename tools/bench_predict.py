@@ -24,7 +24,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 import numpy as np  # noqa: E402
 
-from microattention import files, lmdbs  # noqa: E402
+from microattention import files  # noqa: E402
+from microattention.datasets.classes import CLASSES  # noqa: E402
 from microattention.deploy import clips, export, locate, spotting  # noqa: E402
 from microattention.deploy.model import Model  # noqa: E402
 from microattention.faces.crop import cut  # noqa: E402
@@ -33,14 +34,14 @@ from microattention.nets import prototxt  # noqa: E402
 
 def random_model(folder, net="micro_attention"):
     """A model folder as export writes it, with random weights."""
-    param = prototxt.render_deploy(net, num_output=len(lmdbs.CLASSES["micro"]))
+    param = prototxt.render_deploy(net, num_output=len(CLASSES["micro"]))
     prototxt.write_prototxt(param, os.path.join(folder, export.DEPLOY))
     model = prototxt.build(param)
     prototxt.fill_random(model, np.random.RandomState(0), data_mean=110.0, data_std=58.0)
     model.save(os.path.join(folder, export.WEIGHTS))
     doc = collections.OrderedDict([
         ("format", export.FORMAT), ("net", net), ("fold", "random weights"),
-        ("classes", list(lmdbs.CLASSES["micro"])), ("family", "micro"),
+        ("classes", list(CLASSES["micro"])), ("family", "micro"),
         ("preprocessing", export.PREPROCESSING), ("crop", {"landmarks": "dlib"}),
         ("protocol", {"name": "none"}),
         ("files_sha256", {n: files.sha256(os.path.join(folder, n))

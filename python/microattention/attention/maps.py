@@ -8,7 +8,8 @@ import re
 
 import numpy as np
 
-from microattention import augment, lmdbs
+from microattention import augment
+from microattention.datasets.classes import CLASSES
 from microattention.attention.regions import region_score
 from microattention.errors import UserError
 from microattention.nets import caffemodel, prototxt
@@ -160,6 +161,6 @@ def load_net(name, weights_path, option="--weights", deploy=None):
 
 def class_names(num_output):
     for family in ("micro", "smic"):
-        if len(lmdbs.CLASSES[family]) == num_output:
-            return list(lmdbs.CLASSES[family])
+        if len(CLASSES[family]) == num_output:
+            return list(CLASSES[family])
     return ["class %d" % i for i in range(num_output)]

@@ -8,6 +8,7 @@ import os
 import numpy as np
 
 from microattention import augment, lmdbs
+from microattention.datasets.classes import CLASSES
 from microattention.attention.regions import N_POINTS, REGION_AUS
 from microattention.datasets.common import sample_id
 from microattention.errors import UserError
@@ -76,7 +77,7 @@ def read_labels_csv(path):
 
 def known_class(label):
     """Whether a label is a class of this project (scored or not)."""
-    return label in REGION_AUS or any(label in c for c in lmdbs.CLASSES.values())
+    return label in REGION_AUS or any(label in c for c in CLASSES.values())
 
 
 def collect_samples(args):

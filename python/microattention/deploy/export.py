@@ -10,7 +10,8 @@ import shutil
 import sys
 import tempfile
 
-from microattention import augment, files, lmdbs
+from microattention import augment, files
+from microattention.datasets.classes import CLASSES
 from microattention.errors import UserError
 from microattention.faces.crop import CROP_SIZE, FOREHEAD, MARGIN
 from microattention.train import layout
@@ -187,7 +188,7 @@ def load_model(folder):
                             "export the model again" % (option, file_path, MODEL_JSON,
                                                         actual[:12], digest[:12]))
     family, classes = doc.get("family"), doc.get("classes")
-    if family not in lmdbs.CLASSES or list(lmdbs.CLASSES[family]) != list(classes or []):
+    if family not in CLASSES or list(CLASSES[family]) != list(classes or []):
         raise UserError("%s: classes %s of family %r are none of this project's class families"
                         % (option, classes, family))
     return doc, files.sha256(path)

@@ -166,6 +166,34 @@ def _same(a, b):
     return a == b
 
 
+def _setting_cell(run, values, field, label, expected, protocol, loud):
+    """One run's cell of the setup table: its value(s) by fold, marked (and added
+    to `loud`) where they are not the paper's."""
+    if not values:
+        return "not recorded yet (no finished fold)"
+    parts = []
+    for value, folds in values.items():
+        value_text = number_text(value)
+        if len(values) > 1:
+            value_text += " (folds %s)" % ", ".join(folds[:4]) + (
+                ", ..." if len(folds) > 4 else "")
+        if field == "net":
+            if value != expected and protocol == "pretrain":
+                value_text += " - **NOT the paper's setup**"
+                loud.append("%s: pre-training trained `%s`, the paper pre-trains `%s`"
+                            % (run.label, value, expected))
+            elif value != expected:
+                value_text += " (the paper trains this net with the same protocol)"
+        elif not _same(value, expected):
+            value_text += " - **NOT the paper's setup**"
+            loud.append("%s: %s is %s, %s %s" % (
+                run.label, label, number_text(value), "the paper's setup is"
+                if field in OUTSIDE_TABLE else "the protocol table says",
+                number_text(expected)))
+        parts.append(value_text)
+    return "; ".join(parts)
+
+
 def section_setup(runs):
     protocol = runs[0].protocol
     p = protocols.PROTOCOLS[protocol]
@@ -179,33 +207,8 @@ def section_setup(runs):
         expected = _paper_value(p, field)
         choice_key = "augmentation" if field.startswith("aug.") else field
         why = choices.get(choice_key, "")
-        cells = []
-        for run, run_values in zip(runs, values_of):
-            values = run_values[field]
-            if not values:
-                cells.append("not recorded yet (no finished fold)")
-                continue
-            parts = []
-            for value, folds in values.items():
-                value_text = number_text(value)
-                if len(values) > 1:
-                    value_text += " (folds %s)" % ", ".join(folds[:4]) + (
-                        ", ..." if len(folds) > 4 else "")
-                if field == "net":
-                    if value != expected and protocol == "pretrain":
-                        value_text += " - **NOT the paper's setup**"
-                        loud.append("%s: pre-training trained `%s`, the paper pre-trains `%s`"
-                                    % (run.label, value, expected))
-                    elif value != expected:
-                        value_text += " (the paper trains this net with the same protocol)"
-                elif not _same(value, expected):
-                    value_text += " - **NOT the paper's setup**"
-                    loud.append("%s: %s is %s, %s %s" % (
-                        run.label, label, number_text(value), "the paper's setup is"
-                        if field in OUTSIDE_TABLE else "the protocol table says",
-                        number_text(expected)))
-                parts.append(value_text)
-            cells.append("; ".join(parts))
+        cells = [_setting_cell(run, run_values[field], field, label, expected, protocol, loud)
+                 for run, run_values in zip(runs, values_of)]
         reason = "† " + why if why else ""
         if why and choice_key == "augmentation" and field != "aug.colour_shift":
             reason = "† (augmentation: see above)"
