@@ -34,12 +34,8 @@ PREPROCESSING = collections.OrderedDict([
 
 
 def _read_json(path, what):
-    try:
-        return json.loads(pathlib.Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserError("%s: no %s there" % (pathlib.Path(path).parent, what))
-    except ValueError as exc:
-        raise UserError("%s is not valid JSON (%s)" % (path, exc))
+    return files.read_json(path, "train that fold again",
+                           missing="%s: no %s there" % (pathlib.Path(path).parent, what))
 
 
 def find_fold(run, protocol, net, fold=None):
@@ -166,10 +162,7 @@ def load_model(folder):
     if not path.is_file():
         raise UserError("%s has no %s: not a model folder of the export command" % (option,
                                                                                  MODEL_JSON))
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except ValueError as exc:
-        raise UserError("%s: %s is not valid JSON (%s)" % (option, path, exc))
+    doc = files.read_json(path, "%s: export the model again" % option)
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise UserError("%s: %s has format %r, not %s" % (
             option, path, doc.get("format") if isinstance(doc, dict) else None, FORMAT))

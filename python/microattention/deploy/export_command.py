@@ -16,7 +16,6 @@ The sha256 of model.json is "the model's sha256" that predict records: it
 pins every other file. MODEL is written as a whole or not at all (a
 temporary folder renamed into place).
 """
-import json
 import pathlib
 
 from microattention import files
@@ -36,7 +35,7 @@ def add_arguments(parser):
 
 def run(args):
     model = export_model(args.run, args.protocol, args.net, args.out, fold=args.fold)
-    doc = json.loads((pathlib.Path(model) / MODEL_JSON).read_text(encoding="utf-8"))
+    doc = files.read_json(pathlib.Path(model) / MODEL_JSON)
     print("exported %s fold %s (%s, classes %s) to %s; model sha256 %s"
           % (doc["net"], doc["fold"], doc["protocol"]["name"], ", ".join(doc["classes"]),
              model, files.sha256(pathlib.Path(model) / MODEL_JSON)))

@@ -75,10 +75,10 @@ def default_out(clips, several):
 
 def finished(out_dir, want):
     try:
-        doc = json.loads((pathlib.Path(out_dir) / PREDICTION).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        doc = files.read_json(pathlib.Path(out_dir) / PREDICTION)
+    except UserError:       # damaged: predicted again
         return None
-    if doc.get("request") != json.loads(json.dumps(want)):
+    if not isinstance(doc, dict) or doc.get("request") != json.loads(json.dumps(want)):
         return None
     if not all((pathlib.Path(out_dir) / n).is_file() for n in (CURVE_PNG, OVERLAY_PNG)):
         return None

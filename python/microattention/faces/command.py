@@ -139,9 +139,8 @@ def _settings_before(settings_path, out_dir, landmarks):
     if not os.path.isfile(settings_path):
         return None
     try:
-        with open(settings_path, encoding="utf-8") as handle:
-            before = json.load(handle)
-    except ValueError:
+        before = files.read_json(settings_path)
+    except UserError:
         raise UserError("%s is not a settings file of the faces command; give another "
                         "--out or delete that folder" % settings_path)
     if before.get("landmarks") != landmarks:  # checked before any model training

@@ -7,6 +7,7 @@ import os
 import re
 
 from microattention import files
+from microattention.errors import UserError
 
 CSV_COLUMNS = ["sample_id", "crop", "status", "reason", "quality", "landmarks_used",
                "fit_error", "det_left", "det_top", "det_right", "det_bottom", "det_score",
@@ -60,11 +61,10 @@ def load_record(out_dir, row):
     name = safe_name(row["_sid"])
     path = os.path.join(out_dir, "records", name + ".json")
     try:
-        with open(path, encoding="utf-8") as handle:
-            record = json.load(handle)
-    except (OSError, ValueError):
+        record = files.read_json(path)
+    except UserError:       # damaged: cropped again
         return None
-    if record.get("sample_id") != row["_sid"]:
+    if not isinstance(record, dict) or record.get("sample_id") != row["_sid"]:
         return None
     if record.get("status") == "ok" and not (
             os.path.isfile(os.path.join(out_dir, record["crop"]))

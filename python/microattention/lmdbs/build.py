@@ -14,7 +14,7 @@ import time
 
 from tqdm import tqdm
 
-from microattention import augment, locks, protocols
+from microattention import augment, files, locks, protocols
 from microattention.datasets.classes import CLASSES
 from microattention.errors import UserError
 from microattention.lmdbs.encoding import default_workers, encode
@@ -176,8 +176,8 @@ def _reusable(out, fingerprint):
     if not (side.is_file() and is_lmdb_dir(out)):
         return None
     try:
-        old = json.loads(side.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        old = files.read_json(side) or {}
+    except UserError:       # damaged: built again
         old = {}
     if old.get("fingerprint") == fingerprint and lmdb_count(out) == old.get("count"):
         return old

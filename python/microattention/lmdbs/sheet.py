@@ -1,12 +1,12 @@
 """'lmdb inspect DIR': the records per label and a contact sheet of the
 first records."""
 import collections
-import json
 import pathlib
 
 import numpy as np
 
 from microattention import files
+from microattention.errors import UserError
 from microattention.lmdbs.records import read_records
 from microattention.lmdbs.writer import sidecar_path
 
@@ -21,9 +21,9 @@ def inspect(path, png=None, count=64, columns=8, tile=128, log=None):
     side = sidecar_path(path)
     if side.is_file():
         try:
-            meta = json.loads(side.read_text(encoding="utf-8"))
+            meta = files.read_json(side)
             names = {int(v): k for k, v in meta.get("class_numbers", {}).items()}
-        except (OSError, ValueError, AttributeError):
+        except (UserError, ValueError, AttributeError):
             names = {}
     png = pathlib.Path(png) if png else pathlib.Path(str(path).rstrip("/\\") + ".png")
     files.check_outputs([png], [path, side], {png: "--out"})
