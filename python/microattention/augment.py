@@ -122,7 +122,7 @@ def plan(labels, augmentation, resample_classes, seed):
 
 def corner_crop(image, corner, size=CROP_SIZE):
     """One size x size corner of the image, resized back to the image's size."""
-    import cv2
+    import cv2  # lazy: OpenCV loads slowly, only augmentation needs it
     h, w = image.shape
     top = 0 if corner.startswith("top") else h - size
     left = 0 if corner.endswith("left") else w - size
@@ -131,7 +131,7 @@ def corner_crop(image, corner, size=CROP_SIZE):
 
 
 def rotate(image, degrees):
-    import cv2
+    import cv2  # lazy: OpenCV loads slowly, only augmentation needs it
     h, w = image.shape
     matrix = cv2.getRotationMatrix2D(((w - 1) / 2.0, (h - 1) / 2.0), degrees, 1.0)
     return cv2.warpAffine(image, matrix, (w, h), flags=cv2.INTER_LINEAR,
@@ -139,7 +139,7 @@ def rotate(image, degrees):
 
 
 def smooth(image, window):
-    import cv2
+    import cv2  # lazy: OpenCV loads slowly, only augmentation needs it
     return cv2.blur(image, (window, window))
 
 
@@ -148,7 +148,7 @@ _SHIFT_TABLES = {}
 
 def colour_shift(image, shift):
     """image + shift, clipped to 0..255 (a lookup table: one pass, no int16 copy)."""
-    import cv2
+    import cv2  # lazy: OpenCV loads slowly, only augmentation needs it
     table = _SHIFT_TABLES.get(shift)
     if table is None:
         table = _SHIFT_TABLES[shift] = np.clip(np.arange(256) + int(shift), 0, 255).astype(
@@ -171,7 +171,7 @@ def apply(image, ops):
 
 
 def resize_for_test(image, size=TEST_SIZE):
-    import cv2
+    import cv2  # lazy: OpenCV loads slowly, only augmentation needs it
     if image.shape == (size, size):
         return image
     return cv2.resize(image, (size, size), interpolation=cv2.INTER_LINEAR)

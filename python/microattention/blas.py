@@ -164,7 +164,7 @@ def _probe_here():
 def probe_picked():
     """The kernel OpenBLAS picks by itself on this machine, asked in a child
     process (this one may already have loaded OpenBLAS, with another choice)."""
-    import subprocess
+    import subprocess  # lazy: blas.py also runs as a bare script (-I -S)
     env = {k: v for k, v in os.environ.items() if k != ENV}
     try:
         r = subprocess.run([sys.executable, "-I", "-S", os.path.abspath(__file__), "probe"],
@@ -216,8 +216,8 @@ def setup(environ=None, cpuinfo="/proc/cpuinfo"):
 def sgemm_gflops(sizes=(256, 512, 1024), min_seconds=0.2):
     """{n: GFLOP/s} of numpy float32 n x n matmul (best of repeated runs
     lasting at least min_seconds per size)."""
-    import time
-    import numpy as np
+    import time  # lazy: blas.py also runs as a bare script (-I -S)
+    import numpy as np  # lazy: blas.setup runs before numpy may load
     rng = np.random.RandomState(0)
     out = {}
     for n in sizes:

@@ -66,7 +66,7 @@ class FileLock:
     def acquire(self, exclusive=True, wait=True):
         """Take (or convert to) an exclusive or shared lock; False when
         wait is False and another process holds a conflicting lock."""
-        import fcntl
+        import fcntl  # lazy: POSIX only
         if self.handle is None:
             self.handle = open(str(self.path), "a")
         mode = (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | (0 if wait else fcntl.LOCK_NB)

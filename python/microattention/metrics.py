@@ -154,6 +154,7 @@ def _check_rows(rows, class_names, source):
 
 def confusion(true, predicted, k):
     """k x k counts, rows true, columns predicted."""
+    # lazy: scikit-learn loads slowly, only the metrics need it
     from sklearn.metrics import confusion_matrix
     return confusion_matrix(true, predicted, labels=list(range(k))).astype(np.int64)
 
@@ -169,6 +170,7 @@ def confusion_percent(matrix):
 
 def scores(true, predicted, class_names):
     """The metrics of one set of predictions (see the module docstring)."""
+    # lazy: scikit-learn loads slowly, only the metrics need it
     from sklearn.metrics import accuracy_score, precision_recall_fscore_support
     true = np.asarray(true, dtype=np.int64)
     predicted = np.asarray(predicted, dtype=np.int64)
@@ -304,9 +306,9 @@ def metrics_markdown(result):
 
 def confusion_png(percent, class_names, path, title=None):
     """The percent confusion matrix as an annotated PNG (rows true)."""
-    import matplotlib
+    import matplotlib  # lazy: matplotlib loads slowly, only pictures need it
     matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
+    from matplotlib import pyplot as plt  # lazy: matplotlib loads slowly, only pictures need it
     percent = np.asarray(percent, dtype=np.float64)
     k = len(class_names)
     size = 1.2 + 0.9 * k

@@ -8,7 +8,7 @@ def render(sample, face, rows, points, mask, label, aus):
     """PNG bytes: one row per net (face with AU regions, then its maps)."""
     import matplotlib  # lazy: slow to import, and only the pictures need it
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: matplotlib loads slowly, only pictures need it
     columns = 1 + max(len(r["maps"]) for r in rows)
     fig, axes = plt.subplots(len(rows), columns, figsize=(2.6 * columns, 2.8 * len(rows)),
                              squeeze=False)
@@ -50,7 +50,7 @@ def heldout_figure(panels, title):
     is a dict: title, face, points, mask, maps [(title, upsampled map)]."""
     import matplotlib  # lazy: slow to import, and only the pictures need it
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: matplotlib loads slowly, only pictures need it
     columns = 1 + max(len(p["maps"]) for p in panels)
     fig, axes = plt.subplots(len(panels), columns, figsize=(1.9 * columns, 2.6 * len(panels)),
                              squeeze=False)

@@ -12,7 +12,7 @@ OVERLAY_PNG = "attention.png"
 def curve_png(doc):
     import matplotlib  # lazy: slow to import, and only the pictures need it
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: matplotlib loads slowly, only pictures need it
     c = doc["curve"]
     fig, ax = plt.subplots(figsize=(6.4, 3.2))
     ax.plot(c["frames"], c["difference"], color="0.6", lw=1, label="difference from onset")

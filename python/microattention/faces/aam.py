@@ -71,7 +71,7 @@ def mirror(gray, points):
 
 def _menpo_image(gray, points=None):
     from menpo.image import Image  # lazy: menpo is heavy, only AAM work needs it
-    from menpo.shape import PointCloud
+    from menpo.shape import PointCloud  # lazy: menpo loads slowly, only the AAM needs it
     image = Image(gray.astype(np.float32)[None] / 255.0, copy=False)
     if points is not None:
         image.landmarks["PTS"] = PointCloud(points[:, ::-1].astype(np.float64))
@@ -110,7 +110,7 @@ def read_landmarked_folder(folder):
     """Images with a 68-point .pts or .ljson file of the same stem (iBUG/300-W)
     as (name, gray uint8, (x, y) points), sorted by name."""
     import cv2  # lazy: cv2 and menpo are slow to import, only AAM work needs them
-    import menpo.io as mio
+    import menpo.io as mio  # lazy: menpo loads slowly, only the AAM needs it
     if not os.path.isdir(folder):
         raise UserError("--images %s is not a folder" % folder)
     out = []
@@ -146,7 +146,7 @@ def train(samples, mirrored=True, settings=None):
     """A holistic gray AAM from (name, gray, points) samples. Mirrored copies
     double the few training faces (the model sees both head turns)."""
     from menpofit.aam import HolisticAAM  # lazy: menpofit is heavy, only AAM work needs it
-    import menpo.feature
+    import menpo.feature  # lazy: menpo loads slowly, only the AAM needs it
     settings = dict(TRAIN_DEFAULTS, **(settings or {}))
     images = []
     for _, gray, points in samples:
@@ -198,6 +198,7 @@ class Fitter:
 
     def __init__(self, model, settings=None):
         from menpofit.aam import LucasKanadeAAMFitter  # lazy: menpofit is heavy
+        # lazy: menpofit loads slowly, only the AAM needs it
         from menpofit.aam.algorithm.lk import (WibergInverseCompositional,
                                                ProjectOutInverseCompositional)
         self.settings = dict(FIT_DEFAULTS, **(settings or {}))

@@ -78,9 +78,10 @@ def _small_multiples(run, logs):
     displayed train loss divided by the fold's largest (given in the panel
     title), learning-rate steps as dotted lines. One axis per panel and no
     tight_layout: 46 panels draw in a few seconds."""
-    import matplotlib
+    import matplotlib  # lazy: matplotlib loads slowly, only pictures need it
     matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
+    from matplotlib import pyplot as plt  # lazy: matplotlib loads slowly, only pictures need it
+    # lazy: matplotlib loads slowly, only pictures need it
     from matplotlib.ticker import MaxNLocator
     n = len(logs)
     cols = 6 if n > 12 else 4

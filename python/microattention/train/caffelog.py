@@ -180,9 +180,9 @@ def plot(rows, path, title=None):
     """Learning curve PNG: losses (train and test) on top, test accuracies in
     the middle, learning rate (log scale) below, against the iteration.
     Panels without data are left out."""
-    import matplotlib
+    import matplotlib  # lazy: matplotlib loads slowly, only pictures need it
     matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
+    from matplotlib import pyplot as plt  # lazy: matplotlib loads slowly, only pictures need it
 
     def series(key):
         points = [(r["iteration"], r[key]) for r in rows if r.get(key) is not None]
