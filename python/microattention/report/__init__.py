@@ -6,7 +6,7 @@ self-contained report.html (figures inline), plus the figures as PNG files.
 RUN_DIR is a run folder as the `run` and `train-fold` commands write it,
 RUN/<protocol>/<net>/ holding one folder per fold (RUN/<protocol>/ or RUN/
 itself are expanded to the net folders under them). Per fold the report
-reads (see microattention.training):
+reads (see microattention.train.layout):
 
   settings.json    protocol, net, fold, seed, epochs, input checksums
                    (written when the fold starts)

@@ -42,7 +42,7 @@ project's workspace/runs, /workspace/runs in the image):
  5. provenance.json records the inputs and their sha256 (index, faces.csv,
     initial weights, LMDB sidecars, rendered net and solver files, final
     snapshot), the seed, the schedule, the protocol's folds of the index, where
-    the initial weights came from (microattention.provenance), and where it
+    the initial weights came from (microattention.train.provenance), and where it
     ran: caffe version, git commit, BLAS kernel, image, host and device; final.caffemodel
     is the tested snapshot under a fixed name (the input of the next stage of
     docs/transfer-chain.md); done.json is written last. A fold with done.json is not trained again; a fold whose

@@ -17,7 +17,7 @@ With N jobs on a CPU, each caffe gets cores/N OpenBLAS threads unless
 OPENBLAS_NUM_THREADS is set.
 
 Before the first fold starts, the disk space the run adds (LMDBs not built
-yet, final weights, snapshots of the running folds; microattention/disk.py)
+yet, final weights, snapshots of the running folds; microattention/train/disk.py)
 is printed, and the run is refused when a filesystem it writes to has less
 free space.
 """
