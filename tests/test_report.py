@@ -552,8 +552,8 @@ def test_an_unfinished_folds_unreadable_protocol_changes_are_an_error(tmp_path):
 
 def test_the_demos_pre_training_report_flags_adam_recalibration_and_random_start(tmp_path):
     # the demo's pre-training: Adam, BatchNorm recalibrated, Caffe's fillers as the start
-    from microattention.demo import demo
-    changes = dict(demo.FULL.pretrain_changes)
+    from microattention.demo import config
+    changes = dict(config.FULL.pretrain_changes)
     net, folds = RUNS_OF["pretrain"]
     run = make_run(tmp_path / "runs", "pretrain", net, folds, changes=changes,
                    bn_recalibration=True, initial_weights={"imagenet": False, "chain": [

