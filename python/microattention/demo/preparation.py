@@ -21,22 +21,24 @@ class PreparationStages:
 
     def stage_data(self):
         c = self.config
-        call(demo_data_command, ["--out", self.p("data"), "--seed", SEED,
-                         "--micro-people", c.micro_people, "--macro-people", c.macro_people]
-              + (["--photos-per-person", c.photos_per_person] if c.photos_per_person else [])
-              + ["--au-variants", c.au_variants,
-                         "--jitter", c.jitter,
-                         "--micro-clips", c.micro_clips, "--macro-clips", c.macro_clips,
-                         "--micro-frames", c.micro_frames, "--macro-frames", c.macro_frames,
-                         "--magnitude-micro", c.magnitude_micro,
-                         "--magnitude-macro", c.magnitude_macro, "--furrows", c.furrows,
-                         "--force"])
+        argv = (["--out", self.p("data"), "--seed", SEED,
+                 "--micro-people", c.micro_people, "--macro-people", c.macro_people]
+                + (["--photos-per-person", c.photos_per_person] if c.photos_per_person else [])
+                + ["--au-variants", c.au_variants,
+                   "--jitter", c.jitter,
+                   "--micro-clips", c.micro_clips, "--macro-clips", c.macro_clips,
+                   "--micro-frames", c.micro_frames, "--macro-frames", c.macro_frames,
+                   "--magnitude-micro", c.magnitude_micro,
+                   "--magnitude-macro", c.magnitude_macro, "--furrows", c.furrows,
+                   "--force"])
+        call(demo_data_command, argv)
 
     def stage_index(self):
         files.output_dir(self.p("index"))
         for dataset in ("casme2", "ckplus"):
             call(index_command, ["--dataset", dataset, "--root", self.p("data", dataset),
-                          "--out", self.p("index", dataset + ".csv"), "--quiet-warnings"])
+                                 "--out", self.p("index", dataset + ".csv"),
+                                 "--quiet-warnings"])
 
     def stage_faces(self):
         """Crops of both sets; the training indexes keep the samples with a
@@ -45,8 +47,8 @@ class PreparationStages:
         kept = collections.OrderedDict()
         for dataset in ("casme2", "ckplus"):
             call(faces, ["--index", self.p("index", dataset + ".csv"),
-                          "--out", self.p("faces", dataset), "--workers", workers,
-                          "--no-progress"])
+                         "--out", self.p("faces", dataset), "--workers", workers,
+                         "--no-progress"])
             kept[dataset] = self.usable_index(dataset)
         problems = leaks(self.p("data"), self.p("index", "casme2-faces.csv"),
                          self.p("index", "ckplus-faces.csv"))

@@ -85,5 +85,5 @@ class PretrainingStages:
     def stage_transfer(self):
         for net in NETS:
             call(weights, ["transfer", "--from", self.pretrained(), "--to", net,
-                            "--out", self.start_weights(net)])
+                           "--out", self.start_weights(net)])
 
