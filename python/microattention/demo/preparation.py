@@ -5,15 +5,12 @@ import collections
 import os
 
 from microattention import files
-from microattention.datasets import command as index_command
 from microattention.datasets.common import sample_id
 from microattention.demo.checks import leaks, people_of_sets
 from microattention.demo.config import SEED
-from microattention.demo.data import command as demo_data_command
 from microattention.demo.invoke import call
 from microattention.demo.tables import csv_text, read_csv
 from microattention.errors import UserError
-from microattention.faces import faces
 
 
 class PreparationStages:
@@ -31,14 +28,14 @@ class PreparationStages:
                    "--magnitude-micro", c.magnitude_micro,
                    "--magnitude-macro", c.magnitude_macro, "--furrows", c.furrows,
                    "--force"])
-        call(demo_data_command, argv)
+        call("demo-data", argv)
 
     def stage_index(self):
         files.output_dir(self.p("index"))
         for dataset in ("casme2", "ckplus"):
-            call(index_command, ["--dataset", dataset, "--root", self.p("data", dataset),
-                                 "--out", self.p("index", dataset + ".csv"),
-                                 "--quiet-warnings"])
+            call("index", ["--dataset", dataset, "--root", self.p("data", dataset),
+                           "--out", self.p("index", dataset + ".csv"),
+                           "--quiet-warnings"])
 
     def stage_faces(self):
         """Crops of both sets; the training indexes keep the samples with a
@@ -46,9 +43,9 @@ class PreparationStages:
         workers = max(1, min(2, len(os.sched_getaffinity(0))))
         kept = collections.OrderedDict()
         for dataset in ("casme2", "ckplus"):
-            call(faces, ["--index", self.p("index", dataset + ".csv"),
-                         "--out", self.p("faces", dataset), "--workers", workers,
-                         "--no-progress"])
+            call("faces", ["--index", self.p("index", dataset + ".csv"),
+                           "--out", self.p("faces", dataset), "--workers", workers,
+                           "--no-progress"])
             kept[dataset] = self.usable_index(dataset)
         problems = leaks(self.p("data"), self.p("index", "casme2-faces.csv"),
                          self.p("index", "ckplus-faces.csv"))

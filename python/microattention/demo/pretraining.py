@@ -11,7 +11,7 @@ from microattention.demo.config import NETS, SEED, VALIDATION_PREDICTIONS
 from microattention.demo.invoke import call
 from microattention.demo.statistics import CHANCE, binomial_tail
 from microattention.demo.tables import read_csv
-from microattention.nets import prototxt, weights
+from microattention.nets import prototxt
 from microattention.train import runs, training
 
 
@@ -84,6 +84,6 @@ class PretrainingStages:
 
     def stage_transfer(self):
         for net in NETS:
-            call(weights, ["transfer", "--from", self.pretrained(), "--to", net,
-                           "--out", self.start_weights(net)])
+            call("weights", ["transfer", "--from", self.pretrained(), "--to", net,
+                             "--out", self.start_weights(net)])
 

@@ -55,11 +55,11 @@ class ResultStages:
                 seen.add(label.get(sid))
                 picked.append(sid)
         picked = picked[:self.config.figure_samples]
-        call(visualize, ["--net", "resnet10",
-                         "--weights", fold_dirs["resnet10"] / "final.caffemodel",
-                         "--net2", "micro_attention",
-                         "--weights2", fold_dirs["micro_attention"] / "final.caffemodel",
-                         "--faces", self.p("faces", "casme2"), "--samples"] + picked
+        call("visualize", ["--net", "resnet10",
+                           "--weights", fold_dirs["resnet10"] / "final.caffemodel",
+                           "--net2", "micro_attention",
+                           "--weights2", fold_dirs["micro_attention"] / "final.caffemodel",
+                           "--faces", self.p("faces", "casme2"), "--samples"] + picked
              + ["--labels", self.p("index", "casme2-faces.csv"),
                 "--out", self.p("figure4")])
         self.stack([self.p("figure4", visualize.safe_name(s) + ".png") for s in picked],
