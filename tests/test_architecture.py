@@ -93,3 +93,16 @@ def test_the_picture_shows_each_stage_import(architecture, tmp_path):
     picture = architecture.svg(modules)
     assert picture.count("marker-end") == 1     # train -> nets; arrows to the kit left out
     assert ">__init__  command  layout<" in picture
+
+
+def test_only_the_demo_may_run_another_stages_command(architecture, tmp_path):
+    files = dict(CLEAN)
+    files.update({"demo/__init__.py": "", "demo/stages.py":
+                  "from microattention.train import command\n",
+                  "cli.py": 'COMMANDS = {"train-fold": ("microattention.train.layout", "x")}\n'})
+    found = architecture.breaches(read(architecture, make_package(tmp_path, files)))
+    # layout is a command module now (cli.py names it): train/command.py may not import it
+    assert found == ["%s:1: imports the command module microattention.train.layout"
+                     % architecture.os.path.relpath(
+                         str(tmp_path / "python/microattention/train/command.py"),
+                         architecture.ROOT)], found

@@ -18,7 +18,8 @@ import sys
 
 import pytest
 
-from microattention.demo import demo
+from microattention.demo import checks, config, pipeline, statistics
+from microattention.errors import UserError
 from microattention.nets import prototxt as nets
 from microattention.datasets.common import sample_id
 
@@ -67,9 +68,9 @@ def read_csv(path):
 
 def test_every_stage_reports_progress(quick):
     out, stdout = quick
-    for number, stage in enumerate(demo.STAGES, start=1):
-        assert "[%d/%d] %s: started" % (number, len(demo.STAGES), stage) in stdout
-        assert "[%d/%d] %s: done in" % (number, len(demo.STAGES), stage) in stdout
+    for number, stage in enumerate(config.STAGES, start=1):
+        assert "[%d/%d] %s: started" % (number, len(config.STAGES), stage) in stdout
+        assert "[%d/%d] %s: done in" % (number, len(config.STAGES), stage) in stdout
         marker = json.loads((out / "stages" / (stage + ".json")).read_text())
         assert marker["stage"] == stage
         assert set(marker) >= {"seconds", "cpu_seconds"}
@@ -87,14 +88,14 @@ def test_report_says_synthetic_and_reduced(quick):
         assert "Not shared: people." in text, name
         assert "PARTIAL: LOSO pooled over 2 of the 4 folds" in text, name
         assert "mirrored face is a separate subject" not in text, name
-        assert "LOSO trained on %d of the 4 subjects' folds" % demo.CONFIGS["quick"].loso_folds \
+        assert "LOSO trained on %d of the 4 subjects' folds" % config.CONFIGS["quick"].loso_folds \
             in text, name
         assert "Pre-training settings changed: batch 10 instead of 50; solver Adam instead of " \
             "SGD; base_lr 0.001 instead of 0.01" in text, name
     # the changes are the run's own record too, and its report flags them
     settings = json.loads((out / "runs" / "pretrain" / "resnet10" / "pretrain" /
                            "settings.json").read_text())
-    changes = demo.CONFIGS["quick"].pretrain_changes
+    changes = config.CONFIGS["quick"].pretrain_changes
     assert settings["protocol_changes"]["batch"] == changes["batch"] == 10
     assert settings["protocol_changes"]["augmentation"]["p"] == 0
     assert settings["protocol_changes"]["solver"] == changes["solver"] == "Adam"
@@ -121,10 +122,10 @@ def test_predictions_cover_each_test_sample_once(quick):
     used = read_csv(out / "index" / "casme2-faces.csv")
     faces = {r["sample_id"]: r["status"] for r in read_csv(out / "faces" / "casme2" / "faces.csv")}
     assert all(faces[sample_id(r)] == "ok" for r in used)
-    folds, total = demo.Demo(out, "quick").loso_folds()
-    assert len(folds) == demo.CONFIGS["quick"].loso_folds < total
+    folds, total = pipeline.Demo(out, "quick").loso_folds()
+    assert len(folds) == config.CONFIGS["quick"].loso_folds < total
     truth = {sample_id(r): r["label"] for r in used}
-    for net in demo.NETS:
+    for net in config.NETS:
         expected_all = []
         for fold in folds:
             subject = fold.split("_", 1)[1]
@@ -158,11 +159,11 @@ def test_no_test_person_is_in_training(quick):
     """The indexes the demo trained from: no LOSO test person, photograph or
     mirror image in its fold's training side or in the pre-training set."""
     out, stdout = quick
-    assert demo.leaks(out / "data", out / "index" / "casme2-faces.csv",
+    assert checks.leaks(out / "data", out / "index" / "casme2-faces.csv",
                       out / "index" / "ckplus-faces.csv") == []
     assert "identity check: no LOSO test person" in stdout
     people = json.loads((out / "stages" / "faces.json").read_text())["people"]
-    assert set(people["micro"]) == set(demo.CONFIGS["quick"].micro_people.split(","))
+    assert set(people["micro"]) == set(config.CONFIGS["quick"].micro_people.split(","))
     assert not set(people["micro"]) & set(people["macro"])
 
 
@@ -181,7 +182,7 @@ def test_pretrained_net_beats_chance_on_people_it_never_saw(quick):
     images included) are classified far better than the 5-class chance
     level: the net learned the expressions, not the people. Fails at chance."""
     out, stdout = quick
-    path = out / "runs" / demo.VALIDATION_PREDICTIONS
+    path = out / "runs" / config.VALIDATION_PREDICTIONS
     right, n = _argmax_hits(path)
     held = json.loads((out / "stages" / "pretrain.json").read_text())["validation_people"]
     subjects = json.loads((out / "data" / "demo-data.json").read_text())["people"]["macro"]
@@ -196,7 +197,7 @@ def test_pretrained_net_beats_chance_on_people_it_never_saw(quick):
 
 def test_pooled_accuracy_is_the_count_of_right_faces(quick):
     out, _ = quick
-    for net in demo.NETS:
+    for net in config.NETS:
         right, n = _argmax_hits(out / "runs" / "loso" / net / "predictions.csv")
         assert n >= 20, "too few test faces (%d)" % n
         metrics = json.loads((out / "runs" / "loso" / net / "metrics.json").read_text())
@@ -213,7 +214,7 @@ def test_both_nets_beat_chance_on_their_test_faces(quick):
     images included) are classified better than the 5-class chance level,
     with a binomial tail under 1 %. Fails at chance."""
     out, _ = quick
-    for net in demo.NETS:
+    for net in config.NETS:
         right, n = _argmax_hits(out / "runs" / "loso" / net / "predictions.csv")
         assert n >= 20 and binomial_tail(right, n, 0.2) < 0.01, \
             "%s: %d of %d test faces right, not above chance (0.2)" % (net, right, n)
@@ -223,7 +224,7 @@ def test_pictures_and_scores(quick):
     out, _ = quick
     marker = json.loads((out / "stages" / "visualize.json").read_text())
     samples = marker["samples"]
-    assert 1 <= len(samples) <= demo.CONFIGS["quick"].figure_samples
+    assert 1 <= len(samples) <= config.CONFIGS["quick"].figure_samples
     import cv2
     from microattention.attention import command as visualize
     heights, widths = 0, []
@@ -249,8 +250,8 @@ def test_second_run_skips_every_stage_and_changes_nothing(quick):
     before = snapshot(out)
     result = cli("demo", "--quick", "--out", str(out))
     assert result.returncode == 0, result.stderr[-3000:]
-    for number, stage in enumerate(demo.STAGES, start=1):
-        assert "[%d/%d] %s: finished before, skipped" % (number, len(demo.STAGES), stage) \
+    for number, stage in enumerate(config.STAGES, start=1):
+        assert "[%d/%d] %s: finished before, skipped" % (number, len(config.STAGES), stage) \
             in result.stdout
     assert snapshot(out) == before
 
@@ -285,12 +286,12 @@ def test_folder_of_the_earlier_demo_is_taken_over(tmp_path):
     out = tmp_path / "demo"
     out.mkdir()
     (out / "summary.md").write_text("# Table 3\n")
-    demo.Demo(out, "quick").check_settings()
+    pipeline.Demo(out, "quick").check_settings()
     assert json.loads((out / "demo.json").read_text())["config"] == "quick"
     (out / "other.txt").write_text("x")
     (out / "demo.json").unlink()
-    with pytest.raises(demo.UserError, match="is not a demo folder"):
-        demo.Demo(out, "quick").check_settings()
+    with pytest.raises(UserError, match="is not a demo folder"):
+        pipeline.Demo(out, "quick").check_settings()
 
 
 def test_per_person_table_counts_each_held_out_person(quick, tmp_path):
@@ -302,9 +303,9 @@ def test_per_person_table_counts_each_held_out_person(quick, tmp_path):
     assert "## Per held-out person" in text
     people = json.loads((out / "data" / "demo-data.json").read_text())["people"]
     names = {s: p for group in people.values() for p, s in group.items()}
-    for label, path in [("validation", out / "runs" / demo.VALIDATION_PREDICTIONS)] + [
+    for label, path in [("validation", out / "runs" / config.VALIDATION_PREDICTIONS)] + [
             ("LOSO %s" % net, out / "runs" / "loso" / net / "predictions.csv")
-            for net in demo.NETS]:
+            for net in config.NETS]:
         rows = read_csv(path)
         subjects = sorted({r["sample_id"].split("/")[1] for r in rows})
         assert subjects
@@ -320,7 +321,7 @@ def test_per_person_table_counts_each_held_out_person(quick, tmp_path):
     header = "fold,sample_id,true_label,predicted_label\n"
     fake.write_text(header + "".join("f,casme2/sub09/EP%02d/1,%d,2\n" % (k, k % 5)
                                      for k in range(10)))
-    assert demo.per_person(fake, {"sub09": "someone"}) == [
+    assert statistics.per_person(fake, {"sub09": "someone"}) == [
         ("someone", "sub09", 2, 10, "anger", 1.0, ["anger"])]
 
 
@@ -340,7 +341,7 @@ def test_loso_settings_are_judged_on_validation_people_only(quick, tmp_path):
     people = json.loads((out / "data" / "demo-data.json").read_text())["people"]
     held = json.loads((out / "stages" / "pretrain.json").read_text())["validation_people"]
     validation = {people["macro"][p] for p in held}
-    runs_dir = (tmp_path / "v" / ("e%d" % demo.CONFIGS["quick"].loso_epochs) / "loso"
+    runs_dir = (tmp_path / "v" / ("e%d" % config.CONFIGS["quick"].loso_epochs) / "loso"
                 / "micro_attention")
     folds = sorted(p for p in runs_dir.iterdir() if (p / "done.json").is_file())
     assert [f.name for f in folds] == sorted("ckplus_%s" % s for s in validation)
@@ -351,7 +352,7 @@ def test_loso_settings_are_judged_on_validation_people_only(quick, tmp_path):
         assert train == validation - test
     right, n = _argmax_hits(runs_dir / "predictions.csv")
     assert "micro_attention pooled, %d validation people, %d epoch(s): %d of %d right" % (
-        len(validation), demo.CONFIGS["quick"].loso_epochs, right, n) in proc.stdout
+        len(validation), config.CONFIGS["quick"].loso_epochs, right, n) in proc.stdout
     missing = subprocess.run([sys.executable, str(tool), "--demo", str(tmp_path / "none")],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              universal_newlines=True)

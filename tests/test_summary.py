@@ -7,7 +7,8 @@ import shutil
 import pytest
 
 from microattention import cli  # noqa: E402
-from microattention.nets import caffetime, measure, prototxt, summary
+from microattention.nets import caffetime, measure, prototxt
+from microattention.nets import summary_command as summary
 
 try:
     # quiet pycaffe import that does not leave GLOG_minloglevel set for other tests

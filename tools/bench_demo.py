@@ -25,12 +25,14 @@ import time
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "python"))
 
-from microattention.demo import demo  # noqa: E402
+from microattention.demo.config import NETS  # noqa: E402
+from microattention.demo.pipeline import Demo  # noqa: E402
+from microattention.demo.statistics import CHANCE, binomial_tail  # noqa: E402
 
 
 def figures(out):
     out = pathlib.Path(out)
-    m = demo.Demo(out, json.loads((out / "demo.json").read_text())["config"]).markers()
+    m = Demo(out, json.loads((out / "demo.json").read_text())["config"]).markers()
     print("%-22s %9s %9s" % ("stage", "wall s", "CPU s"))
     for stage, r in m.items():
         print("%-22s %9.1f %9.1f" % (stage, r["seconds"], r["cpu_seconds"]))
@@ -50,21 +52,21 @@ def figures(out):
         print("\npre-training validation on held-out people %s: accuracy %.3f (%d of %d "
               "faces, P(X >= right | %g) = %.2g); clip tenth (people shared) %s"
               % (",".join(r.get("validation_people", [])), r["validation_accuracy"], right,
-                 r["validation_samples"], demo.CHANCE,
-                 demo.binomial_tail(right, r["validation_samples"], demo.CHANCE),
+                 r["validation_samples"], CHANCE,
+                 binomial_tail(right, r["validation_samples"], CHANCE),
                  r.get("clip_tenth_accuracy")))
-    for net in demo.NETS:
+    for net in NETS:
         r = m.get("loso-" + net)
         if r:
             right = int(round(r["war"] * r["samples"]))
-            tail = demo.binomial_tail(right, r["samples"], demo.CHANCE)
+            tail = binomial_tail(right, r["samples"], CHANCE)
             met = tail < 0.01 and r["samples"] >= 40 and len(r["folds"]) >= 4
             print("LOSO %-16s accuracy %.3f (%d of %d), UAR %.3f, %d of %d folds%s; "
                   "P(X >= %d | %g) = %.2g (target < 0.01, >= 40 faces, >= 4 people: %s); "
                   "per fold %s" % (
                       net, r["war"], right, r["samples"], r["uar"], len(r["folds"]),
                       r["folds_total"], " PARTIAL" if len(r["folds"]) < r["folds_total"] else "",
-                      right, demo.CHANCE, tail, "met" if met else "NOT met",
+                      right, CHANCE, tail, "met" if met else "NOT met",
                       ", ".join("%s %.2f" % kv for kv in r["per_fold_war"].items())))
     if "visualize" in m:
         print("\nAU-region scores over %s (fold %s): score = map mass in the class's AU "

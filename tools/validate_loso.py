@@ -27,9 +27,12 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "python"))
 
 from microattention import metrics  # noqa: E402
-from microattention.demo import demo
-from microattention.train import runs, selection
-from microattention.train.fold import train_fold
+from microattention.demo.checks import people_of_sets  # noqa: E402
+from microattention.demo.config import CONFIGS, NETS  # noqa: E402
+from microattention.demo.pipeline import Demo  # noqa: E402
+from microattention.demo.statistics import binomial_tail, per_person  # noqa: E402
+from microattention.train import runs, selection  # noqa: E402
+from microattention.train.fold import train_fold  # noqa: E402
 from microattention.errors import UserError  # noqa: E402
 
 
@@ -37,7 +40,7 @@ def validate(out, nets, epochs, recalibrate_bn=True, run_root=None):
     """Returns {net: (right, faces)}; the folds are trained under run_root
     (default DEMO/validation-loso)/e<epochs>[-bn-kept]."""
     out = pathlib.Path(out)
-    d = demo.Demo(out, json.loads((out / "demo.json").read_text())["config"])
+    d = Demo(out, json.loads((out / "demo.json").read_text())["config"])
     index = d.p("index", "ckplus-validation.csv")
     for path in [index] + [d.start_weights(net) for net in nets]:
         if not path.is_file():
@@ -46,7 +49,7 @@ def validate(out, nets, epochs, recalibrate_bn=True, run_root=None):
     run_dir = pathlib.Path(run_root or d.p("validation-loso")).resolve() / (
         "e%d%s" % (epochs, "" if recalibrate_bn else "-bn-kept"))
     folds = [f["fold"] for f in selection.fold_list(index, "loso")]
-    names = {s: p for people in demo.people_of_sets(d.p("data")).values()
+    names = {s: p for people in people_of_sets(d.p("data")).values()
              for p, s in people.items()}
     results = {}
     for net in nets:
@@ -64,8 +67,8 @@ def validate(out, nets, epochs, recalibrate_bn=True, run_root=None):
         print("%s pooled, %d validation people, %d epoch(s): %d of %d right, UAR %.3f, "
               "P(X >= %d | 0.2) = %.2g" % (net, len(folds), epochs, right, pooled["samples"],
                                           pooled["uar"], right,
-                                          demo.binomial_tail(right, pooled["samples"], 0.2)))
-        for row in demo.per_person(run_dir / "loso" / net / "predictions.csv", names):
+                                          binomial_tail(right, pooled["samples"], 0.2)))
+        for row in per_person(run_dir / "loso" / net / "predictions.csv", names):
             print("  %s (%s): %d of %d, most given %s %.0f%%, right: %s"
                   % (row[:5] + (100 * row[5], ", ".join(row[6]) or "none")))
     return results
@@ -81,13 +84,13 @@ def main(argv=None):
                              "recomputes them after each fold's training)")
     parser.add_argument("--out", default=None,
                         help="where the folds are trained (default: DEMO/validation-loso)")
-    parser.add_argument("--net", action="append", choices=demo.NETS,
+    parser.add_argument("--net", action="append", choices=NETS,
                         help="the nets (default: both)")
     args = parser.parse_args(argv)
     out = pathlib.Path(args.demo)
     try:
-        config = demo.CONFIGS[json.loads((out / "demo.json").read_text())["config"]]
-        validate(out, args.net or list(demo.NETS), args.epochs or config.loso_epochs,
+        config = CONFIGS[json.loads((out / "demo.json").read_text())["config"]]
+        validate(out, args.net or list(NETS), args.epochs or config.loso_epochs,
                  recalibrate_bn=not args.keep_bn, run_root=args.out)
     except (UserError, OSError) as error:
         print("validate_loso: %s" % error, file=sys.stderr)

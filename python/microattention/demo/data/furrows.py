@@ -47,7 +47,7 @@ def furrow_mask(points, aus, depths, iod, rotation_matrix, shape):
     """(H, W) float32 darkening in [0, 1): for each AU with lines, its lines
     at depth depths[au], anchored at `points` (68, 2; the frame's moved
     landmarks); overlapping lines keep the deepest value."""
-    import cv2
+    import cv2  # lazy: keeps --help fast
     height, width = shape[:2]
     mask = np.zeros((height, width), np.float32)
     shift = 4

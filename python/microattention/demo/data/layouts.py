@@ -1,13 +1,17 @@
-"""The datasets' file layouts as the demo writes them: image encoding, the
-CASME II coding sheets (a minimal .xlsx writer), the landmarks CSV and the
-folder tree written below a temporary folder."""
+"""The datasets' file layouts as the demo writes them: the manifest's name,
+the clips' folders, image encoding, the CASME II coding sheets (a minimal
+.xlsx writer), the landmarks CSV and the folder tree written below a
+temporary folder."""
 import io
 import os
 import zipfile
 
-from microattention.faces.aus import CLASS_AUS
+from microattention.datasets.ckplus import CODES
 from microattention.datasets.objective import NAMES, ROMAN
+from microattention.faces.aus import CLASS_AUS
 
+MANIFEST = "demo-data.json"
+# the objective classes (numbers 1-5), in order
 CLASSES = sorted(CLASS_AUS)
 
 # CASME II's 'Estimated Emotion' words (it has no 'anger': such clips are
@@ -16,8 +20,17 @@ CASME2_EMOTION = {1: "happiness", 2: "surprise", 3: "others", 4: "disgust", 5: "
 FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
 
+def clip_folder(dataset, subject, clip):
+    """The frame folder of a clip, relative to OUT/<dataset>, as the manifest
+    names it: CASME II Cropped/subNN/EPcc_kk (subject: its number), CK+
+    cohn-kanade-images/SNNN/NNN (clip: SNNN_NNN)."""
+    if dataset == "casme2":
+        return "Cropped/sub%02d/%s" % (subject, clip)
+    return "cohn-kanade-images/%s/%s" % (subject, clip[len(subject) + 1:])
+
+
 def encode(image, ext):
-    import cv2
+    import cv2  # lazy: keeps --help fast
     # Huffman-only PNG: noisy frames barely compress further, at twice the cost.
     params = [cv2.IMWRITE_JPEG_QUALITY, 95] if ext == ".jpg" else \
         [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_STRATEGY,
@@ -128,6 +141,5 @@ def landmarks_csv(rows):
 
 def ckplus_codes():
     """Objective class -> CK+ emotion code, through the CK+ reader's table."""
-    from microattention.datasets.ckplus import CODES
     by_name = {name: code for code, name in CODES.items()}
     return {number: by_name[NAMES[number]] for number in CLASSES}

@@ -7,7 +7,7 @@ import numpy as np
 
 def triangulate(points):
     """Delaunay triangles (indices) of the points."""
-    from scipy.spatial import Delaunay
+    from scipy.spatial import Delaunay  # lazy: scipy is slow to import
     return Delaunay(points).simplices.astype(np.int64)
 
 
@@ -49,7 +49,7 @@ def piecewise_affine(image, src, dst, triangles):
     """Warp `image` so that what lies at the points `src` moves to `dst`, each
     triangle by its own affine map; pixels in triangles none of whose corners
     move are copied unchanged. Points are (x, y)."""
-    import cv2
+    import cv2  # lazy: keeps --help fast
     out = image.copy()
     moves = np.abs(dst - src).max(axis=1) > 1e-9
     tris = triangles[moves[triangles].any(axis=1)]
