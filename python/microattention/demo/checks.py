@@ -2,19 +2,20 @@
 leaks(): no LOSO test person (or photograph, mirrored or not) on a training
 side."""
 import collections
-import json
 import pathlib
 import posixpath
 
+from microattention import files
+from microattention.datasets.index_file import read_index
 from microattention.demo.data.layouts import MANIFEST, clip_folder
 from microattention.errors import UserError
-from microattention.datasets.index_file import read_index
 from microattention.train import selection
 
 
 def read_manifest(data_dir):
     """demo-data's manifest of the data tree data_dir."""
-    return json.loads((pathlib.Path(data_dir) / MANIFEST).read_text())
+    return files.read_json(pathlib.Path(data_dir) / MANIFEST, "generate the data again",
+                           missing="%s has no %s: not a demo-data tree" % (data_dir, MANIFEST))
 
 
 def _person_by_folder(manifest):

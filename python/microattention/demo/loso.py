@@ -1,10 +1,9 @@
 """LOSO fine-tuning of each net on the micro set, from the pre-trained
 weights, over the folds the config trains."""
 import collections
-import json
 
-from microattention import metrics
-from microattention.train import runs
+from microattention import files, metrics
+from microattention.train import layout, runs
 from microattention.train.fold import train_fold
 
 
@@ -28,7 +27,7 @@ class LosoStages:
             self.say("  %s fold %s: accuracy %.3f on %d test samples"
                      % (net, fold, done["metrics"]["war"], done["metrics"]["samples"]))
         runs.pool(self.p("runs"), "loso", net, chosen, metrics)
-        pooled = json.loads(self.p("runs", "loso", net, "metrics.json").read_text())["pooled"]
+        pooled = files.read_json(self.p("runs", "loso", net, layout.METRICS_NAME))["pooled"]
         return collections.OrderedDict([("folds", chosen), ("folds_total", total),
                                         ("war", pooled["war"]), ("uar", pooled["uar"]),
                                         ("samples", pooled["samples"]),

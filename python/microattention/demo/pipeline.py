@@ -56,8 +56,8 @@ class Demo(PreparationStages, PretrainingStages, LosoStages, ResultStages, Summa
         path = self.p("demo.json")
         if path.is_file():
             try:
-                old = json.loads(path.read_text(encoding="utf-8"))
-            except ValueError:
+                old = files.read_json(path)
+            except UserError:       # damaged: not the same settings
                 old = None
             if old != json.loads(json_text(self.settings)):
                 raise UserError("--out %s holds a demo run with other settings (%s); choose "
@@ -133,5 +133,5 @@ class Demo(PreparationStages, PretrainingStages, LosoStages, ResultStages, Summa
         for stage in STAGES:
             path = self.stage_dir / (stage + ".json")
             if path.is_file():
-                out[stage] = json.loads(path.read_text(encoding="utf-8"))
+                out[stage] = files.read_json(path, "remove it to run that stage again")
         return out

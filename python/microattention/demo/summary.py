@@ -6,6 +6,7 @@ from microattention.demo.config import NETS, VALIDATION_PREDICTIONS
 from microattention.demo.data.clips import MAGNITUDE_MACRO, MAGNITUDE_MICRO
 from microattention.demo.data.people import PEOPLE
 from microattention.demo.statistics import CHANCE, binomial_tail, per_person
+from microattention.train import layout
 
 
 def setting_text(value):
@@ -188,7 +189,7 @@ class Summary:
                  for person, subject in people.items()}
         sources = [("validation (pre-trained ResNet-10)",
                     self.p("runs", VALIDATION_PREDICTIONS))]
-        sources += [("LOSO %s" % net, self.p("runs", "loso", net, "predictions.csv"))
+        sources += [("LOSO %s" % net, self.p("runs", "loso", net, layout.PREDICTIONS_NAME))
                     for net in NETS]
         table = []
         for label, path in sources:

@@ -59,9 +59,9 @@ def find_fold(run, protocol, net, fold=None):
 
 def describe(fold_dir):
     """model.json's content (without the file hashes) from a finished fold."""
-    done = _read_json(fold_dir / "done.json", "done.json")
-    prov = _read_json(fold_dir / "provenance.json", "provenance.json")
-    fold_metrics = _read_json(fold_dir / "metrics.json", "metrics.json")
+    done = _read_json(fold_dir / layout.DONE_NAME, layout.DONE_NAME)
+    prov = _read_json(fold_dir / layout.PROVENANCE_NAME, layout.PROVENANCE_NAME)
+    fold_metrics = _read_json(fold_dir / layout.METRICS_NAME, layout.METRICS_NAME)
     # the class family, as train-fold recorded it (older runs: in the test
     # LMDB's sidecar, while that LMDB is still there)
     test_lmdb = prov.get("lmdb", {}).get("test", {})
@@ -116,7 +116,7 @@ def export_model(run, protocol, net, out, fold=None):
         raise UserError("%s has no final.caffemodel" % fold_dir)
     sources = collections.OrderedDict([
         (DEPLOY, fold_dir / "deploy.prototxt"), (WEIGHTS, weights),
-        (PROVENANCE, fold_dir / "provenance.json")])
+        (PROVENANCE, fold_dir / layout.PROVENANCE_NAME)])
     if doc["crop"]["landmarks"] == "aam" and (faces_dir / "aam.pkl").is_file():
         sources[AAM] = faces_dir / "aam.pkl"
     files.output_dir(out.parent)

@@ -15,6 +15,7 @@ from microattention.report.provenance import report_environment, section_provena
 from microattention.report.render import to_html, to_markdown
 from microattention.report.setup import section_setup
 from microattention.report.tables import PAPER_TABLE, SECTIONS, section_folds, section_runs
+from microattention.train import layout
 
 STAMP_PREFIX = "Report made "
 
@@ -88,8 +89,9 @@ def write_report(paths, out_dir=None, index=None, stamp=None):
                 raise UserError("--out %s is an input (%s); choose another folder"
                                 % (out_dir, folder))
     inputs = [f.path / name for run in runs for f in run.folds
-              for name in ("predictions.csv", "caffe.log", "settings.json", "done.json",
-                           "provenance.json", "solver.prototxt")]
+              for name in (layout.PREDICTIONS_NAME, layout.CAFFE_LOG_NAME,
+                           layout.SETTINGS_NAME, layout.DONE_NAME, layout.PROVENANCE_NAME,
+                           "solver.prototxt")]
     content = build(runs, stamp)
     targets = collections.OrderedDict((out_dir / name, data) for name, data in content.items())
     files.check_outputs(list(targets), inputs, {t: "--out" for t in targets})

@@ -47,7 +47,7 @@ class Fold:
             raise UserError("%s: settings.json lacks the fold's settings (protocol, net, seed, "
                             "epochs); is it a fold folder of the run command?" % path)
         self.provenance = files.read_json(path / layout.PROVENANCE_NAME) if self.done else None
-        if self.done is not None and not (path / "predictions.csv").is_file():
+        if self.done is not None and not (path / layout.PREDICTIONS_NAME).is_file():
             raise UserError("%s has done.json but no predictions.csv; remove done.json and "
                             "run the fold again" % path)
 
@@ -110,7 +110,7 @@ class Run:
     def _evaluate(self):
         rows = []
         for fold in self.done_folds:
-            path = fold.path / "predictions.csv"
+            path = fold.path / layout.PREDICTIONS_NAME
             fold_rows, names = metrics.read_predictions(path)
             if self.classes is None:
                 self.classes = names

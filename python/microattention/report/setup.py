@@ -8,6 +8,7 @@ import re
 from microattention import protocols
 from microattention.errors import UserError
 from microattention.report.tables import PAPER_TABLE, number_text
+from microattention.train import layout
 
 # ------------------------------------------------------------------ setup vs paper
 
@@ -92,7 +93,7 @@ def _settings_protocol(fold):
         return protocols.variant(settings.get("protocol"), **changes)
     except (TypeError, ValueError, UserError) as exc:
         raise UserError("%s: protocol_changes %s cannot be read by this version (%s)" % (
-            fold.path / "settings.json", settings.get("protocol_changes"), exc))
+            fold.path / layout.SETTINGS_NAME, settings.get("protocol_changes"), exc))
 
 
 def _run_values(run):
