@@ -305,7 +305,7 @@ def svg(modules):
     is 'imports from' and points down to the stage imported."""
     members = stage_modules(modules)
     order = sorted(STAGES, key=lambda s: (-STAGES[s][0], list(STAGES).index(s)))
-    x, width, top = 20, 560, 40
+    x, width, top = 20, 560, 54
     boxes, y = {}, top
     for stage in order:
         text = wrap(members[stage], 78)
@@ -321,9 +321,10 @@ def svg(modules):
            '<defs><marker id="head" markerWidth="8" markerHeight="8" refX="7" refY="4" '
            'orient="auto"><path d="M0,0 L8,4 L0,8 z" fill="#555"/></marker></defs>',
            '<rect width="100%" height="100%" fill="white"/>',
-           '<text x="%d" y="24" font-size="14" font-weight="bold">python/microattention: '
-           'stages, top of the pipeline first; an arrow = imports from (the kit, '
-           'which all may use, left out)</text>' % x]
+           '<text x="%d" y="22" font-size="14" font-weight="bold">python/microattention: '
+           'one box per stage, the top of the pipeline first</text>' % x,
+           '<text x="%d" y="40" fill="#555">an arrow: imports from (arrows to the kit, '
+           'which every stage may use, left out; red: a breach)</text>' % x]
     for stage in order:
         by, height, text = boxes[stage]
         level, what, _ = STAGES[stage]
