@@ -19,6 +19,7 @@ import ast
 import os
 import sys
 from collections import OrderedDict, defaultdict
+from html import escape
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PACKAGE = "microattention"
@@ -35,14 +36,12 @@ STAGES = OrderedDict([
               "prototxt, solver.prototxt, .caffemodel")),
     ("faces", (2, "face location (dlib + AAM), 240x240 gray crops, AAM training",
                "faces folder: crops PNG + landmarks .pts + faces.csv")),
-    ("lmdbs", (2, "balancing, augmentation and LMDB writing",
-               "train/test LMDBs + sidecar CSV")),
+    ("lmdbs", (2, "balancing, augmentation and LMDB writing", "train/test LMDBs + sidecar CSV")),
     ("folds", (3, "HDE, CDE and LOSO splits", "folds JSON (the samples of each fold)")),
     ("train", (4, "one fold or a protocol through Caffe; run layout; provenance; Slurm",
                "runs/<protocol>/<net>/<fold>/: predictions.csv, final.caffemodel, caffe.log, "
                "settings.json, done.json")),
-    ("report", (5, "WAR/UAR/F1, confusion matrices, the paper's tables",
-                "report.md/.html, CSV")),
+    ("report", (5, "WAR/UAR/F1, confusion matrices, the paper's tables", "report.md/.html, CSV")),
     ("attention", (5, "attention maps, AU regions, statistics, Figure 4",
                    "overlays PNG, scores CSV")),
     ("deploy", (6, "export a trained fold; predict on a user's video",
@@ -54,11 +53,6 @@ STAGES = OrderedDict([
 CLI_MODULES = ("cli", "__main__")
 # the stages that run other stages' commands in-process (as a user would type them)
 DRIVERS = ("cli", "demo")
-LAZY_OK = ("caffe", "dlib", "menpo", "menpofit", "matplotlib", "cv2", "lmdb", "google")
-
-
-def package_dir(root):
-    return os.path.join(root, "python", PACKAGE)
 
 
 def stage_of(module):
@@ -75,13 +69,12 @@ class Module:
     def __init__(self, name, path, tree, lines):
         self.name, self.path, self.tree, self.lines = name, path, tree, lines
         self.imports = []        # (target module, line, inside a function, names)
-        self.lazy_libs = []      # (library, line)
         self.long_functions = []  # (name, lines)
 
 
 def discover(root):
     """module name -> Module, for every .py file of the package."""
-    base = package_dir(root)
+    base = os.path.join(root, "python", PACKAGE)
     modules = OrderedDict()
     for folder, dirs, names in os.walk(base):
         dirs[:] = sorted(d for d in dirs if not d.startswith((".", "__")))
@@ -131,11 +124,8 @@ def walk(module, modules, node, inside):
 
 
 def note_import(module, modules, base, names, line, inside):
-    top = base.split(".")[0]
-    if top != PACKAGE:
-        if inside and top in LAZY_OK:
-            module.lazy_libs.append((top, line))
-        return
+    if base.split(".")[0] != PACKAGE:
+        return      # a library: lazy ones are allowed (with a comment saying why)
     for target, name in resolve(modules, base, names):
         module.imports.append((target, line, inside, name))
 
@@ -296,10 +286,6 @@ def wrap(words, width):
     return lines + ([line] if line else [])
 
 
-def escape(text):
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
 def svg(modules):
     """Stages from the top of the pipeline down, modules inside; each arc on the right
     is 'imports from' and points down to the stage imported."""
@@ -392,22 +378,18 @@ def main(argv=None):
     for key, value in figures(modules).items():
         print("%-36s %s" % (key, value))
     found = breaches(modules)
-    doc_path, picture_path = (os.path.join(args.root, p) for p in (DOC, PICTURE))
-    with open(doc_path, encoding="utf-8") as handle:
-        doc = handle.read()
-    new_doc, picture = render_doc(doc, modules), svg(modules)
+    paths = [os.path.join(args.root, p) for p in (DOC, PICTURE)]
+    old = [open(p, encoding="utf-8").read() if os.path.exists(p) else "" for p in paths]
+    new = [render_doc(old[0], modules), svg(modules)]
     if args.write:
-        for path, text in ((doc_path, new_doc), (picture_path, picture)):
+        for path, text in zip(paths, new):
             with open(path + ".tmp", "w", encoding="utf-8") as handle:
                 handle.write(text)
             os.replace(path + ".tmp", path)
         print("wrote %s and %s" % (DOC, PICTURE))
-    else:
-        old_picture = open(picture_path, encoding="utf-8").read() \
-            if os.path.exists(picture_path) else ""
-        if new_doc != doc or old_picture != picture:
-            found.append("%s or %s is stale: run python3 tools/architecture.py --write"
-                         % (DOC, PICTURE))
+    elif new != old:
+        found.append("%s or %s is stale: run python3 tools/architecture.py --write"
+                     % (DOC, PICTURE))
     for line in found:
         print("BREACH " + line)
     return 1 if (args.check and found) else 0
