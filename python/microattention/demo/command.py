@@ -1,6 +1,6 @@
 """The whole system on generated data: synthetic expression motion and
 wrinkle lines on the faces of real people (photographs shipped by packages, see
-demodata/people.py), from generation to the report and the Figure-4
+demo/data/people.py), from generation to the report and the Figure-4
 pictures. NOT a benchmark result: the data is synthetic and the training
 budget a few minutes, not the paper's.
 

@@ -39,7 +39,7 @@ def _loso_changes():
             "base_lr": 1e-4}
 
 
-# The people (demodata/people.py): LOSO on the four public-domain people
+# The people (demo/data/people.py): LOSO on the four public-domain people
 # (their held-out faces are pictured in the committed figure), pre-training
 # on all the others but einstein (dlib's HOG detector rarely finds his face in
 # the generated frames). Disjoint: the faces stage checks it (leaks()).
@@ -56,7 +56,7 @@ MACRO_PEOPLE = ",".join(p for p in PEOPLE if p not in MICRO_PEOPLE.split(",")
 # about 60 Adam iterations from the fillers): 11 of 60 right; magnitude 3, 4
 # clips per class, lr 3e-3 or 1e-3: 24 of 120, one class per person: no
 # variant learned across people. With each AU's wrinkle lines
-# (demodata/furrows.py; the 3 validation people below, 90 faces, lr 1e-3):
+# (demo/data/furrows.py; the 3 validation people below, 90 faces, lr 1e-3):
 #   --furrows 0.4, 2 epochs                 29 of 90 (0.32)
 #   --furrows 0.6, 2 epochs                 42 of 90 (0.47)   <- wrinkles chosen
 #   --furrows 0.6, 3 epochs                 42 of 90 (0.47)   (100 s more)
@@ -114,7 +114,7 @@ CONFIGS = collections.OrderedDict([
     # quick demo's 4, 1 epoch, never learned), and so CI checks the number
     # settings are judged by, the validation people's accuracy.
     ("quick", FULL._replace(loso_folds=2, figure_samples=2)),
-    # --attention: the Figure 4 measurement (figure4.py). The attention units
+    # --attention: the Figure 4 measurement (attention/figure4.py). The attention units
     # only learn in fine-tuning (pre-training has none), so the extra budget
     # goes there: every LOSO person held out once, 10 epochs per fold (30
     # iterations) instead of 1, at LOSO's own lr 1e-3 (the demo's 1e-4 keeps

@@ -45,7 +45,7 @@ def set_lines(m):
     lines = []
     if "faces" in m and "people" in m["faces"]:
         people = m["faces"]["people"]
-        lines += ["People (demodata/people.py): LOSO (micro) %s; pre-training (macro) %s. "
+        lines += ["People (demo/data/people.py): LOSO (micro) %s; pre-training (macro) %s. "
                   "No person is in both; a person's mirror images are the same subject."
                   % (", ".join("%s (%s)" % (p, people["micro"][p])
                                if isinstance(people["micro"], dict) else p

@@ -80,7 +80,7 @@ def add_arguments(parser):
                         % (min(len(v) for v in CLASS_AUS.values()), len(CLASS_AUS[1])))
     parser.add_argument("--furrows", type=float, default=0.0, metavar="D",
                         help="also draw each AU's wrinkles and furrows (FACS appearance "
-                             "changes, demodata/furrows.py) as dark lines, darkening by D "
+                             "changes, demo/data/furrows.py) as dark lines, darkening by D "
                              "(0-0.9) at full intensity; 0 = movement only "
                              "(default: %(default)s)")
     parser.add_argument("--jobs", type=int, default=None, metavar="N",
