@@ -123,7 +123,6 @@ def test_checker_sees_a_changed_weight(gpu_check, monkeypatch):
     """CPU against CPU: the same weights and input give exactly equal blobs
     and gradients; one changed weight in the second net is caught."""
     caffe = pytest.importorskip("caffe")
-    from microattention.nets import prototxt as nets
     errors = gpu_check.check_net(caffe, "resnet10", batch=2, gpu=None, size=64)
     assert max(e for e, _ in errors) == 0.0
     assert any(name == "blob loss" for _, name in errors)

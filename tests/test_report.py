@@ -17,6 +17,7 @@ import pytest
 
 from microattention import files, metrics, paper, protocols
 from microattention.report.document import write_report
+from microattention.report.setup import origin_label
 from microattention.train import layout
 from microattention.errors import UserError
 
@@ -609,16 +610,16 @@ def test_weights_origin_follows_the_records_back_to_imagenet(tmp_path, monkeypat
     assert chained["imagenet"] is True
     assert chained["chain"][:2] == ["micro_attention_macro.caffemodel: weights transfer",
                                     "final.caffemodel: train-fold pretrain/pretrain (%s)" % fold]
-    assert report.setup.origin_label(chained, "loso") == \
+    assert origin_label(chained, "loso") == \
         "ImageNet, then pre-training on macro-expressions"
     assert origin["pretrained"] is False and chained["pretrained"] is True
     # the label follows the recorded field, not the chain's display text
-    assert report.setup.origin_label(dict(chained, pretrained=False), "loso") == "ImageNet"
-    assert report.setup.origin_label(dict(chained, chain=["renamed"]), "loso") == \
+    assert origin_label(dict(chained, pretrained=False), "loso") == "ImageNet"
+    assert origin_label(dict(chained, chain=["renamed"]), "loso") == \
         "ImageNet, then pre-training on macro-expressions"
     # a record from before the field: the train-fold link of its chain
     older = {"imagenet": True, "chain": chained["chain"]}
-    assert report.setup.origin_label(older, "loso") == \
+    assert origin_label(older, "loso") == \
         "ImageNet, then pre-training on macro-expressions"
     # weights changed after their record, or without one: not traced
     macro.write_bytes(b"trained further by hand")

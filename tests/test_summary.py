@@ -8,7 +8,6 @@ import pytest
 
 from microattention import cli  # noqa: E402
 from microattention.nets import caffetime, measure, prototxt
-from microattention.nets import summary_command as summary
 
 try:
     # quiet pycaffe import that does not leave GLOG_minloglevel set for other tests

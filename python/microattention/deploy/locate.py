@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 
-from microattention.faces.crop import crop_box
+from microattention.faces.crop import crop_box, shared_box
 from microattention.faces.locator import Locator
 
 BOX_FRAMES = 16          # frames whose landmarks give the clip's crop box
@@ -72,7 +72,7 @@ def clip_box(locator, kept):
         points, how = landmarks(locator, gray, box)
         crop_boxes.append(crop_box(points))
         used[how] += 1
-    return faces.shared_box(crop_boxes), dict(used), len(crop_boxes)
+    return shared_box(crop_boxes), dict(used), len(crop_boxes)
 
 
 def make_locator(model):

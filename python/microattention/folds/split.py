@@ -11,7 +11,6 @@ from collections import Counter, OrderedDict
 from microattention import protocols
 from microattention.datasets import READERS
 from microattention.datasets.classes import CLASSES, FAMILY
-from microattention.datasets.common import sample_id
 from microattention.datasets.objective import NAMES
 from microattention.errors import UserError
 from microattention.naming import natural_key
