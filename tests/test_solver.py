@@ -402,6 +402,68 @@ def test_caffe_trains_committed_finetune_solver_from_project_root(tmp_path):
     assert after == before   # nothing written into the real workspace/
 
 
+ENTRYPOINT = "/opt/micro-attention/tools/entrypoint"
+
+
+def _entrypoint(args, cwd, home):
+    """The image's entrypoint, as `docker run IMAGE ARGS` starts it, from the
+    working folder `cwd` (the mounted /workspace) with the project at `home`."""
+    return subprocess.run([ENTRYPOINT] + args, cwd=str(cwd), stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, universal_newlines=True, timeout=600,
+                          env=dict(os.environ, MA_HOME=str(home), GLOG_minloglevel="0",
+                                   GLOG_logtostderr="1"))
+
+
+@pytest.mark.skipif(CAFFE_BIN is None or not os.path.isfile(ENTRYPOINT),
+                    reason="the image's entrypoint and caffe")
+def test_stock_caffe_train_runs_as_written_from_the_workspace(tmp_path):
+    """`docker run ... IMAGE caffe train -solver solvers/finetune.prototxt -weights W`:
+    the working folder is the workspace, which has no solvers/; the
+    entrypoint runs caffe from the project root (whose workspace/ is the
+    workspace), with W, a file of the working folder, made absolute."""
+    pytest.importorskip("lmdb")
+    workspace = tmp_path / "workspace"
+    root = tmp_path / "project"
+    (root / "solvers").mkdir(parents=True)
+    os.symlink(os.path.join(ROOT, "prototxt"), str(root / "prototxt"))
+    os.symlink(str(workspace), str(root / "workspace"))
+    committed = open(os.path.join(ROOT, "solvers", "finetune.prototxt")).read()
+    (root / "solvers" / "finetune.prototxt").write_text(
+        _lowered(committed, max_iter=1, test_iter=2, test_interval=1, snapshot=1))
+    (workspace / "lmdb").mkdir(parents=True)
+    _write_lmdb(workspace / "lmdb" / "train", 12, 240, 0)
+    _write_lmdb(workspace / "lmdb" / "test", 2, 224, 1)
+    init = prototxt.build(prototxt.render_deploy("micro_attention"), "TEST")
+    init.save(str(workspace / "w.caffemodel"))
+
+    r = _entrypoint(["caffe", "train", "-solver", "solvers/finetune.prototxt",
+                     "-weights", "w.caffemodel"], workspace, root)
+    assert r.returncode == 0, r.stdout[-3000:]
+    assert "Finetuning from %s" % (workspace / "w.caffemodel") in r.stdout
+    assert "Optimization Done" in r.stdout
+    assert (workspace / "finetune_micro_attention_iter_1.caffemodel").is_file()
+
+    # control: without the entrypoint, the same command from the workspace fails
+    r = _caffe(["train", "-solver", "solvers/finetune.prototxt", "-weights", "w.caffemodel"],
+               workspace)
+    assert r.returncode != 0
+
+
+@pytest.mark.skipif(not os.path.isfile(ENTRYPOINT), reason="the image's entrypoint")
+def test_project_scripts_run_as_written_from_the_workspace(tmp_path):
+    """`docker run ... IMAGE tools/train_fold.sh ...` from the workspace finds the
+    project's script; a script of that name in the working folder comes first."""
+    r = _entrypoint(["tools/train_fold.sh"], tmp_path, ROOT)
+    assert r.returncode == 2, r.stdout
+    assert "usage: %s/tools/train_fold.sh PROTOCOL FOLD" % ROOT in r.stdout
+    (tmp_path / "tools").mkdir()
+    mine = tmp_path / "tools" / "train_fold.sh"
+    mine.write_text("#!/bin/sh\necho mine \"$@\"\n")
+    mine.chmod(0o755)
+    r = _entrypoint(["tools/train_fold.sh", "a b"], tmp_path, ROOT)
+    assert (r.returncode, r.stdout) == (0, "mine a b\n")
+
+
 def _readme_commands():
     """The `caffe train` lines the READMEs give for the committed solvers."""
     found = set()
