@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 
-from microattention import files, metrics, paper, protocols
+from microattention import files, metrics, paper
 from microattention.errors import UserError
 from microattention.train import disk, layout, options
 from microattention.train.protocol_run import ProtocolRun
@@ -44,7 +44,6 @@ def fold_command(index, faces, protocol, fold, weights, net, run_dir, epochs, se
 def run_protocol(index, faces, protocol, weights, net=None, run_dir=None, jobs=1, epochs=None,
                  seed=0, gpu=None, lmdb_dir=None, keep_snapshots=False, delete_lmdbs=False,
                  free_space=None):
-    p = protocols.get(protocol)
     run_dir = pathlib.Path(run_dir or layout.default_run_dir()).resolve()
     lmdb_dir = pathlib.Path(lmdb_dir).resolve() if lmdb_dir else None
     index = options.input_file(index, "--index").resolve()
@@ -52,7 +51,7 @@ def run_protocol(index, faces, protocol, weights, net=None, run_dir=None, jobs=1
     faces = pathlib.Path(faces).resolve()
     if not faces.is_dir():
         raise UserError("--faces %s: no such folder" % faces)
-    run = ProtocolRun(p, index, net, run_dir, lmdb_dir)
+    run = ProtocolRun(protocol, index, net, run_dir, lmdb_dir)   # resolved once
     metrics_path = run.out_dir() / layout.METRICS_NAME
     files.check_outputs([metrics_path], [index, weights], {metrics_path: "--run-dir"})
     todo, skipped = pending(run, faces, weights, seed, epochs)

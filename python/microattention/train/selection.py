@@ -10,14 +10,14 @@ from microattention.train import layout
 
 def fold_list(index, protocol):
     """[{fold, train, test}] of a protocol for an index file (see split)."""
-    return split(index_file.read_index(str(index)), index, protocol)
+    return split(index_file.read_index(str(index)), index, protocols.get(protocol).name)
 
 
 def split(rows, index, protocol):
     """[{fold, train, test}] of a protocol for the rows of an index read before:
     the folds command's split, or for pretrain one fold whose train side is the
-    whole index (the lmdb stage holds out the validation tenth)."""
-    protocols.get(protocol)
+    whole index (the lmdb stage holds out the validation tenth). `protocol`:
+    the name of a protocol resolved before (protocol_run)."""
     if protocol == "pretrain":
         ids = list(rows)
         return [collections.OrderedDict([("fold", layout.PRETRAIN_FOLD), ("train", ids),
