@@ -92,7 +92,7 @@ def test_the_picture_shows_each_stage_import(architecture, tmp_path):
     assert architecture.stage_edges(modules) == [("train", "nets"), ("nets", "kit")]
     picture = architecture.svg(modules)
     assert picture.count("marker-end") == 1     # train -> nets; arrows to the kit left out
-    assert ">__init__  command  layout<" in picture
+    assert ">command  layout<" in picture
 
 
 def test_only_the_demo_may_run_another_stages_command(architecture, tmp_path):

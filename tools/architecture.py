@@ -250,8 +250,8 @@ def stage_modules(modules):
     for name in modules:
         parts = name.split(".")
         stage = stage_of(name)
-        short = ".".join(parts[1:] if stage in ("kit", "cli") else parts[2:]) or "__init__"
-        if name != PACKAGE:
+        short = ".".join(parts[1:] if stage in ("kit", "cli") else parts[2:])
+        if short and not modules[name].path.endswith("__init__.py"):   # packages' faces left out
             out[stage].append(short)
     return out
 
