@@ -8,7 +8,10 @@
 # bullseye-security (Docker Hub's debian:bullseye; .ci/bullseye-rootfs's copy
 # of it), so rebuilding on a freshly made base picks up the last fixes; the
 # packages installed below are pinned to bullseye main (its final point
-# release), which is reproducible but has no fix published after that release.
+# release), which is reproducible but has no fix published after that release
+# (bullseye-security has newer versions of some of them and of their
+# dependencies, python3.9 among them; taking those would mean adding that suite
+# here and moving the pins to its versions).
 # When bullseye leaves deb.debian.org, build from Debian's archive:
 # DEBIAN_MIRROR=http://archive.debian.org/debian for both the base
 # (.ci/bullseye-rootfs, debian-security being its sibling there) and the
