@@ -1,6 +1,29 @@
 # CPU image: Debian 11's BVLC Caffe 1.0 + pycaffe (Python 3.9) + the pipeline's
 # dependencies. Build:  docker build -t localhost/micro-attention .
 # (without a Docker engine: .ci/build-image, which uses podman).
+#
+# Security fixes. Debian 11's LTS ended on 2026-08-31: Debian publishes no
+# more fixes for bullseye. What the images have is what there is: the base
+# image's own packages come upgraded from bullseye-updates and
+# bullseye-security (Docker Hub's debian:bullseye; .ci/bullseye-rootfs's copy
+# of it), so rebuilding on a freshly made base picks up the last fixes; the
+# packages installed below are pinned to bullseye main (its final point
+# release), which is reproducible but has no fix published after that release
+# (bullseye-security has newer versions of some of them and of their
+# dependencies, python3.9 among them; taking those would mean adding that suite
+# here and moving the pins to its versions).
+# When bullseye leaves deb.debian.org, build from Debian's archive:
+# DEBIAN_MIRROR=http://archive.debian.org/debian for both the base
+# (.ci/bullseye-rootfs, debian-security being its sibling there) and the
+# build (--build-arg DEBIAN_MIRROR=...). Fixes beyond that would have to come
+# from outside Debian (Freexian's Extended LTS, not used here).
+# Moving to Debian 12 (bookworm) is not a suite change: bookworm has no Caffe
+# package, so the CPU image would compile Caffe as Dockerfile.cuda does
+# (the same source; untried against bookworm's protobuf 3.21 and
+# OpenCV 4.6); Python goes 3.9 -> 3.11 (numpy 1.24, scikit-learn 1.2), so
+# the pip pins (menpo, menpofit, dlib-bin) need versions and hashes for
+# cp311; the CUDA image would install bookworm's nvidia-cuda-toolkit 11.8
+# instead of unpacking it, with g++-11 (CUDA 11.8 refuses bookworm's gcc 12).
 FROM debian:bullseye AS base
 
 # Debian 11 is the last release that packages Caffe. Point DEBIAN_MIRROR at

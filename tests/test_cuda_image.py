@@ -63,9 +63,9 @@ def test_every_download_is_pinned(dockerfile):
     assert dockerfile.count('echo "$2  $file" | sha256sum -c --quiet') == 1
     # Caffe's source through apt (hash-checked .dsc), at the CPU image's version
     assert "apt-get source --only-source caffe=1.0.0+git20180821.99bd997-8 " in dockerfile
-    # no other image than Debian's base and the CPU image
+    # no other image than Debian's base and the CPU image (the others are stages)
     assert re.findall(r"^FROM (\S+)", dockerfile, re.M) == \
-        ["debian:bullseye", "debian:bullseye", "cuda", "${BASE}"]
+        ["debian:bullseye", "bullseye-build", "bullseye-build", "caffe-deps", "cuda", "${BASE}"]
 
 
 def test_no_cudnn_and_arch_args_reach_cmake(dockerfile):

@@ -6,8 +6,17 @@
 # 2. tools/gpu_check.py: each of the three nets built on GPU 0, one forward +
 #    backward, compared with CPU mode on the same weights and input: every
 #    blob and learnable gradient within relative error 1e-3 (L2 norm);
-# 3. `caffe time -gpu 0` of the three nets (microattention summary --gpu 0).
-# MA_GPU picks another GPU. Exit status 0 only if all three steps pass.
+# 3. `caffe time -gpu 0` of the three nets (microattention summary --gpu 0
+#    --iterations 20; writes no file).
+# It prints, step by step: the GPU's name, memory and compute capability, with
+# the architectures this build has SASS and PTX for; one line per net, "NET GPU
+# 0 vs CPU: N blobs and gradients, largest relative error E (what) ok" (or
+# "ABOVE 1e-03", with the worst blobs listed); the table of forward/backward
+# milliseconds per net on the GPU.
+# Pass: exit status 0 and the last line "gpu-check: GPU 0 passed". Any step
+# failing stops the script with exit status 1 and a "gpu-check: ..." line on
+# stderr saying which (no GPU seen, GPU differs from CPU, caffe time failed).
+# MA_GPU picks another GPU.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 gpu=${MA_GPU:-0}
