@@ -22,8 +22,8 @@ rounding up of iterations adds at most one iteration per epoch and fold).
 Caffe's per-epoch start (two nets built, the snapshot loaded) is measured
 too and added per epoch.
 
-  docker run --rm -v $PWD:/opt/micro-attention localhost/micro-attention \\
-      python3 tools/bench_training.py [--iterations 5] [--nets micro_attention]
+  docker run --rm -v "$PWD/workspace:/workspace" localhost/micro-attention \\
+      tools/bench_training.py [--iterations 5] [--nets micro_attention]
 """
 import argparse
 import math

@@ -34,7 +34,7 @@ examples:
   python3 -m microattention run --protocol loso --index casme2.csv --faces faces/casme2 \\
       --weights weights/micro_attention_macro.caffemodel --jobs 2
   python3 -m microattention run --protocol pretrain --index macro.csv --faces faces/macro \\
-      --weights weights/resnet10_imagenet_gray.caffemodel
+      --weights weights/resnet10_cvgj_gray.caffemodel
 """
 
 
