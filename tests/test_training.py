@@ -557,3 +557,52 @@ def test_a_held_fold_lock_is_named_as_such(tmp_path):
             env=cli_env(), stderr=subprocess.PIPE, universal_newlines=True)
     assert proc.returncode != 0
     assert "is being trained by another process" in proc.stderr
+
+
+# ------------------------------------------------------- weights of another class count
+
+def _smic_index(path, subjects=("s1", "s2")):
+    with open(str(path), "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["dataset", "subject", "clip", "frame", "label"])
+        for s in subjects:
+            for k, label in enumerate(("positive", "negative", "surprise")):
+                writer.writerow(["smic", s, "c%d" % k, "1", label])
+    return path
+
+
+def test_weights_of_another_class_count_are_refused_before_caffe(tmp_path, capsys):
+    """SMIC has 3 classes: 5-class weights (a transfer's record says so, or a
+    pre-training fold's final snapshot) stop `run` with the transfer to make,
+    before any fold starts; weights whose records say nothing are left to Caffe."""
+    from microattention import cli
+    from microattention.train import options
+    index = _smic_index(tmp_path / "smic.csv")
+    (tmp_path / "faces").mkdir()
+    transferred = tmp_path / "macro.caffemodel"
+    transferred.write_bytes(b"weights")
+    (tmp_path / "macro.caffemodel.json").write_text(json.dumps({"settings": {"num_output": 5}}))
+    code = cli.main(["run", "--protocol", "loso", "--index", str(index), "--faces",
+                     str(tmp_path / "faces"), "--weights", str(transferred),
+                     "--run-dir", str(tmp_path / "runs")])
+    err = capsys.readouterr().err
+    assert code == 1, err
+    assert "has a 5-class classifier (%s.json)" % transferred in err
+    assert "holds the 3 classes of smic" in err and "--num-output 3 --reinit-classifier" in err
+    assert not (tmp_path / "runs").exists()
+
+    fold = tmp_path / "pretrain" / "resnet10" / "pretrain"
+    fold.mkdir(parents=True)
+    final = fold / layout.FINAL_NAME
+    final.write_bytes(b"weights")
+    (fold / layout.PROVENANCE_NAME).write_text(
+        json.dumps({"lmdb": {"train": {"family": "macro"}}}))
+    rows = {"smic/%d" % i: {"dataset": "smic"} for i in range(2)}
+    with pytest.raises(UserError, match="has a 5-class classifier .*a macro fold"):
+        options.check_classes(final, rows, index)
+    # the same weights for a five-class set, and weights with no record: no objection
+    options.check_classes(final, {"casme2/1": {"dataset": "casme2"}}, index)
+    bare = tmp_path / "bare.caffemodel"
+    bare.write_bytes(b"weights")
+    options.check_classes(bare, rows, index)
+    assert options.weights_classes(bare) == (None, None)

@@ -43,6 +43,7 @@ def train_fold(index, faces, protocol, fold, weights, net=None, run_dir=None, ep
     weights = options.input_file(weights, "--weights").resolve()
     faces = options.input_folder(faces, "--faces").resolve()
     run = ProtocolRun(p, index, net, run_dir, lmdb_dir)
+    options.check_classes(weights, run.rows, index)
     fold_info = run.fold(fold)
     fold_id = fold_info["fold"]
     fold_dir = run.fold_dir(fold_id).resolve()

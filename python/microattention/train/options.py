@@ -2,9 +2,11 @@
 import os
 import pathlib
 
-from microattention import protocols
+from microattention import files, protocols
+from microattention.datasets.classes import CLASSES, FAMILY
 from microattention.errors import UserError
 from microattention.nets import prototxt as nets
+from microattention.nets.sidecar import provenance_path
 from microattention.train import layout
 from microattention.train.schedule import SEED_STRIDE
 
@@ -71,3 +73,44 @@ def check_training(net, epochs, seed):
         raise UserError("--epochs %d: must be at least 1" % epochs)
     if seed < 0 or seed >= 2 ** 31 // SEED_STRIDE:
         raise UserError("--seed %d: must lie in 0..%d" % (seed, 2 ** 31 // SEED_STRIDE - 1))
+
+
+def _record(path):
+    try:
+        return files.read_json(path) or {}
+    except UserError:       # a damaged record says nothing here (provenance names it)
+        return {}
+
+
+def weights_classes(weights):
+    """(class count of the weights' classifier, where that is recorded): the
+    weights command's record (its num_output), or for a fold's final snapshot
+    the family of that fold's training LMDB; (None, None) when nothing says."""
+    weights = pathlib.Path(weights)
+    side = _record(provenance_path(weights))
+    if (side.get("settings") or {}).get("num_output"):
+        return int(side["settings"]["num_output"]), provenance_path(weights)
+    if weights.name == layout.FINAL_NAME:
+        record = weights.parent / layout.PROVENANCE_NAME
+        family = ((_record(record).get("lmdb") or {}).get("train") or {}).get("family")
+        if family in CLASSES:
+            return len(CLASSES[family]), "%s (a %s fold)" % (record, family)
+    return None, None
+
+
+def check_classes(weights, rows, index):
+    """Caffe aborts when a classifier of another class count is copied into
+    the net (SMIC has 3 classes, the pre-training 5): say so before, with the
+    transfer that makes fitting weights."""
+    count, source = weights_classes(weights)
+    families = {FAMILY.get(row["dataset"]) for row in rows.values()}
+    if count is None or len(families) != 1 or None in families:
+        return
+    family = families.pop()
+    if count != len(CLASSES[family]):
+        raise UserError(
+            "--weights %s has a %d-class classifier (%s), but the index %s holds the %d classes "
+            "of %s; make weights for it first: python3 -m microattention weights transfer "
+            "--from %s --num-output %d --reinit-classifier --out W (docs/transfer-chain.md)"
+            % (weights, count, source, index, len(CLASSES[family]), family, weights,
+               len(CLASSES[family])))

@@ -52,6 +52,7 @@ def run_protocol(index, faces, protocol, weights, net=None, run_dir=None, jobs=1
     if not faces.is_dir():
         raise UserError("--faces %s: no such folder" % faces)
     run = ProtocolRun(protocol, index, net, run_dir, lmdb_dir)   # resolved once
+    options.check_classes(weights, run.rows, index)
     metrics_path = run.out_dir() / layout.METRICS_NAME
     files.check_outputs([metrics_path], [index, weights], {metrics_path: "--run-dir"})
     todo, skipped = pending(run, faces, weights, seed, epochs)
