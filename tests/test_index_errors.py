@@ -433,8 +433,9 @@ def test_mug_apex_keys_are_matched_numerically(mug, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("content,expected", [
-    ("subject,expression,take,apex\n001,anger,take000,30\n007,anger,take000,3\n",
-     ["1 row(s) match no clip folder", "row 3 (subject 7, expression anger, take 0)"]),
+    ("subject,expression,take,apex\n007,anger,take000,3\n1,sadness,take000,9\n",
+     ["none of its 2 row(s) matches a clip folder", "row 2 (subject 7, expression anger, "
+      "take 0)", "row 3 (subject 1, expression sadness, take 0)"]),
     ("subject,expression,apex\n001,anger,3\n", ["no column take"]),
     ("subject,expression,take,apex\n001,anger,take000,3a\n", ["row 2", "'3a'"]),
     ("subject,expression,take,apex\n001,anger,take000,3\n1,anger,0,4\n",
@@ -458,6 +459,71 @@ def test_mug_apex_file_errors(mug, tmp_path, capsys, content, expected):
     elif content is not None:
         apex.write_text(content)
     fails(capsys, tmp_path, mug_args(root, apex), "--mug-apex", str(apex), *expected)
+
+
+def test_mug_apex_rows_matching_no_clip_are_a_warning(mug, tmp_path, capsys):
+    """Some rows naming no clip (a file for a larger copy): a warning naming
+    the file and the rows, the first 10 and a count; the matching row is used."""
+    root, _ = mug
+    apex = tmp_path / "apex.csv"
+    apex.write_text("subject,expression,take,apex\n001,anger,take000,30\n" + "".join(
+        "%d,anger,take000,3\n" % s for s in range(7, 19)))
+    rows, _, stdout, stderr = succeeds(capsys, tmp_path, mug_args(root, apex))
+    assert ("warning: MUG: --mug-apex %s: 12 of 13 row(s) match no clip folder" % apex
+            in stderr), stderr
+    assert "row 3 (subject 7, expression anger, take 0)" in stderr
+    assert "row 12 (subject 16, expression anger, take 0)" in stderr
+    assert "subject 17" not in stderr and "... and 2 more" in stderr
+    assert "apex of 1 clip(s) from apex.csv" in stdout
+    assert {r["clip"] for r in rows if r["apex_source"] == "annotated"} == {"001_anger_take000"}
+
+
+def test_mug_apex_frame_missing_inside_the_clip(mug, tmp_path, capsys):
+    root, _ = mug
+    folder = root / "subjects3" / "001" / "anger" / "take000"
+    (folder / "img_0030.jpg").unlink()
+    apex = tmp_path / "apex.csv"
+    apex.write_text("subject,expression,take,apex\n001,anger,take000,30\n")
+    fails(capsys, tmp_path, mug_args(root, apex), "apex outside stored frames",
+          "apex frame 30 is missing from the stored frames 1..80 of %s" % folder)
+    apex.write_text("subject,expression,take,apex\n001,anger,take000,95\n")
+    fails(capsys, tmp_path, mug_args(root, apex), "apex outside stored frames",
+          "apex 95, but %s holds frames 1..80" % folder)
+
+
+@pytest.mark.parametrize("where", ["inside", "after"])
+def test_apex_frame_missing_from_the_stored_frames(casme2, tmp_path, capsys, where):
+    """A gap at the apex inside the stored range is a missing frame; an apex
+    beyond the stored frames is outside them. The reason stays the same."""
+    root, manifest = casme2
+    clip = kept_clip(manifest)
+    folder = clip_folder(root, clip)
+    low, high = clip["onset"], clip["offset"]
+    if where == "inside":
+        (folder / ("reg_img%d.jpg" % clip["apex"])).unlink()
+        detail = ("apex frame %d is missing from the stored frames %d..%d of %s"
+                  % (clip["apex"], low, high, folder))
+    else:
+        for n in range(clip["apex"], high + 1):
+            (folder / ("reg_img%d.jpg" % n)).unlink()
+        detail = "apex %d, but %s holds frames %d..%d" % (clip["apex"], folder, low,
+                                                          clip["apex"] - 1)
+    fails(capsys, tmp_path, casme2_args(root), "apex outside stored frames", detail)
+    _, excluded, _, _ = succeeds(capsys, tmp_path, casme2_args(root, "--skip-bad"))
+    assert [(r["clip"], r["reason"]) for r in excluded if detail in r["detail"]] == [
+        (clip["clip"], "apex outside stored frames")]
+
+
+def test_folder_in_place_of_the_apex_image(casme2, tmp_path, capsys):
+    root, manifest = casme2
+    clip = kept_clip(manifest)
+    image = clip_folder(root, clip) / ("reg_img%d.jpg" % clip["apex"])
+    image.unlink()
+    image.mkdir()
+    fails(capsys, tmp_path, casme2_args(root), "missing image: %s is a folder, not an image "
+          "file" % image)
+    _, excluded, _, _ = succeeds(capsys, tmp_path, casme2_args(root, "--skip-bad"))
+    assert [r["reason"] for r in excluded if r["clip"] == clip["clip"]] == ["missing image"]
 
 
 # ------------------------------------------------------------------ CK+, JAFFE

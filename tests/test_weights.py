@@ -382,10 +382,20 @@ def test_transfer_to_train_val_prototxt(tmp_path, capsys, full_model):
     transfer into the committed net."""
     src = full_model
     a, b = tmp_path / "a.caffemodel", tmp_path / "b.caffemodel"
+    train_val = prototxt.prototxt_path("micro_attention", "train_val")
+    capsys.readouterr()
     assert cli.main(["weights", "transfer", "--from", str(src), "--to-prototxt",
-                     prototxt.prototxt_path("micro_attention", "train_val"), "--out", str(a)]) == 0
+                     train_val, "--out", str(a)]) == 0
+    said = capsys.readouterr().out
+    # It says the train_val's data layers were replaced, naming the file.
+    assert ("--to-prototxt %s is a train_val: its data layer(s) " % train_val) in said, said
+    assert "(Data)" in said and "replaced by a deploy Input" in said, said
     assert cli.main(["weights", "transfer", "--from", str(src), "--to", "micro_attention",
                      "--out", str(b)]) == 0
+    deploy = prototxt.prototxt_path("micro_attention", "deploy")
+    assert cli.main(["weights", "transfer", "--from", str(src), "--to-prototxt",
+                     deploy, "--out", str(tmp_path / "c.caffemodel")]) == 0
+    assert "is a train_val" not in capsys.readouterr().out
     ma, mb = caffemodel.read_caffemodel(str(a)), caffemodel.read_caffemodel(str(b))
     assert list(ma) == list(mb)
     for name in ma:

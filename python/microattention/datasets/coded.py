@@ -3,6 +3,7 @@ classes I..V of the objective-class table."""
 import os
 
 from microattention.errors import UserError
+from microattention.datasets.common import apex_not_stored
 from microattention.datasets.files import is_folder
 from microattention.datasets.objective import KEPT, NAMES, ROMAN, classify, parse_class
 from microattention.datasets.sheets import cell_text, parse_int, read_table
@@ -291,8 +292,7 @@ def _apex_frame(col, table, record, where, key, folder):
             apex))
     if apex not in frames:
         col.bad(subject, clip, "apex outside stored frames",
-                "%s: apex %d, but %s holds frames %d..%d"
-                % (where, apex, folder, min(frames), max(frames)))
+                "%s: %s" % (where, apex_not_stored(apex, frames, folder)))
         return None
     if (onset is not None and apex < onset) or (offset is not None and apex > offset):
         col.bad(subject, clip, "apex outside onset..offset", "%s: onset %s, apex %d, "

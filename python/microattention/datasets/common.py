@@ -22,6 +22,19 @@ COLUMNS = [
 ]
 
 
+def apex_not_stored(apex, numbers, folder):
+    """The detail of an apex frame that is not among a clip's frame
+    `numbers`: a gap inside the stored range is a missing frame, not an apex
+    outside the stored frames."""
+    if not numbers:
+        return "apex %d, but no image name in %s carries a frame number" % (apex, folder)
+    low, high = min(numbers), max(numbers)
+    if low < apex < high:
+        return "apex frame %d is missing from the stored frames %d..%d of %s" % (
+            apex, low, high, folder)
+    return "apex %d, but %s holds frames %d..%d" % (apex, folder, low, high)
+
+
 def sample_id(row):
     """The id of one index row, unique within an index and stable across runs:
     dataset/subject/clip/frame. Faces, LMDB sidecars, folds and predictions
@@ -110,6 +123,10 @@ class Collector:
         if not utf8_name(path):
             self.bad(subject, clip, "file name not UTF-8",
                      "%s (rename it: the index is UTF-8 text)" % shown(path))
+            return False
+        if os.path.isdir(path):
+            self.bad(subject, clip, "missing image",
+                     "%s is a folder, not an image file" % path)
             return False
         if not os.path.isfile(path):
             self.bad(subject, clip, "missing image", path)

@@ -17,6 +17,7 @@ import os
 import re
 
 from microattention.errors import UserError
+from microattention.datasets.common import apex_not_stored
 from microattention.datasets.files import (find_dir, frame_number, is_folder, is_image,
                                            listdir, unreadable_below)
 from microattention.naming import natural_key
@@ -145,19 +146,29 @@ def index(root, opts, col):
                 if col.labelled(subject, clip, label, folder, DROPPED):
                     _clip(col, subject, clip, label, folder, low, high, apex)
     if apex_table is not None:
-        unmatched = sorted((row, key) for key, (_, row) in apex_table.items()
-                           if key not in used)
-        if unmatched:
-            # A row naming no clip is a typo in the file, never an "apex from the file".
-            raise UserError("--mug-apex %s: %d row(s) match no clip folder below %s: %s" % (
-                opts.mug_apex, len(unmatched), base, "; ".join(
-                    "row %d (subject %s, expression %s, take %s)" % ((row,) + key)
-                    for row, key in unmatched[:10])))
-        annotated = len({r["clip"] for r in col.rows if r["apex_source"] == "annotated"})
-        col.note("apex of %d clip(s) from %s, middle frame for the others"
-                 % (annotated, os.path.basename(opts.mug_apex)))
+        _check_apex_rows(col, opts.mug_apex, apex_table, used, base)
     else:
         col.note("apex: middle frame of every clip")
+
+
+def _check_apex_rows(col, path, apex_table, used, base):
+    """Rows of the apex file that name no clip: a warning when others match,
+    an error when none does (a file for another copy or another layout)."""
+    unmatched = sorted((row, key) for key, (_, row) in apex_table.items() if key not in used)
+    if unmatched:
+        shown_rows = "; ".join("row %d (subject %s, expression %s, take %s)" % ((row,) + key)
+                               for row, key in unmatched[:10])
+        if len(unmatched) > 10:
+            shown_rows += "; ... and %d more" % (len(unmatched) - 10)
+        if len(unmatched) == len(apex_table):
+            raise UserError("--mug-apex %s: none of its %d row(s) matches a clip folder below "
+                            "%s (expected subject/expression/take as in 001/anger/take000): %s"
+                            % (path, len(unmatched), base, shown_rows))
+        col.warn("--mug-apex %s: %d of %d row(s) match no clip folder below %s and were not "
+                 "used: %s" % (path, len(unmatched), len(apex_table), base, shown_rows))
+    annotated = len({r["clip"] for r in col.rows if r["apex_source"] == "annotated"})
+    col.note("apex of %d clip(s) from %s, middle frame for the others"
+             % (annotated, os.path.basename(path)))
 
 
 def _clip(col, subject, clip, label, folder, low, high, apex):
@@ -169,8 +180,8 @@ def _clip(col, subject, clip, label, folder, low, high, apex):
     else:
         numbers = [frame_number(n) for n in names]
         if apex not in numbers:
-            col.bad(subject, clip, "apex outside stored frames", "apex %d not among the "
-                    "frames of %s" % (apex, folder))
+            col.bad(subject, clip, "apex outside stored frames",
+                    apex_not_stored(apex, [n for n in numbers if n is not None], folder))
             return
         centre, source = numbers.index(apex), "annotated"
     count = frames_for(len(names), low, high)

@@ -20,7 +20,7 @@ from microattention.nets.caffemodel import read_caffemodel, write_caffemodel
 from microattention.nets.fetch import (DEFAULT_PATH, RESNET10_FILE, RESNET10_SHA256,
                                        RESNET10_URL, URL_ENV, fetch)
 from microattention.nets.sidecar import layers_record, provenance_path, write_provenance
-from microattention.nets.shapes import read_target_prototxt, target_shapes
+from microattention.nets.shapes import SOURCE_TYPES, read_target_prototxt, target_shapes
 
 
 def add_arguments(parser):
@@ -49,7 +49,10 @@ def add_arguments(parser):
     t.add_argument("--to", dest="net", choices=prototxt.NETS, default=None,
                    help="target net (default micro_attention); with --to-prototxt, the net "
                         "that prototxt must be")
-    t.add_argument("--to-prototxt", help="target prototxt instead of a committed net")
+    t.add_argument("--to-prototxt",
+                   help="target prototxt instead of a committed net: a deploy or a "
+                        "train_val prototxt (a train_val's data layers are replaced by "
+                        "a deploy Input of the same tops; no LMDB is opened)")
     t.add_argument("--num-output", type=int, default=5, help="target class count (default 5)")
     t.add_argument("--reinit-classifier", action="store_true",
                    help="do not copy %s (e.g. when the class count changes)" % prototxt.CLASSIFIER)
@@ -115,8 +118,8 @@ def _transfer(args, names):
         raise UserError("--num-output %d: must be at least 1" % args.num_output)
     files.check_outputs([args.out, provenance_path(args.out)],
                         {args.src: "--from", args.to_prototxt: "--to-prototxt"}, names)
-    target = surgery.check_target(args.net, args.to_prototxt, read_target_prototxt(
-        args.to_prototxt) if args.to_prototxt else None)   # cheap checks first
+    param = read_target_prototxt(args.to_prototxt) if args.to_prototxt else None
+    target = surgery.check_target(args.net, args.to_prototxt, param)   # cheap checks first
     if not args.to_prototxt:
         # a class count Caffe would abort the process on
         prototxt.check_sizes(target, args.num_output, options={"num_output": "--num-output"})
@@ -135,8 +138,20 @@ def _transfer(args, names):
         ("to", target), ("num_output", args.num_output),
         ("reinit_classifier", bool(args.reinit_classifier))]),
         layers_record(copied, fresh, unused))
+    if param is not None:
+        _say_data_layers_replaced(param, args.to_prototxt)
     report(copied, fresh, unused, args.out)
     return 0
+
+
+def _say_data_layers_replaced(param, path):
+    """One line when --to-prototxt is a train_val: its data layers were
+    replaced by a deploy Input (shapes.deploy_like) to build the target."""
+    sources = [l for l in param.layer if l.type in SOURCE_TYPES]
+    if sources:
+        print("--to-prototxt %s is a train_val: its data layer(s) %s were replaced by a "
+              "deploy Input of the same tops" % (path, ", ".join(
+                  "%s (%s)" % (l.name, l.type) for l in sources)))
 
 
 def _target_eps(net):
