@@ -175,12 +175,6 @@ def unreadable_below(root, depth=2):
         ", ".join(shown(f) for f in unreadable[:5]))
 
 
-def require_dir(path, what, hint):
-    if path is None or not is_folder(path):
-        raise UserError("%s not found%s; %s" % (
-            what, "" if path is None else " at %s" % path, hint))
-    return path
-
 
 def find_file(root, patterns, depth=2):
     """Files below root (up to depth levels) whose names match one of the

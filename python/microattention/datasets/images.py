@@ -45,8 +45,3 @@ def image_problem(path):
     if image is None or image.size == 0:
         return "OpenCV cannot decode it"
     return None
-
-
-def image_readable(path):
-    """True when the file is a complete image OpenCV decodes."""
-    return image_problem(path) is None

@@ -10,7 +10,6 @@ from microattention.nets import prototxt
 from microattention.nets.schedule import SolverError, schedule
 from microattention.nets.solver import solver_text
 
-SOLVERS_DIR = files.project_root() / "solvers"
 # Committed solver files -> the protocol whose settings they hold. `finetune`
 # is the micro-attention fine-tuning solver that plain `caffe train` runs.
 COMMITTED = collections.OrderedDict(
@@ -65,12 +64,6 @@ TITLES = {
                 "-weights W` runs as written.",
 }
 
-
-def template_path(name):
-    """solvers/<name>.prototxt of a committed solver (a protocol or finetune)."""
-    if name not in COMMITTED:
-        raise SolverError("unknown solver %r; expected one of %s" % (name, ", ".join(COMMITTED)))
-    return SOLVERS_DIR / (name + ".prototxt")
 
 
 def reference_train_images(protocol):
