@@ -5,7 +5,7 @@ the REFERENCE set sizes; tests fail when files and table disagree.
 import collections
 import textwrap
 
-from microattention import files, paper, protocols
+from microattention import paper, protocols
 from microattention.nets import prototxt
 from microattention.nets.schedule import SolverError, schedule
 from microattention.nets.solver import solver_text
