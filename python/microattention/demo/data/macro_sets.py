@@ -9,14 +9,14 @@ from microattention.demo.data.layouts import encode
 
 # Oulu-CASIA NIR&VIS: VIS camera, normal light; `index` takes the last
 # frames of each sequence (neutral to peak).
-OULU_FOLDER = "oulu/OriginalImg/VL/Strong"
+OULU_FOLDER = "OriginalImg/VL/Strong"
 # JAFFE: one posed photograph per file, SUBJECT.CODEn.ID.tiff, gray.
 JAFFE_CODES = {1: "HA", 2: "SU", 3: "AN", 4: "DI", 5: "SA"}
 # Two-letter subject codes, not those of the real JAFFE posers.
 JAFFE_SUBJECTS = ("RA", "RB", "RC", "RD", "RE", "RF")
 # MUG: clips go neutral -> apex -> neutral; `index` takes 6 to 10 frames
 # around the apex (mug.frames_for: at least 6).
-MUG_FOLDER = "mug/subjects3"
+MUG_FOLDER = "subjects3"
 MUG_APEX_FILE = "mug-apex.csv"
 
 
@@ -28,10 +28,10 @@ def oulu_sequence(tree, images, identity, number, aus):
     """Write one sequence: OriginalImg/VL/Strong/P001/Anger/000.jpeg ..."""
     subject = oulu_subject(identity)
     expression = NAMES[number].capitalize()
+    folder = "%s/%s/%s" % (OULU_FOLDER, subject, expression)
     for n, image in enumerate(images):
-        tree.write("%s/%s/%s/%03d.jpeg" % (OULU_FOLDER, subject, expression, n),
-                   encode(image, ".jpg"))
-    return {"subject": subject, "clip": "%s_%s" % (subject, expression),
+        tree.write("oulu/%s/%03d.jpeg" % (folder, n), encode(image, ".jpg"))
+    return {"subject": subject, "clip": "%s_%s" % (subject, expression), "folder": folder,
             "class": ROMAN[number], "label": NAMES[number], "aus": aus,
             "frames": len(images), "rows": oulu.LAST_FRAMES}
 
@@ -46,7 +46,8 @@ def jaffe_image(tree, image, identity, number, k, image_id, aus):
     subject = jaffe_subject(identity)
     clip = "%s.%s%d.%d" % (subject, JAFFE_CODES[number], k + 1, image_id)
     tree.write("jaffe/%s.tiff" % clip, encode(image, ".tiff"))
-    return {"subject": subject, "clip": clip, "class": ROMAN[number], "label": NAMES[number],
+    # a JAFFE sample is a file, not a folder
+    return {"subject": subject, "clip": clip, "file": "%s.tiff" % clip, "class": ROMAN[number], "label": NAMES[number],
             "aus": aus, "frames": 1, "rows": 1}
 
 
@@ -60,10 +61,11 @@ def mug_take(tree, images, identity, number, k, apex_at, aus):
     subject = mug_subject(identity)
     expression = NAMES[number]
     take = "take%03d" % k
+    folder = "%s/%s/%s/%s" % (MUG_FOLDER, subject, expression, take)
     for n, image in enumerate(images, start=1):
-        tree.write("%s/%s/%s/%s/img_%04d.jpg" % (MUG_FOLDER, subject, expression, take, n),
-                   encode(image, ".jpg"))
+        tree.write("mug/%s/img_%04d.jpg" % (folder, n), encode(image, ".jpg"))
     return {"subject": subject, "clip": "%s_%s_%s" % (subject, expression, take),
+            "folder": folder,
             "class": ROMAN[number], "label": NAMES[number], "aus": aus,
             "take": take, "apex": apex_at + 1, "frames": len(images),
             "rows": mug.frames_for(len(images), *mug.frame_range(mug.DEFAULT_FRAMES))}

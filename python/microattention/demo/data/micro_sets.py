@@ -37,10 +37,11 @@ def samm_clip(tree, images, identity, number, k, onset, apex_at, aus):
     subject = samm_subject(identity)
     clip = "%s_%d_%d" % (subject, number, k + 1)
     digits = 5 if k % 2 else 4
+    folder = "SAMM/%s/%s" % (subject, clip)
     for n, image in enumerate(images):
-        tree.write("samm/SAMM/%s/%s/%s_%0*d.jpg" % (subject, clip, subject, digits, onset + n),
+        tree.write("samm/%s/%s_%0*d.jpg" % (folder, subject, digits, onset + n),
                    encode(image, ".jpg"))
-    return {"subject": subject, "clip": clip, "class": ROMAN[number], "label": NAMES[number],
+    return {"subject": subject, "clip": clip, "folder": folder, "class": ROMAN[number], "label": NAMES[number],
             "aus": aus, "onset": onset, "apex": onset + apex_at,
             "offset": onset + len(images) - 1, "frames": len(images), "rows": 1}
 
@@ -65,9 +66,9 @@ def smic_clip(tree, images, identity, label, k, first, aus):
     (no apex: `index` takes the middle frame)."""
     subject = smic_subject(identity)
     clip = "%s_%s_%02d" % (subject, SMIC_SHORT[label], k + 1)
-    folder = "smic/SMIC/%s/%s/micro/%s/%s" % (SMIC_CAMERA, subject, label, clip)
+    folder = "SMIC/%s/%s/micro/%s/%s" % (SMIC_CAMERA, subject, label, clip)
     for n, image in enumerate(images):
-        tree.write("%s/image%07d.bmp" % (folder, first + n), encode(image, ".bmp"))
-    return {"subject": subject, "clip": clip, "label": label, "aus": aus,
+        tree.write("smic/%s/image%07d.bmp" % (folder, first + n), encode(image, ".bmp"))
+    return {"subject": subject, "clip": clip, "folder": folder, "label": label, "aus": aus,
             "onset": first, "offset": first + len(images) - 1, "frames": len(images),
             "rows": 1}

@@ -18,8 +18,10 @@ Output (OUT = --out), each folder read by `index --dataset NAME --root OUT/NAME`
   jaffe/   RA.HA1.1.tiff ...                               (no extra option)
   mug/     subjects3/001/happiness/take000/img_0001.jpg    (--mug-apex OUT/mug-apex.csv,
            the apex file a MUG user makes; without it the middle frame is taken)
-  mug-apex.csv, demo-data.json (the manifest: who is where, every clip and
-  the rows `index` gives for it)
+  mug-apex.csv, demo-data.json (the manifest: who is where; every clip with
+  its subject, clip and label as `index` names them, its folder (JAFFE: its
+  file) below OUT/NAME, the person and photograph it shows, and the number
+  of index rows it gives)
 Same seed, same bytes."""
 import json
 import multiprocessing
@@ -36,7 +38,8 @@ from microattention.demo.data.clips import (
     macro_profile, micro_profile, render_clip)
 from microattention.demo.data.generator import (
     casme2_clip, check_out, ckplus_clip, replace_folder)
-from microattention.demo.data.layouts import CLASSES, MANIFEST, Tree, casme2_sheets
+from microattention.demo.data.layouts import (
+    CLASSES, MANIFEST, Tree, casme2_sheets, clip_folder)
 from microattention.demo.data.people import person_views
 from microattention.files import output_dir
 
@@ -120,6 +123,7 @@ def write_clip(tree, seed, faces, task):
     if dataset in ("casme2", "ckplus"):
         write = casme2_clip if dataset == "casme2" else ckplus_clip
         record, _ = write(tree, faces, demo_options(seed), identity, number, k)
+        record["folder"] = clip_folder(dataset, record["subject"], record["clip"])
         record["rows"] = 1 if dataset == "casme2" else ckplus.LAST_FRAMES
         if dataset == "casme2":
             record["sheet_subject"] = record["subject"]
