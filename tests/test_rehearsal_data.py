@@ -191,3 +191,27 @@ def test_micro_and_macro_people_are_disjoint(tree, indexes):
     problems, _, _ = shared_people(manifest, leaky)
     person = manifest["datasets"]["samm"][0]["person"]
     assert "%s is micro and macro" % person in problems, problems
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--size", "200x200"], "not --size"),
+    (["--micro-people", "lenna", "--furrows", "0.5"], "not --furrows, --micro-people"),
+    (["--jobs", "0"], "--jobs 0: must be at least 1"),
+])
+def test_options_the_rehearsal_does_not_take_are_refused(tmp_path, capsys, argv, message):
+    code = cli.main(["demo-data", "--rehearsal", "--out", str(tmp_path / "data")] + argv)
+    assert code == 1
+    assert message in capsys.readouterr().err
+    assert not os.path.exists(str(tmp_path / "data"))
+
+
+def test_an_existing_folder_is_replaced_only_with_force_and_only_if_ours(tree, tmp_path, capsys):
+    base, _ = tree
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "keep.txt").write_text("mine")
+    assert cli.main(["demo-data", "--rehearsal", "--out", str(other), "--force"]) == 1
+    assert "not written by demo-data" in capsys.readouterr().err
+    assert (other / "keep.txt").read_text() == "mine"
+    assert cli.main(["demo-data", "--rehearsal", "--out", str(base / "data")]) == 1
+    assert "exists and is not empty" in capsys.readouterr().err
