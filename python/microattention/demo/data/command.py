@@ -9,7 +9,11 @@ photographs and the mirror images of those included. Same seed, same bytes.
 Modules: people (the photographs, their regions, dlib's 68 points),
 geometry (AU moves, pose, the warp's fixed points), warp (piecewise-affine
 warp), layouts (the datasets' files); the AU table itself is microattention.aus,
-mirror images are aam.mirror."""
+mirror images are aam.mirror.
+
+--rehearsal writes instead a small copy of all seven databases in their
+released layouts (rehearsal.py: what it writes and the `index` options each
+needs)."""
 import argparse
 import os
 import re

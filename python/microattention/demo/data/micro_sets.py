@@ -63,10 +63,15 @@ def smic_subject(identity):
 
 def smic_clip(tree, images, identity, label, k, first, aus):
     """Write one SMIC-E clip: SMIC/HS/s1/micro/negative/s1_ne_01/image0000001.bmp
-    (no apex: `index` takes the middle frame)."""
+    (no apex: `index` takes the middle frame); label non_micro: a clip of
+    SMIC/HS/s1/non_micro/s1_01, which are not micro-expressions."""
     subject = smic_subject(identity)
-    clip = "%s_%s_%02d" % (subject, SMIC_SHORT[label], k + 1)
-    folder = "SMIC/%s/%s/micro/%s/%s" % (SMIC_CAMERA, subject, label, clip)
+    if label == "non_micro":
+        clip = "%s_%02d" % (subject, k + 1)
+        folder = "SMIC/%s/%s/non_micro/%s" % (SMIC_CAMERA, subject, clip)
+    else:
+        clip = "%s_%s_%02d" % (subject, SMIC_SHORT[label], k + 1)
+        folder = "SMIC/%s/%s/micro/%s/%s" % (SMIC_CAMERA, subject, label, clip)
     for n, image in enumerate(images):
         tree.write("smic/%s/image%07d.bmp" % (folder, first + n), encode(image, ".bmp"))
     return {"subject": subject, "clip": clip, "folder": folder, "label": label, "aus": aus,

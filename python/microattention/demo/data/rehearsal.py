@@ -18,6 +18,9 @@ Output (OUT = --out), each folder read by `index --dataset NAME --root OUT/NAME`
   jaffe/   RA.HA1.1.tiff ...                               (no extra option)
   mug/     subjects3/001/happiness/take000/img_0001.jpg    (--mug-apex OUT/mug-apex.csv,
            the apex file a MUG user makes; without it the middle frame is taken)
+  Each also holds, one per subject, samples the paper does not use, which
+  `index` excludes: SAMM class VII, SMIC non_micro clips, Oulu and JAFFE
+  fear, JAFFE and MUG neutral (EXCLUDED).
   mug-apex.csv, demo-data.json (the manifest: who is where; every clip with
   its subject, clip and label as `index` names them, its folder (JAFFE: its
   file) below OUT/NAME, the person and photograph it shows, and the number
@@ -32,9 +35,10 @@ import time
 import types
 
 from microattention.datasets import ckplus
+from microattention.datasets.objective import NAMES
 from microattention.demo.data import macro_sets, micro_sets
 from microattention.demo.data.clips import (
-    FACE_IOD, MAGNITUDE_MACRO, MAGNITUDE_MICRO, au_string, class_aus, clip_plan, clip_rng,
+    FACE_IOD, MAGNITUDE_MACRO, MAGNITUDE_MICRO, au_list, au_string, class_aus, clip_plan, clip_rng,
     macro_profile, micro_profile, render_clip)
 from microattention.demo.data.generator import (
     casme2_clip, check_out, ckplus_clip, replace_folder)
@@ -62,6 +66,15 @@ FRAMES = {"casme2": 5, "samm": 5, "smic": 5, "ckplus": 4, "oulu": 4, "jaffe": 1,
 SIZE = (160, 160)
 NOISE = 2.0
 SMIC_LABELS = ("positive", "negative", "surprise")
+# What the releases also hold and the paper does not use, one sample per
+# subject: `index` excludes them (and counts them by reason). Kinds: an
+# objective class (SAMM's VII others, Oulu's and JAFFE's fear), a folder name.
+EXCLUDED = {"samm": (7,), "smic": ("non_micro",), "oulu": (6,), "jaffe": (6, "neutral"),
+            "mug": ("neutral",)}
+# Their AU moves (no class I-V); a neutral face moves nothing (intensity 0).
+EXCLUDED_AUS = {6: "1+2+4+5+26", 7: "17", "neutral": "12", "non_micro": "6+12"}
+# Random-stream codes of the kinds that are not objective classes
+KIND_CODES = {"positive": 11, "negative": 12, "surprise": 13, "neutral": 20, "non_micro": 21}
 # Extra `index` options per database (beyond --dataset NAME --root OUT/NAME),
 # paths relative to OUT.
 INDEX_OPTIONS = {"mug": ["--mug-apex", macro_sets.MUG_APEX_FILE]}
@@ -70,14 +83,22 @@ SIDE_FILES = {macro_sets.MUG_APEX_FILE: "MUG's apex frames (index --mug-apex): M
 
 
 def tasks():
-    """Every clip to render, in a fixed order: (dataset, identity, class, k);
-    SMIC's class is its folder name."""
+    """Every clip to render, in a fixed order: (dataset, identity, kind, k);
+    the kind is an objective class or a folder name (SMIC's classes; the
+    excluded neutral and non_micro)."""
     found = []
     for dataset in MICRO + MACRO:
         classes = SMIC_LABELS if dataset == "smic" else CLASSES
-        found += [(dataset, i, c, k) for i in range(len(PEOPLE_OF[dataset]))
-                  for c in classes for k in range(CLIPS[dataset])]
+        people = range(len(PEOPLE_OF[dataset]))
+        found += [(dataset, i, c, k) for i in people for c in classes
+                  for k in range(CLIPS[dataset])]
+        found += [(dataset, i, kind, 0) for i in people for kind in EXCLUDED.get(dataset, ())]
     return found
+
+
+def label_of(kind):
+    """The class name of a kind (as `index` and the layouts name it)."""
+    return NAMES[kind] if isinstance(kind, int) else kind
 
 
 def demo_options(seed):
@@ -89,26 +110,28 @@ def demo_options(seed):
         macro_frames=FRAMES["ckplus"], macro_clips=CLIPS["ckplus"], noise=NOISE, furrows=0.0)
 
 
-def render(seed, faces, dataset, identity, number, k, draws):
+def render(seed, faces, dataset, identity, kind, k, draws):
     """The frames of one clip of a set other than CASME II and CK+: its own
     random stream, `draws(rng)` -> (onset, apex index or None) first."""
     person = PEOPLE_OF[dataset][identity]
     face = faces[person][k % len(faces[person])]
-    code = SMIC_LABELS.index(number) + 1 if dataset == "smic" else number
-    rng = clip_rng(seed, dataset, identity, code, k)
+    rng = clip_rng(seed, dataset, identity, KIND_CODES.get(kind, kind), k)
     onset, apex_at = draws(rng)
-    if dataset == "smic":
-        choices = micro_sets.SMIC_CLASSES[number]
-        number = choices[(identity + k) % len(choices)]
-    micro = dataset in MICRO
-    magnitude = MAGNITUDE_MICRO if micro else MAGNITUDE_MACRO
-    aus = class_aus(number, k)
+    micro = dataset in MICRO and kind != "non_micro"
+    magnitude = 0.0 if kind == "neutral" else MAGNITUDE_MICRO if micro else MAGNITUDE_MACRO
+    if kind in EXCLUDED_AUS:
+        aus = au_list(EXCLUDED_AUS[kind])
+    elif dataset == "smic":
+        choices = micro_sets.SMIC_CLASSES[kind]
+        aus = class_aus(choices[(identity + k) % len(choices)], k)
+    else:
+        aus = class_aus(kind, k)
     plan = clip_plan(rng, SIZE, magnitude, aus)
     frames = FRAMES[dataset]
     profile = macro_profile(frames) if apex_at is None else micro_profile(frames, apex_at) \
         if frames > 1 else [1.0]
     images, _ = render_clip(face, aus, plan, profile, SIZE, NOISE, rng,
-                            gray=dataset in ("samm", "jaffe"), magnitude=magnitude)
+                            gray=dataset in ("samm", "jaffe"), magnitude=magnitude or 1.0)
     return images, onset, apex_at, au_string(aus), face[0]
 
 
@@ -119,10 +142,18 @@ def _micro_draws(rng):
 
 def write_clip(tree, seed, faces, task):
     """Render and write one clip; returns its manifest record."""
-    dataset, identity, number, k = task
+    dataset, identity, kind, k = task
+    record = _write(tree, seed, faces, dataset, identity, kind, k)
+    if kind in EXCLUDED.get(dataset, ()):
+        record.update(rows=0, excluded=label_of(kind))
+    return record
+
+
+def _write(tree, seed, faces, dataset, identity, kind, k):
+    label = label_of(kind)
     if dataset in ("casme2", "ckplus"):
         write = casme2_clip if dataset == "casme2" else ckplus_clip
-        record, _ = write(tree, faces, demo_options(seed), identity, number, k)
+        record, _ = write(tree, faces, demo_options(seed), identity, kind, k)
         record["folder"] = clip_folder(dataset, record["subject"], record["clip"])
         record["rows"] = 1 if dataset == "casme2" else ckplus.LAST_FRAMES
         if dataset == "casme2":
@@ -130,27 +161,28 @@ def write_clip(tree, seed, faces, task):
             record["subject"] = "sub%02d" % record["subject"]
         return record
     if dataset == "samm":
-        images, onset, apex_at, aus, view = render(seed, faces, dataset, identity, number, k,
+        images, onset, apex_at, aus, view = render(seed, faces, dataset, identity, kind, k,
                                                    _micro_draws)
-        record = micro_sets.samm_clip(tree, images, identity, number, k, onset, apex_at, aus)
+        record = micro_sets.samm_clip(tree, images, identity, kind, k, onset, apex_at, aus)
     elif dataset == "smic":
-        images, first, _, aus, view = render(seed, faces, dataset, identity, number, k,
+        images, first, _, aus, view = render(seed, faces, dataset, identity, kind, k,
                                              lambda rng: (int(rng.integers(1, 5000)), 2))
-        record = micro_sets.smic_clip(tree, images, identity, number, k, first, aus)
+        record = micro_sets.smic_clip(tree, images, identity, kind, k, first, aus)
     elif dataset == "oulu":
-        images, _, _, aus, view = render(seed, faces, dataset, identity, number, k,
+        images, _, _, aus, view = render(seed, faces, dataset, identity, kind, k,
                                          lambda rng: (0, None))
-        record = macro_sets.oulu_sequence(tree, images, identity, number, aus)
+        record = macro_sets.oulu_sequence(tree, images, identity, label, aus)
     elif dataset == "jaffe":
-        images, _, _, aus, view = render(seed, faces, dataset, identity, number, k,
+        images, _, _, aus, view = render(seed, faces, dataset, identity, kind, k,
                                          lambda rng: (0, 0))
-        image_id = 1 + ((identity * len(CLASSES) + CLASSES.index(number)) * CLIPS["jaffe"] + k)
-        record = macro_sets.jaffe_image(tree, images[0], identity, number, k, image_id, aus)
+        kinds = CLASSES + list(EXCLUDED["jaffe"])
+        image_id = 1 + (identity * len(kinds) + kinds.index(kind)) * CLIPS["jaffe"] + k
+        record = macro_sets.jaffe_image(tree, images[0], identity, label, k, image_id, aus)
     else:
         images, _, apex_at, aus, view = render(
-            seed, faces, dataset, identity, number, k,
+            seed, faces, dataset, identity, kind, k,
             lambda rng: (1, int(rng.integers(2, FRAMES["mug"] - 2))))
-        record = macro_sets.mug_take(tree, images, identity, number, k, apex_at, aus)
+        record = macro_sets.mug_take(tree, images, identity, label, k, apex_at, aus)
     record.update(person=PEOPLE_OF[dataset][identity], view=view,
                   mirrored=view.endswith("-mirrored"))
     return record
@@ -222,7 +254,8 @@ def generate(out, seed, force=False, jobs=1):
         clips = render_all(tree, seed, faces, jobs)
         casme2_sheets(tree, [dict(c, subject=c["sheet_subject"]) for c in clips["casme2"]])
         micro_sets.samm_sheet(tree, clips["samm"])
-        tree.write(macro_sets.MUG_APEX_FILE, macro_sets.mug_apex_csv(clips["mug"]))
+        tree.write(macro_sets.MUG_APEX_FILE,
+                   macro_sets.mug_apex_csv([c for c in clips["mug"] if c["rows"]]))
         manifest = manifest_of(seed, faces, clips)
         tree.write(MANIFEST, json.dumps(manifest, indent=1, sort_keys=True) + "\n")
         replace_folder(work, out)
@@ -244,8 +277,9 @@ def run(opts):
         extra = ["%s %s" % (o, os.path.join(opts.out, v)) if v.endswith(".csv") else o
                  for o, v in zip(INDEX_OPTIONS.get(dataset, [])[::2],
                                  INDEX_OPTIONS.get(dataset, [])[1::2])]
-        print("  %-6s %d subjects, %2d clips, %3d index rows: python3 -m microattention index "
-              "--dataset %s --root %s%s"
-              % (dataset, len(PEOPLE_OF[dataset]), len(clips), sum(c["rows"] for c in clips),
+        print("  %-6s %d subjects, %2d samples (+%d not used), %3d index rows: python3 -m "
+              "microattention index --dataset %s --root %s%s"
+              % (dataset, len(PEOPLE_OF[dataset]), sum(1 for c in clips if c["rows"]),
+                 sum(1 for c in clips if not c["rows"]), sum(c["rows"] for c in clips),
                  dataset, os.path.join(opts.out, dataset), "".join(" " + e for e in extra)))
     return 0
