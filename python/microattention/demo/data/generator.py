@@ -20,7 +20,7 @@ from microattention.demo.data.clips import (
     render_clip)
 from microattention.demo.data.layouts import (
     CLASSES, MANIFEST, Tree, casme2_sheets, ckplus_codes, clip_folder, encode, landmarks_csv)
-from microattention.demo.data.people import person_views
+from microattention.demo.data.people import person_views, view_photos
 from microattention.errors import UserError
 from microattention.files import output_dir
 
@@ -173,6 +173,9 @@ def manifest_of(opts, faces, clips):
         "people": {"micro": {p: "sub%02d" % (i + 1) for i, p in enumerate(opts.micro_people)},
                    "macro": {p: "S%03d" % (5 + i) for i, p in enumerate(opts.macro_people)}},
         "views": {p: [v[0] for v in faces[p]] for p in faces},
+        # the photograph (file and crop box) of every view: the identity
+        # check keys photographs on these, not on the person's name
+        "photos": view_photos(list(faces), opts.photos_per_person),
         "casme2": clips["casme2"],
         "ckplus": clips["ckplus"],
     }
