@@ -16,6 +16,7 @@ import pytest
 
 from dataset_fixtures import read_rows
 from microattention import cli
+from microattention.demo import checks
 from microattention.demo.data import people
 
 pytest.importorskip("cv2")
@@ -151,8 +152,10 @@ def people_behind(manifest, rows_of):
             person, key = clip["person"], (dataset, row["subject"])
             by_subject.setdefault(key, set()).add(person)
             by_person.setdefault(person, set()).add(key)
-            photo = clip["view"][:-len("-mirrored")] if clip["mirrored"] else clip["view"]
-            photos.setdefault(person, set()).add(photo)
+            # the photograph's file and crop box (a mirror image: its original's)
+            record = manifest["photos"][clip["view"]]
+            photos.setdefault(person, set()).add(
+                (record["source"], record["member"], tuple(record["crop"] or ()) or None))
     return by_subject, by_person, photos
 
 
@@ -166,9 +169,12 @@ def shared_people(manifest, rows_of):
     micro = {p for p, keys in by_person.items() if any(d in MICRO for d, _ in keys)}
     macro = {p for p, keys in by_person.items() if any(d not in MICRO for d, _ in keys)}
     problems += ["%s is micro and macro" % p for p in sorted(micro & macro)]
-    micro_photos = {v for p in micro for v in photos[p]}
-    problems += ["photograph %s is micro and macro" % v
-                 for v in sorted(micro_photos & {v for p in macro for v in photos[p]})]
+    # bald-a..d are tiles of one collage: photographs overlap when their
+    # boxes in one file do (checks.same_photograph)
+    problems += ["photograph %s of %s overlaps %s of %s" % (one, p, other, q)
+                 for p in sorted(micro) for one in photos[p]
+                 for q in sorted(macro) for other in photos[q]
+                 if checks.same_photograph(one, other)]
     return problems, micro, macro
 
 
@@ -179,16 +185,22 @@ def test_micro_and_macro_people_are_disjoint(tree, indexes):
     # each view is one of the person's own photographs (or its mirror image)
     for dataset in DATASETS:
         for clip in manifest["datasets"][dataset]:
-            photo = clip["view"].split("/", 1)[1].replace("-mirrored", "").split("@")[0]
-            assert photo in {os.path.basename(p.member)
-                             for p in people.PEOPLE[clip["person"]].photos}, clip["view"]
-    # control: a micro clip's frames filed in a macro set are caught, by the
+            assert manifest["photos"][clip["view"]]["member"] in {
+                p.member for p in people.PEOPLE[clip["person"]].photos}, clip["view"]
+    # controls: a macro person's photograph overlapping a micro one's is
+    # caught; a micro clip's frames filed in a macro set are caught, by the
     # frame's folder although the subject id is the macro one
     leaky = dict(indexes)
     micro_row = indexes["samm"][0]
     leaky["mug"] = indexes["mug"] + [dict(indexes["mug"][0], frame_path=micro_row["frame_path"])]
     with pytest.raises(KeyError):
         shared_people(manifest, leaky)   # a SAMM folder is not a MUG clip
+    moved = json.loads(json.dumps(manifest))
+    micro_view = manifest["datasets"]["samm"][0]["view"]
+    for clip in moved["datasets"]["mug"]:
+        moved["photos"][clip["view"]] = dict(moved["photos"][micro_view])
+    problems, _, _ = shared_people(moved, indexes)
+    assert any("overlaps" in p for p in problems), problems
     manifest = json.loads(json.dumps(manifest))
     manifest["datasets"]["mug"].append(dict(manifest["datasets"]["samm"][0]))
     problems, _, _ = shared_people(manifest, leaky)

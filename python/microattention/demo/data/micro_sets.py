@@ -41,8 +41,8 @@ def samm_clip(tree, images, identity, number, k, onset, apex_at, aus):
     for n, image in enumerate(images):
         tree.write("samm/%s/%s_%0*d.jpg" % (folder, subject, digits, onset + n),
                    encode(image, ".jpg"))
-    return {"subject": subject, "clip": clip, "folder": folder, "class": ROMAN[number], "label": NAMES[number],
-            "aus": aus, "onset": onset, "apex": onset + apex_at,
+    return {"subject": subject, "clip": clip, "folder": folder, "class": ROMAN[number],
+            "label": NAMES[number], "aus": aus, "onset": onset, "apex": onset + apex_at,
             "offset": onset + len(images) - 1, "frames": len(images), "rows": 1}
 
 

@@ -35,7 +35,7 @@ import time
 import types
 
 from microattention.datasets import ckplus
-from microattention.datasets.objective import NAMES
+from microattention.datasets.objective import NAMES, ROMAN
 from microattention.demo.data import macro_sets, micro_sets
 from microattention.demo.data.clips import (
     FACE_IOD, MAGNITUDE_MACRO, MAGNITUDE_MICRO, au_list, au_string, class_aus, clip_plan, clip_rng,
@@ -43,8 +43,9 @@ from microattention.demo.data.clips import (
 from microattention.demo.data.generator import (
     casme2_clip, check_out, ckplus_clip, replace_folder)
 from microattention.demo.data.layouts import (
-    CLASSES, MANIFEST, Tree, casme2_sheets, clip_folder)
-from microattention.demo.data.people import person_views
+    CLASSES, MANIFEST, Tree, casme2_names, casme2_sheets, ckplus_label, ckplus_names,
+    clip_folder, encode, frame_name)
+from microattention.demo.data.people import person_views, view_photos
 from microattention.files import output_dir
 
 MICRO = ("casme2", "samm", "smic")
@@ -69,12 +70,15 @@ SMIC_LABELS = ("positive", "negative", "surprise")
 # What the releases also hold and the paper does not use, one sample per
 # subject: `index` excludes them (and counts them by reason). Kinds: an
 # objective class (SAMM's VII others, Oulu's and JAFFE's fear), a folder name.
-EXCLUDED = {"samm": (7,), "smic": ("non_micro",), "oulu": (6,), "jaffe": (6, "neutral"),
+EXCLUDED = {"casme2": (7,), "samm": (7,), "smic": ("non_micro",),
+            "ckplus": ("contempt", "unlabelled"), "oulu": (6,), "jaffe": (6, "neutral"),
             "mug": ("neutral",)}
 # Their AU moves (no class I-V); a neutral face moves nothing (intensity 0).
-EXCLUDED_AUS = {6: "1+2+4+5+26", 7: "17", "neutral": "12", "non_micro": "6+12"}
+EXCLUDED_AUS = {6: "1+2+4+5+26", 7: "17", "neutral": "12", "non_micro": "6+12",
+                "contempt": "23", "unlabelled": "1+2+5"}
 # Random-stream codes of the kinds that are not objective classes
-KIND_CODES = {"positive": 11, "negative": 12, "surprise": 13, "neutral": 20, "non_micro": 21}
+KIND_CODES = {"positive": 11, "negative": 12, "surprise": 13, "neutral": 20, "non_micro": 21,
+              "contempt": 22, "unlabelled": 23}
 # Extra `index` options per database (beyond --dataset NAME --root OUT/NAME),
 # paths relative to OUT.
 INDEX_OPTIONS = {"mug": ["--mug-apex", macro_sets.MUG_APEX_FILE]}
@@ -116,7 +120,7 @@ def render(seed, faces, dataset, identity, kind, k, draws):
     person = PEOPLE_OF[dataset][identity]
     face = faces[person][k % len(faces[person])]
     rng = clip_rng(seed, dataset, identity, KIND_CODES.get(kind, kind), k)
-    onset, apex_at = draws(rng)
+    onset, apex_at = draws(rng, FRAMES[dataset])
     micro = dataset in MICRO and kind != "non_micro"
     magnitude = 0.0 if kind == "neutral" else MAGNITUDE_MICRO if micro else MAGNITUDE_MACRO
     if kind in EXCLUDED_AUS:
@@ -131,12 +135,12 @@ def render(seed, faces, dataset, identity, kind, k, draws):
     profile = macro_profile(frames) if apex_at is None else micro_profile(frames, apex_at) \
         if frames > 1 else [1.0]
     images, _ = render_clip(face, aus, plan, profile, SIZE, NOISE, rng,
-                            gray=dataset in ("samm", "jaffe"), magnitude=magnitude or 1.0)
+                            gray=dataset in ("samm", "ckplus", "jaffe"),
+                            magnitude=magnitude or 1.0)
     return images, onset, apex_at, au_string(aus), face[0]
 
 
-def _micro_draws(rng):
-    frames = FRAMES["samm"]
+def _micro_draws(rng, frames):
     return int(rng.integers(1000, 9000)), int(rng.integers(2, frames - 2))
 
 
@@ -151,6 +155,8 @@ def write_clip(tree, seed, faces, task):
 
 def _write(tree, seed, faces, dataset, identity, kind, k):
     label = label_of(kind)
+    if kind in EXCLUDED.get(dataset, ()) and dataset in ("casme2", "ckplus"):
+        return _unused_demo_layout(tree, seed, faces, dataset, identity, kind)
     if dataset in ("casme2", "ckplus"):
         write = casme2_clip if dataset == "casme2" else ckplus_clip
         record, _ = write(tree, faces, demo_options(seed), identity, kind, k)
@@ -166,25 +172,57 @@ def _write(tree, seed, faces, dataset, identity, kind, k):
         record = micro_sets.samm_clip(tree, images, identity, kind, k, onset, apex_at, aus)
     elif dataset == "smic":
         images, first, _, aus, view = render(seed, faces, dataset, identity, kind, k,
-                                             lambda rng: (int(rng.integers(1, 5000)), 2))
+                                             lambda rng, n: (int(rng.integers(1, 5000)), n // 2))
         record = micro_sets.smic_clip(tree, images, identity, kind, k, first, aus)
     elif dataset == "oulu":
         images, _, _, aus, view = render(seed, faces, dataset, identity, kind, k,
-                                         lambda rng: (0, None))
+                                         lambda rng, n: (0, None))
         record = macro_sets.oulu_sequence(tree, images, identity, label, aus)
     elif dataset == "jaffe":
         images, _, _, aus, view = render(seed, faces, dataset, identity, kind, k,
-                                         lambda rng: (0, 0))
+                                         lambda rng, n: (0, 0))
         kinds = CLASSES + list(EXCLUDED["jaffe"])
         image_id = 1 + (identity * len(kinds) + kinds.index(kind)) * CLIPS["jaffe"] + k
         record = macro_sets.jaffe_image(tree, images[0], identity, label, k, image_id, aus)
     else:
         images, _, apex_at, aus, view = render(
             seed, faces, dataset, identity, kind, k,
-            lambda rng: (1, int(rng.integers(2, FRAMES["mug"] - 2))))
+            lambda rng, n: (1, int(rng.integers(2, n - 2))))
         record = macro_sets.mug_take(tree, images, identity, label, k, apex_at, aus)
     record.update(person=PEOPLE_OF[dataset][identity], view=view,
                   mirrored=view.endswith("-mirrored"))
+    return record
+
+
+def _unused_demo_layout(tree, seed, faces, dataset, identity, kind):
+    """A CASME II clip of class VII or a CK+ sequence labelled contempt or
+    not labelled: the demo's layouts, with AUs of no class I-V."""
+    if dataset == "casme2":
+        images, onset, apex_at, aus, view = render(seed, faces, dataset, identity, kind, 0,
+                                                   _micro_draws)
+        subject, clip = casme2_names(identity, kind, 0)
+        numbers = range(onset, onset + len(images))
+        record = {"subject": "sub%02d" % subject, "sheet_subject": subject, "clip": clip,
+                  "class": ROMAN[kind], "label": NAMES[kind], "aus": aus, "onset": onset,
+                  "apex": onset + apex_at, "offset": numbers[-1]}
+    else:
+        images, _, _, aus, view = render(seed, faces, dataset, identity, kind, 0,
+                                         lambda rng, n: (0, None))
+        sequence = len(CLASSES) * CLIPS["ckplus"] + 1 + EXCLUDED["ckplus"].index(kind)
+        subject, clip = ckplus_names(identity, sequence)
+        numbers = range(1, len(images) + 1)
+        record = {"subject": subject, "clip": clip, "label": kind, "aus": aus}
+        if kind != "unlabelled":
+            code = {name: c for c, name in ckplus.CODES.items()}[kind]
+            path, text = ckplus_label(subject, clip, len(images), code)
+            tree.write("ckplus/" + path, text)
+    folder = clip_folder(dataset, record["sheet_subject" if dataset == "casme2" else "subject"],
+                         clip)
+    for n, image in zip(numbers, images):
+        tree.write("%s/%s/%s" % (dataset, folder, frame_name(dataset, clip, n)),
+                   encode(image, ".jpg" if dataset == "casme2" else ".png"))
+    record.update(folder=folder, frames=len(images), person=PEOPLE_OF[dataset][identity],
+                  view=view, mirrored=view.endswith("-mirrored"))
     return record
 
 
@@ -232,6 +270,9 @@ def manifest_of(seed, faces, clips):
                              for person in PEOPLE_OF[dataset]}
                    for dataset in MICRO + MACRO},
         "views": {p: [v[0] for v in faces[p]] for p in faces},
+        # the photograph (file, crop box) of every view, as the demo's
+        # identity checks read it
+        "photos": view_photos(list(faces)),
         "index_options": {d: INDEX_OPTIONS.get(d, []) for d in MICRO + MACRO},
         "side_files": SIDE_FILES,
         "datasets": clips,
