@@ -54,7 +54,7 @@ MACRO = ("ckplus", "oulu", "jaffe", "mug")
 PEOPLE_OF = {
     "casme2": ("obama", "biden", "hopper"),
     "samm": ("collins", "takeo", "lenna"),
-    "smic": ("einstein", "cruise", "feat-single"),
+    "smic": ("feat-alpha", "cruise", "feat-single"),
     "ckplus": ("bald-a", "bald-b"),
     "oulu": ("bald-c", "bald-d"),
     "jaffe": ("feat-f1", "feat-f15"),
