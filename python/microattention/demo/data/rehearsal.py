@@ -19,8 +19,9 @@ Output (OUT = --out), each folder read by `index --dataset NAME --root OUT/NAME`
   mug/     subjects3/001/happiness/take000/img_0001.jpg    (--mug-apex OUT/mug-apex.csv,
            the apex file a MUG user makes; without it the middle frame is taken)
   Each also holds, one per subject, samples the paper does not use, which
-  `index` excludes: SAMM class VII, SMIC non_micro clips, Oulu and JAFFE
-  fear, JAFFE and MUG neutral (EXCLUDED).
+  `index` excludes and counts: CASME II and SAMM class VII, SMIC non_micro
+  clips, CK+ contempt and unlabelled sequences, Oulu and JAFFE fear, JAFFE
+  and MUG neutral (EXCLUDED).
   mug-apex.csv, demo-data.json (the manifest: who is where; every clip with
   its subject, clip and label as `index` names them, its folder (JAFFE: its
   file) below OUT/NAME, the person and photograph it shows, and the number
@@ -69,7 +70,7 @@ NOISE = 2.0
 SMIC_LABELS = ("positive", "negative", "surprise")
 # What the releases also hold and the paper does not use, one sample per
 # subject: `index` excludes them (and counts them by reason). Kinds: an
-# objective class (SAMM's VII others, Oulu's and JAFFE's fear), a folder name.
+# objective class (VI fear, VII others), else a folder or label name.
 EXCLUDED = {"casme2": (7,), "samm": (7,), "smic": ("non_micro",),
             "ckplus": ("contempt", "unlabelled"), "oulu": (6,), "jaffe": (6, "neutral"),
             "mug": ("neutral",)}
@@ -116,7 +117,8 @@ def demo_options(seed):
 
 def render(seed, faces, dataset, identity, kind, k, draws):
     """The frames of one clip of a set other than CASME II and CK+: its own
-    random stream, `draws(rng)` -> (onset, apex index or None) first."""
+    random stream, `draws(rng, frames)` -> (onset, apex index or None)
+    first."""
     person = PEOPLE_OF[dataset][identity]
     face = faces[person][k % len(faces[person])]
     rng = clip_rng(seed, dataset, identity, KIND_CODES.get(kind, kind), k)
