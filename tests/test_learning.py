@@ -91,3 +91,18 @@ def test_mask_spread():
     assert learning.mask_spread([half, np.zeros((4, 4))]) == pytest.approx(0.25)
     with pytest.raises(ValueError):
         learning.mask_spread([])
+
+
+def test_weight_change_of_a_start_without_the_units_is_unknown_when_asked(tmp_path):
+    end = _model(lambda c: np.ones((c, 3 * c, 1, 1), np.float32),
+                 lambda c: np.full((1, c, 1, 1), 1.0 / c, np.float32))
+    start = caffemodel.Model([(k, v) for k, v in end.items() if "_1x1" not in k
+                              or k.startswith("mask_Concat_64_")])
+    start["conv1"] = ("Convolution", [np.ones((2, 1, 3, 3), np.float32)])
+    a = caffemodel.write_caffemodel(start, str(tmp_path / "a.caffemodel"))
+    b = caffemodel.write_caffemodel(end, str(tmp_path / "b.caffemodel"))
+    change = learning.weight_change(a, b, "micro_attention", unknown_start=True)
+    assert change == {"attention_64": 0.0, "attention_128": None, "attention_256": None,
+                      "attention_512": None}
+    with pytest.raises(UserError, match="holds no layer mask_Concat_128_1x1"):
+        learning.weight_change(a, b, "micro_attention")

@@ -105,12 +105,15 @@ def relative_change(start, end):
     return float(np.sqrt(diff / base))
 
 
-def weight_change(start_caffemodel, end_caffemodel, net):
+def weight_change(start_caffemodel, end_caffemodel, net, unknown_start=False):
     """OrderedDict stage (attention_<C>) -> ||W_end - W_start|| / ||W_start||
     of the stage's learned weights (all its learned blobs as one vector),
     between two caffemodels of `net` (one of prototxt.NETS or a prototxt
     path). Empty for a net without attention units (ResNet-10). Read without
-    Caffe's runtime (only its protobuf module)."""
+    Caffe's runtime (only its protobuf module). A start caffemodel without a
+    stage's layers is an error, or with `unknown_start` gives None for the
+    stage (a transfer that left the units to Caffe's fillers: their starting
+    draw is in no file)."""
     param = prototxt.load(net)
     stages = attention_layers(param)
     if not stages:
@@ -120,6 +123,9 @@ def weight_change(start_caffemodel, end_caffemodel, net):
     end = caffemodel.read_caffemodel(str(end_caffemodel))
     out = collections.OrderedDict()
     for stage, names in stages.items():
+        if unknown_start and any(name not in start for name in names):
+            out[stage] = None
+            continue
         before = _learned_arrays(start, names, start_caffemodel, mults)
         after = _learned_arrays(end, names, end_caffemodel, mults)
         try:
