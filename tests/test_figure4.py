@@ -129,11 +129,13 @@ def test_each_face_is_scored_by_the_fold_that_held_its_person_out(tree, tmp_path
     # matches, trained (final weights) and at iteration 0 (its start weights)
     face = cv2.imread(str(tree / "faces" / "crops" / "sub02.png"), cv2.IMREAD_GRAYSCALE)
     points = samples.read_pts(str(tree / "faces" / "landmarks" / "sub02.pts"))
-    mask = regions.region_mask(points, (9,), face.shape)
+    domain = regions.face_mask(points, face.shape)        # scores are within the face
+    mask = regions.region_mask(points, (9,), face.shape)[domain]
     scores = {}
     for name, seed in (("sub01", 1), ("sub02", 2), ("start", START_SEED + 2)):
         small = maps.attention_maps(random_net("micro_attention", seed), face)
-        scores[name] = regions.region_score(maps.upsample(small["attention_128"], 240), mask)
+        scores[name] = regions.region_score(
+            maps.upsample(small["attention_128"], 240)[domain], mask)
     for state, expected in (("trained", "sub02"), ("iteration 0", "start")):
         stored = _stored(rows, "sub02", "EP01", "coded", "micro_attention", state,
                          "attention_128")
@@ -143,7 +145,7 @@ def test_each_face_is_scored_by_the_fold_that_held_its_person_out(tree, tmp_path
     # the truth region is the given mask, carried by the (identity) crop box
     truth = cv2.imread(str(tree / "truth" / "sub02_EP01.png"), cv2.IMREAD_GRAYSCALE) > 0
     assert float(got[(sid("sub02", "EP01"), "truth", "resnet10", "trained", "feature")]
-                 ["area"]) == pytest.approx(truth.mean(), abs=1e-4)
+                 ["area"]) == pytest.approx(truth[domain].mean(), abs=1e-4)
     md = (out / "heldout.md").read_text()
     assert "2 held-out people (sub01, sub02), 4 faces, LOSO folds sub01, sub02" in md
     assert "| micro_attention | attention_512 (7x7) | truth | trained | 2 | 4 |" in md

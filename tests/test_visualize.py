@@ -385,3 +385,17 @@ def test_bad_input_names_it_and_writes_nothing(setup, tmp_path, capsys):
     _fails(["visualize", "--net", "resnet10", "--weights", w["resnet10"],
             "--faces", setup["faces"], "--samples", "demo/s1/missing/1"], out, capsys,
            "demo/s1/missing/1", "no face")
+
+
+def test_face_mask_holds_the_landmarks_and_the_forehead_not_the_background():
+    image = mio.import_builtin_asset("takeo.ppm")
+    points = image.landmarks["PTS"].points[:, ::-1]
+    face = regions.face_mask(points, image.shape)
+    inside = [face[int(round(y)), int(round(x))] for x, y in points[[8, 30, 36, 45, 48, 54]]]
+    assert all(inside)
+    iod = np.hypot(*(points[42:48].mean(0) - points[36:42].mean(0)))
+    brow = points[19]
+    # the forehead lines the demo draws (up to 0.44 iod above the brows) are inside
+    assert face[int(round(brow[1] - 0.45 * iod)), int(round(brow[0]))]
+    assert not face[int(round(brow[1] - 0.8 * iod)), int(round(brow[0]))]
+    assert not face[0, 0] and not face[-1, -1]
