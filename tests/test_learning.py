@@ -106,3 +106,36 @@ def test_weight_change_of_a_start_without_the_units_is_unknown_when_asked(tmp_pa
                       "attention_512": None}
     with pytest.raises(UserError, match="holds no layer mask_Concat_128_1x1"):
         learning.weight_change(a, b, "micro_attention")
+
+
+def test_draw_units_puts_the_units_start_in_a_file(tmp_path):
+
+    from microattention.attention import maps
+    from microattention.nets import sidecar
+    net = prototxt.build(prototxt.render_deploy("micro_attention"))
+    net.save(str(tmp_path / "full.caffemodel"))
+    model = caffemodel.read_caffemodel(str(tmp_path / "full.caffemodel"))
+    for name in [n for n in model if n.startswith("mask_Concat_")]:
+        del model[name]                      # a transfer that leaves the units to fillers
+    start = caffemodel.write_caffemodel(model, str(tmp_path / "transfer.caffemodel"))
+    drawn = learning.draw_units(start, str(tmp_path / "a.caffemodel"), "micro_attention", 3)
+    assert drawn == ["mask_Concat_%d_1x1" % c for c in prototxt.STAGES]
+    a = caffemodel.read_caffemodel(str(tmp_path / "a.caffemodel"))
+    for c in prototxt.STAGES:
+        w = a["mask_Concat_%d_1x1" % c][1][0]
+        assert w.shape == (c, 3 * c, 1, 1)
+        assert w.std() == pytest.approx(np.sqrt(2.0 / (3 * c)), rel=0.1)   # msra, fan-in 3C
+    learning.draw_units(start, str(tmp_path / "b.caffemodel"), "micro_attention", 3)
+    learning.draw_units(start, str(tmp_path / "c.caffemodel"), "micro_attention", 4)
+    same = (tmp_path / "a.caffemodel").read_bytes() == (tmp_path / "b.caffemodel").read_bytes()
+    assert same                                                       # same seed, same bytes
+    other = learning.weight_change(str(tmp_path / "a.caffemodel"),
+                                   str(tmp_path / "c.caffemodel"), "micro_attention")
+    assert all(v > 1 for v in other.values())        # two independent draws: about sqrt(2)
+    record = sidecar.provenance_path(str(tmp_path / "a.caffemodel"))
+    assert "transfer.caffemodel" in open(record).read()
+    # the net as the fold starts from it holds exactly the drawn weights
+    loaded, _ = maps.load_start_net("micro_attention", str(tmp_path / "a.caffemodel"),
+                                    str(tmp_path / "full.caffemodel"), 0)
+    assert np.array_equal(loaded.params["mask_Concat_64_1x1"][0].data,
+                          a["mask_Concat_64_1x1"][1][0])

@@ -192,6 +192,7 @@ def test_one_verdict_rule():
     assert statistics.verdict(0.45, 0.55, n) == statistics.NO_PREFERENCE
     assert statistics.verdict(0.55, 0.7, n - 1) == "untested (5 < 6 people)"
     assert statistics.verdict(0.55, 0.7, n, moved=False) == "untested (units did not move)"
+    assert statistics.verdict(0.55, 0.7, n, moved=None).startswith("untested (the units'")
 
 
 def _record(person, auc, net="micro_attention", key="attention_64", regions="truth",
@@ -228,7 +229,8 @@ def test_summary_averages_each_person_first_and_writes_the_table():
     assert statistics.summarize_heldout(many, still)[0]["verdict"] == \
         "untested (units did not move)"
     # unknown start weights: not shown to have moved
-    assert statistics.summarize_heldout(many, {})[0]["verdict"].startswith("untested")
+    assert statistics.summarize_heldout(many, {})[0]["verdict"] == \
+        "untested (the units' start weights are in no file)"
     # a feature map needs no moved unit
     feature = [_record("p%d" % i, 0.6 + 0.01 * i, key="feature") for i in range(8)]
     assert statistics.summarize_heldout(feature)[0]["verdict"] == statistics.PREFERS

@@ -12,7 +12,7 @@ import re
 import numpy as np
 
 from microattention.errors import UserError
-from microattention.nets import caffemodel, prototxt
+from microattention.nets import caffemodel, prototxt, sidecar
 
 ATTENTION = "attention_%d"   # the map names of attention.maps
 
@@ -134,6 +134,67 @@ def weight_change(start_caffemodel, end_caffemodel, net, unknown_start=False):
             raise UserError("%s against %s, %s: %s"
                             % (start_caffemodel, end_caffemodel, stage, exc))
     return out
+
+
+def _fillers(layer):
+    """(weight filler, bias filler) of a Convolution, InnerProduct or Scale layer."""
+    if layer.type == "Convolution":
+        return layer.convolution_param.weight_filler, layer.convolution_param.bias_filler
+    if layer.type == "InnerProduct":
+        return layer.inner_product_param.weight_filler, layer.inner_product_param.bias_filler
+    if layer.type == "Scale":
+        return layer.scale_param.filler, layer.scale_param.bias_filler
+    raise ValueError("layer %s (%s): no filler known" % (layer.name, layer.type))
+
+
+def draw(filler, shape, rng):
+    """A float32 array of `shape` drawn as Caffe's filler of that type draws
+    it (the same distribution, from numpy's stream): constant, gaussian,
+    msra and xavier, with Caffe's default fan-in (count / shape[0])."""
+    count = int(np.prod(shape))
+    fan_in = count / shape[0] if len(shape) > 1 else count
+    kind = filler.type or "constant"
+    if kind == "constant":
+        return np.full(shape, filler.value, np.float32)
+    if filler.variance_norm != filler.FAN_IN and kind in ("msra", "xavier"):
+        raise ValueError("%s filler with variance_norm other than FAN_IN" % kind)
+    if kind == "gaussian":
+        return rng.normal(filler.mean, filler.std, shape).astype(np.float32)
+    if kind == "msra":
+        return rng.normal(0.0, np.sqrt(2.0 / fan_in), shape).astype(np.float32)
+    if kind == "xavier":
+        scale = np.sqrt(3.0 / fan_in)
+        return rng.uniform(-scale, scale, shape).astype(np.float32)
+    raise ValueError("filler type %s is not drawn here" % kind)
+
+
+def draw_units(start_caffemodel, out, net, seed):
+    """Write `out`: the start caffemodel with every attention unit's learned
+    layers it lacks drawn from their fillers with numpy seed `seed`, and a
+    provenance record linking it to the start (the transfer chain stays
+    traceable). A fold started from `out` has its iteration-0 units in a
+    file, so their weight change can be measured; another seed per fold gives
+    each fold its own initialisation. Returns the names of the drawn layers."""
+    param = prototxt.load(net)
+    model = caffemodel.read_caffemodel(str(start_caffemodel))
+    wanted = [n for names in attention_layers(param).values() for n in names
+              if n not in model]
+    shapes = {}
+    if wanted:
+        built = prototxt.build(prototxt.render_deploy(net))
+        shapes = {n: [b.data.shape for b in built.params[n]] for n in wanted}
+        del built
+    rng = np.random.RandomState(int(seed))
+    layers = {layer.name: layer for layer in param.layer}
+    for name in wanted:
+        fillers = _fillers(layers[name])
+        model[name] = (layers[name].type, [draw(f, shape, rng)
+                                           for f, shape in zip(fillers, shapes[name])])
+    caffemodel.write_caffemodel(model, str(out), name="%s_units_drawn" % net)
+    sidecar.write_provenance(str(out), "draw-attention-units", {"in": str(start_caffemodel)},
+                             collections.OrderedDict([("net", net), ("seed", int(seed)),
+                                                      ("drawn", wanted)]))
+    return wanted
 
 
 def mask_spread(maps):

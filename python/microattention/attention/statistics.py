@@ -65,12 +65,15 @@ def t_interval(values, level=LEVEL):
 
 
 def verdict(auc_low, auc_high, people, moved=True):
-    """The one rule of every row: 'untested' when the units behind the map
-    did not move or fewer than MIN_PEOPLE people were held out; else
+    """The one rule of every row: 'untested' when fewer than MIN_PEOPLE
+    people were held out or the units behind the map did not move (`moved`
+    False) or are not known to have moved (None); else
     'prefers' / 'avoids' when the AUC interval lies above / below 0.5, 'no
     preference' when it holds 0.5."""
     if people < MIN_PEOPLE:
         return "%s (%d < %d people)" % (UNTESTED, people, MIN_PEOPLE)
+    if moved is None:
+        return "%s (the units' start weights are in no file)" % UNTESTED
     if not moved:
         return "%s (units did not move)" % UNTESTED
     if auc_low > 0.5:
@@ -108,8 +111,8 @@ def _groups(records):
 def _learning(changes, key, spreads):
     """(weight change, moved, mask spread) of a group: the mean over folds of
     its unit's relative weight change (None when it is not an attention map,
-    or a fold's starting weights are unknown: then not moved), and the mean
-    per-face spread."""
+    or a fold's start weights do not hold the unit: then moved is None, not
+    known), whether it reaches MOVED, and the mean per-face spread."""
     net, map_name, _, state = key
     spread = float(np.mean(spreads)) if spreads else None
     if not map_name.startswith(ATTENTION_PREFIX):
@@ -117,7 +120,7 @@ def _learning(changes, key, spreads):
         return None, True, spread
     folds = [c.get((net, state, map_name)) for c in changes.values()]
     if not folds or any(v is None for v in folds):
-        return None, False, spread
+        return None, None, spread
     change = float(np.mean(folds))
     return change, change >= MOVED, spread
 
