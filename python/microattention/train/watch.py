@@ -18,6 +18,7 @@ import time
 from microattention.train import layout, progress
 
 TTY_INTERVAL = 1.0     # seconds between redraws of the terminal block
+UNKNOWN_WIDTH = 160    # columns when the terminal does not say
 
 
 def _stamp():
@@ -144,7 +145,8 @@ class Watch:
             self.drawn = 0
 
     def _draw(self, now):
-        width = max(20, shutil.get_terminal_size((100, 24)).columns - 1)
+        columns = shutil.get_terminal_size((UNKNOWN_WIDTH, 24)).columns
+        width = (columns if columns > 20 else UNKNOWN_WIDTH) - 1   # 0: a pty of unknown size
         lines = [line[:width] for line in self.block(now)]   # a wrapped line breaks the count
         self.stream.write("".join(line + "\n" for line in lines))
         self.stream.flush()
