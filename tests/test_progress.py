@@ -256,15 +256,20 @@ def test_watch_redraws_a_block_on_a_terminal_at_most_once_a_second(tmp_path):
     # redrawn at 1.2 s and 2.3 s, not at 0.2 ... 0.9 or 1.5 (drawn at 0 s)
     assert out.getvalue().count(erase) == 2
     watch.say("fold a finished")
-    watch.close()
     text = out.getvalue()
-    assert text.count(erase) == 4 and text.endswith(erase)    # closed: the block is gone
-    last_block = text.split(erase)[-2]
+    assert text.count(erase) == 3
     # the earlier sessions' text in caffe.log is not theirs: both are preparing
-    assert last_block.splitlines() == [
+    assert text.split(erase)[-1].splitlines() == [
         "[T] fold a finished", "fold a: preparing (LMDBs, nets), elapsed 2 s",
         "fold b: preparing (LMDBs, nets), elapsed 2 s",
         "run: 0 finished, 2 running, 1 waiting; elapsed 2 s, ETA ? (no fold measured yet)"]
+    watch.ended("a", 2.3, True)     # redrawn at once without it
+    assert out.getvalue().split(erase)[-1].splitlines() == [
+        "fold b: preparing (LMDBs, nets), elapsed 2 s",
+        "run: 1 finished, 1 running, 1 waiting; elapsed 2 s, ETA about 2 s"]
+    watch.close()
+    text = out.getvalue()
+    assert text.endswith("\x1b[2A\r\x1b[J")    # closed: the block is gone
 
 
 # ------------------------------------------------------------------ a real run

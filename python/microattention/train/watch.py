@@ -79,7 +79,10 @@ class Watch:
         self.ended_count += 1
         if finished:
             self.durations.append(seconds)
-        if not self.tty and self.ended_count < self.total:
+        if self.tty:      # the block without the fold at once
+            self._erase()
+            self._draw(self.clock())
+        elif self.ended_count < self.total:
             self._write(self.stamped(self.run_text(self.clock())))
             self.last_run_line = self.clock()
 
