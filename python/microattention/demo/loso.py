@@ -1,8 +1,13 @@
 """LOSO fine-tuning of each net on the micro set, from the pre-trained
-weights, over the folds the config trains."""
+weights, over the folds the config trains; with the config's loso_seed_base,
+each fold with its own seed and, where the transfer left layers at their
+fillers (the attention units), its own start weights drawn from that seed."""
 import collections
+import pathlib
 
 from microattention import files, metrics
+from microattention.demo.initialisation import fill_missing
+from microattention.nets.sidecar import provenance_path
 from microattention.train import layout, runs
 from microattention.train.fold import train_fold
 
@@ -13,15 +18,17 @@ class LosoStages:
 
     def loso(self, net):
         chosen, total = self.loso_folds()
-        per_fold = collections.OrderedDict()
+        per_fold, seeds = collections.OrderedDict(), collections.OrderedDict()
         for number, fold in enumerate(chosen, start=1):
-            self.say("  %s fold %s (%d/%d, of the %d LOSO folds)"
-                     % (net, fold, number, len(chosen), total))
+            seeds[fold] = seed = self.fold_seed(number)
+            self.say("  %s fold %s (%d/%d, of the %d LOSO folds)%s"
+                     % (net, fold, number, len(chosen), total,
+                        "" if self.config.loso_seed_base is None else ", seed %d" % seed))
             done = train_fold(
                 self.p("index", "casme2-faces.csv"), self.p("faces", "casme2"),
                 self.protocol("loso"), fold,
-                self.start_weights(net), net=net, run_dir=self.p("runs"),
-                epochs=self.config.loso_epochs, seed=0, gpu=self.gpu, log=self.fold_log,
+                self.fold_start(net, fold, seed), net=net, run_dir=self.p("runs"),
+                epochs=self.config.loso_epochs, seed=seed, gpu=self.gpu, log=self.fold_log,
                 recalibrate_bn=True)
             per_fold[fold] = done["metrics"]["war"]
             self.say("  %s fold %s: accuracy %.3f on %d test samples"
@@ -31,7 +38,36 @@ class LosoStages:
         return collections.OrderedDict([("folds", chosen), ("folds_total", total),
                                         ("war", pooled["war"]), ("uar", pooled["uar"]),
                                         ("samples", pooled["samples"]),
-                                        ("per_fold_war", per_fold)])
+                                        ("per_fold_war", per_fold)]
+                                       + ([] if self.config.loso_seed_base is None else
+                                          [("seeds", seeds)]))
+
+    def fold_seed(self, number):
+        """The seed of the number-th fold trained (1-based): 0 for every fold
+        (the demo), or loso_seed_base + number (the attention experiment: each
+        fold's attention units start from their own draw)."""
+        base = self.config.loso_seed_base
+        return 0 if base is None else base + number
+
+    def fold_start(self, net, fold, seed, weights=None):
+        """The weights a fold starts from: the transfer (`weights`, default
+        the demo's), or with loso_seed_base, when the transfer left layers at
+        their fillers, those layers drawn from the fold's seed
+        (OUT/weights/NET_macro_FOLD_seedS.caffemodel, with its record)."""
+        weights = pathlib.Path(weights or self.start_weights(net))
+        if self.config.loso_seed_base is None:
+            return weights
+        record = files.read_json(provenance_path(weights), "run the transfer again") or {}
+        if not (record.get("layers") or {}).get("from_fillers"):
+            return weights
+        out = weights.parent / ("%s_%s_seed%d.caffemodel" % (weights.stem, fold, seed))
+        made = files.read_json(provenance_path(out), "remove it to draw it again") or {}
+        if not (out.is_file() and made.get("output_sha256") == files.sha256(out)
+                and made["inputs"]["from"]["sha256"] == files.sha256(weights)):
+            filled = fill_missing(weights, net, seed, out)
+            self.say("  %s fold %s: %s drawn from seed %d (%s)"
+                     % (net, fold, ", ".join(filled), seed, out.name))
+        return out
 
     def stage_loso_micro_attention(self):
         return self.loso("micro_attention")

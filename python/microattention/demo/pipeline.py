@@ -47,10 +47,13 @@ class Demo(PreparationStages, PretrainingStages, LosoStages, ResultStages, Summa
 
     @property
     def settings(self):
+        values = self.config._asdict()
+        if values["loso_seed_base"] is None:    # the demo's settings as before it existed
+            del values["loso_seed_base"]
         return collections.OrderedDict([
             ("format", FORMAT), ("config", self.name), ("seed", SEED),
             ("init_weights", self.init_weights),
-            ("values", json.loads(json.dumps(self.config._asdict(), default=plain)))])
+            ("values", json.loads(json.dumps(values, default=plain)))])
 
     def check_settings(self):
         path = self.p("demo.json")
