@@ -301,8 +301,9 @@ def test_same_seed_same_bytes_other_seed_other_frames(tmp_path):
     make_tree(tmp_path / "c", "--seed", "8")
     a, b, c = files_of(tmp_path / "a"), files_of(tmp_path / "b"), files_of(tmp_path / "c")
     assert a == b
-    frames = [p for p in a if p.endswith((".jpg", ".png"))]
+    frames = [p for p in a if p.endswith((".jpg", ".png")) and "/truth/" not in p]
     assert len(frames) == 5 * (2 * 2 * 5 + 1 * 1 * 4)
+    assert len([p for p in a if "/truth/" in p]) == 2 * 2 * 5     # one per CASME II clip
     # Other seed: other onset numbers, so other CASME II names; every frame differs.
     assert a["casme2/CASME2-coding-20190701.xlsx"] != c["casme2/CASME2-coding-20190701.xlsx"]
     ck = [p for p in frames if p.startswith("ckplus/")]
