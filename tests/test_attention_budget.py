@@ -5,7 +5,6 @@ configuration unchanged, a seed and an attention draw of its own per fold
 (drawn like Caffe's fillers, same seed same bytes), and the budget table's
 control row. The fill tests need pycaffe (run inside the image)."""
 import importlib.util
-import json
 import pathlib
 
 import numpy as np
@@ -14,7 +13,6 @@ import pytest
 from microattention import files
 from microattention.demo import config
 from microattention.demo.pipeline import Demo
-from microattention.errors import UserError
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -115,13 +113,19 @@ def caffe_or_skip():
         pytest.skip("pycaffe not available (run inside the image)")
 
 
-def transferred(tmp_path):
+def read_caffemodel(path):
+    from microattention.nets.caffemodel import read_caffemodel as read
+    return read(path)
+
+
+def transferred(tmp_path, caffe_seed=5):
     """A ResNet-10 model from seeded fillers, transferred into micro-attention
     (the attention units left out, as the demo's transfer leaves them)."""
     caffe = caffe_or_skip()
     from microattention import cli
     from microattention.nets import prototxt
-    caffe.set_random_seed(5)
+    caffe.set_random_seed(caffe_seed)
+    tmp_path.mkdir(exist_ok=True)
     src = tmp_path / "resnet10.caffemodel"
     prototxt.build(prototxt.render_deploy("resnet10"), "TEST").save(str(src))
     out = tmp_path / "weights" / "micro_attention_macro.caffemodel"
@@ -131,61 +135,36 @@ def transferred(tmp_path):
     return out
 
 
-def test_fill_draws_the_missing_layers_by_their_fillers_and_keeps_the_rest(tmp_path):
-    from microattention.demo.initialisation import fill_missing
-    from microattention.nets.caffemodel import read_caffemodel
-    from microattention.attention.maps import load_net
-    start = transferred(tmp_path)
-    a, b, c = (tmp_path / n for n in ("a.caffemodel", "b.caffemodel", "c.caffemodel"))
-    filled = fill_missing(start, "micro_attention", 7, a)
-    fill_missing(start, "micro_attention", 7, b)
-    fill_missing(start, "micro_attention", 8, c)
-    assert filled == ["mask_Concat_%d_1x1%s" % (s, k) for s in (64, 128, 256, 512)
-                      for k in ("", "_one")]
-    assert a.read_bytes() == b.read_bytes()               # same seed, same bytes
-    src, ma, mc = read_caffemodel(str(start)), read_caffemodel(str(a)), read_caffemodel(str(c))
-    for name in src:                                      # the transfer kept as it was
-        assert all(np.array_equal(x, y) for x, y in zip(src[name][1], ma[name][1])), name
-    for stage in (64, 128, 256, 512):
-        w = ma["mask_Concat_%d_1x1" % stage][1][0]
-        assert w.shape == (stage, 3 * stage, 1, 1)
-        # Caffe's msra: zero mean, variance 2 / fan_in (fan_in = 3C)
-        assert abs(w.std() - np.sqrt(2.0 / (3 * stage))) < 0.05 * np.sqrt(2.0 / (3 * stage))
-        assert not np.array_equal(w, mc["mask_Concat_%d_1x1" % stage][1][0])  # another seed
-        one = ma["mask_Concat_%d_1x1_one" % stage][1][0]
-        assert np.allclose(one, 1.0 / stage)
-    record = files.read_json(str(a) + ".json")
-    assert record["stage"] == "attention-fill" and record["settings"]["seed"] == 7
-    load_net("micro_attention", str(a))                   # a whole micro-attention model
-
-
-def test_fold_start_fills_per_fold_only_where_the_transfer_left_fillers(tmp_path):
+def test_fold_start_draws_the_units_per_fold_for_the_attention_net_only(tmp_path):
     start = transferred(tmp_path)
     d = Demo(tmp_path, "attention")
-    d.say = lambda text: None
+    said = []
+    d.say = said.append
     d.start_weights = lambda net: start
     one = d.fold_start("micro_attention", "sub01", d.fold_seed(1))
     two = d.fold_start("micro_attention", "sub02", d.fold_seed(2))
     assert one != two and one.is_file() and two.is_file()
-    assert one.read_bytes() != two.read_bytes()
-    again = d.fold_start("micro_attention", "sub01", d.fold_seed(1))
-    assert again == one
-    # a model the transfer filled whole (the baseline) is used as it is
-    from microattention.nets.sidecar import provenance_path
-    record = files.read_json(provenance_path(start))
-    record["layers"]["from_fillers"] = []
-    pathlib.Path(provenance_path(start)).write_text(json.dumps(record))
-    assert d.fold_start("resnet10", "sub01", d.fold_seed(1)) == start
+    a, b = read_caffemodel(str(one)), read_caffemodel(str(two))
+    for stage in (64, 128, 256, 512):
+        name = "mask_Concat_%d_1x1" % stage
+        assert name not in read_caffemodel(str(start))        # left to fillers by the transfer
+        assert not np.array_equal(a[name][1][0], b[name][1][0])  # each fold its own draw
+    record = files.read_json(str(one) + ".json")
+    assert record["settings"]["seed"] == d.fold_seed(1)
+    assert record["inputs"]["in"]["sha256"] == files.sha256(start)
+    # drawn once: asked again, the same file is used as it is
+    stamp = one.stat().st_mtime_ns
+    assert d.fold_start("micro_attention", "sub01", d.fold_seed(1)) == one
+    assert one.stat().st_mtime_ns == stamp and len(said) == 2
+    # a changed transfer is drawn from again
+    other = transferred(tmp_path / "other", caffe_seed=6)
+    start.write_bytes(other.read_bytes())
+    pathlib.Path(str(start) + ".json").write_text(pathlib.Path(str(other) + ".json").read_text())
+    assert d.fold_start("micro_attention", "sub01", d.fold_seed(1)) == one
+    assert len(said) == 3
+    assert files.read_json(str(one) + ".json")["inputs"]["in"]["sha256"] == files.sha256(start)
+    assert d.fold_start("resnet10", "sub01", d.fold_seed(1)) == start   # no units: as it is
     # the demo's own configuration starts every fold from the transfer
     full = Demo(tmp_path, "full")
     full.start_weights = lambda net: start
     assert full.fold_start("micro_attention", "sub01", full.fold_seed(1)) == start
-
-
-def test_a_filler_the_fill_cannot_draw_is_refused():
-    caffe_or_skip()
-    from microattention.demo.initialisation import draw
-    from microattention.nets import prototxt
-    filler = prototxt.pb().FillerParameter(type="bilinear")
-    with pytest.raises(UserError, match="bilinear"):
-        draw(filler, (2, 2, 1, 1), np.random.RandomState(0), "layer_x")

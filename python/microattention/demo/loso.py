@@ -1,12 +1,14 @@
 """LOSO fine-tuning of each net on the micro set, from the pre-trained
 weights, over the folds the config trains; with the config's loso_seed_base,
-each fold with its own seed and, where the transfer left layers at their
-fillers (the attention units), its own start weights drawn from that seed."""
+each fold with its own seed and, for a net with attention units (which the
+transfer leaves to their fillers), its own start weights with the units
+drawn from that seed."""
 import collections
 import pathlib
 
 from microattention import files, metrics
-from microattention.demo.initialisation import fill_missing
+from microattention.attention.learning import attention_layers, draw_units
+from microattention.nets import prototxt
 from microattention.nets.sidecar import provenance_path
 from microattention.train import layout, runs
 from microattention.train.fold import train_fold
@@ -51,23 +53,29 @@ class LosoStages:
 
     def fold_start(self, net, fold, seed, weights=None):
         """The weights a fold starts from: the transfer (`weights`, default
-        the demo's), or with loso_seed_base, when the transfer left layers at
-        their fillers, those layers drawn from the fold's seed
-        (OUT/weights/NET_macro_FOLD_seedS.caffemodel, with its record)."""
+        the demo's), or with loso_seed_base, for a net with attention units,
+        the transfer with the units drawn from the fold's seed
+        (OUT/weights/NET_macro_FOLD_seedS.caffemodel and its record, made by
+        attention.learning.draw_units): each fold's own initialisation, in a
+        file its provenance names, that weight changes are measured from."""
         weights = pathlib.Path(weights or self.start_weights(net))
-        if self.config.loso_seed_base is None:
-            return weights
-        record = files.read_json(provenance_path(weights), "run the transfer again") or {}
-        if not (record.get("layers") or {}).get("from_fillers"):
+        if self.config.loso_seed_base is None or not attention_layers(prototxt.load(net)):
             return weights
         out = weights.parent / ("%s_%s_seed%d.caffemodel" % (weights.stem, fold, seed))
-        made = files.read_json(provenance_path(out), "remove it to draw it again") or {}
-        if not (out.is_file() and made.get("output_sha256") == files.sha256(out)
-                and made["inputs"]["from"]["sha256"] == files.sha256(weights)):
-            filled = fill_missing(weights, net, seed, out)
+        if not self.drawn_before(out, weights):
+            drawn = draw_units(weights, out, net, seed)
             self.say("  %s fold %s: %s drawn from seed %d (%s)"
-                     % (net, fold, ", ".join(filled), seed, out.name))
+                     % (net, fold, ", ".join(drawn), seed, out.name))
         return out
+
+    @staticmethod
+    def drawn_before(out, weights):
+        """Whether `out` holds a draw from `weights` as they are now (its
+        record names their sha256 and its own)."""
+        made = files.read_json(provenance_path(out), "remove it to draw it again") or {}
+        source = [v for k, v in (made.get("inputs") or {}).items() if k in ("in", "from")]
+        return (out.is_file() and made.get("output_sha256") == files.sha256(out)
+                and len(source) == 1 and source[0].get("sha256") == files.sha256(weights))
 
     def stage_loso_micro_attention(self):
         return self.loso("micro_attention")
