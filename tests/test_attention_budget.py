@@ -48,10 +48,22 @@ def test_the_demo_configuration_is_unchanged():
     assert full.loso_seed_base is None and full.loso_epochs == 1
     assert config.CONFIGS["quick"].loso_seed_base is None
     # its demo.json holds the values it held before loso_seed_base existed
+    assert full.pretrain_nets == ("resnet10",)
     values = Demo("/nonexistent", "full").settings["values"]
-    assert "loso_seed_base" not in values
-    assert set(values) == set(config.Config._fields) - {"loso_seed_base"}
+    assert set(values) == set(config.Config._fields) - {"loso_seed_base", "pretrain_nets"}
     assert "loso_seed_base" in Demo("/nonexistent", "attention").settings["values"]
+    assert "pretrain_nets" in Demo("/nonexistent", "attention-pretrained").settings["values"]
+
+
+def test_the_variant_outside_the_paper_is_flagged_and_the_paper_chain_is_not():
+    variant = Demo("/nonexistent", "attention-pretrained")
+    assert "NOT THE PAPER'S CHAIN" in variant.outside_paper()
+    assert "micro_attention" in variant.outside_paper()
+    assert Demo("/nonexistent", "attention").outside_paper() == ""
+    assert Demo("/nonexistent", "full").outside_paper() == ""
+    # the same people and LOSO budget as the paper's chain: only pre-training differs
+    paper = config.CONFIGS["attention"]
+    assert variant.config._replace(pretrain_nets=paper.pretrain_nets) == paper
 
 
 def test_each_fold_has_its_own_seed_in_the_attention_experiment_only():
@@ -164,6 +176,10 @@ def test_fold_start_draws_the_units_per_fold_for_the_attention_net_only(tmp_path
     assert len(said) == 3
     assert files.read_json(str(one) + ".json")["inputs"]["in"]["sha256"] == files.sha256(start)
     assert d.fold_start("resnet10", "sub01", d.fold_seed(1)) == start   # no units: as it is
+    # the variant's micro-attention net brings its units from pre-training
+    variant = Demo(tmp_path, "attention-pretrained")
+    variant.start_weights = lambda net: start
+    assert variant.fold_start("micro_attention", "sub01", variant.fold_seed(1)) == start
     # the demo's own configuration starts every fold from the transfer
     full = Demo(tmp_path, "full")
     full.start_weights = lambda net: start

@@ -59,8 +59,9 @@ class LosoStages:
         attention.learning.draw_units): each fold's own initialisation, in a
         file its provenance names, that weight changes are measured from."""
         weights = pathlib.Path(weights or self.start_weights(net))
-        if self.config.loso_seed_base is None or not attention_layers(prototxt.load(net)):
-            return weights
+        if (self.config.loso_seed_base is None or net in self.config.pretrain_nets
+                or not attention_layers(prototxt.load(net))):
+            return weights      # no units, or units trained in pre-training
         out = weights.parent / ("%s_%s_seed%d.caffemodel" % (weights.stem, fold, seed))
         if not self.drawn_before(out, weights):
             drawn = draw_units(weights, out, net, seed)
