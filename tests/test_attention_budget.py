@@ -97,7 +97,7 @@ def load_tool():
 
 
 def row(tool, name, change, spread, right):
-    return {"candidate": name, "net": "micro_attention", "solver": "SGD", "base_lr": 1e-3,
+    return {"candidate": name, "net": "micro_attention", "chain": "paper's", "solver": "SGD", "base_lr": 1e-3,
             "epochs": 10, "iterations": "60", "right": right, "faces": 90, "p_chance": 0.5,
             "weight_change": {"attention_64": change}, "mask_spread": {"attention_64": spread},
             "wall_min": 1.5, "cpu_min": 2.5, "folds_timed": 3, "folds": 3}

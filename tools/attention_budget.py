@@ -186,7 +186,9 @@ def measure(d, name, net, trained, times):
     its = sorted({files.read_json(pathlib.Path(done["fold_dir"]) / layout.PROVENANCE_NAME)
                   ["schedule"]["max_iter"] for _, _, done in trained}) if epochs else [0]
     return collections.OrderedDict([
-        ("candidate", name), ("net", net), ("solver", p.solver if epochs else "-"),
+        ("candidate", name), ("net", net),
+        ("chain", "NOT THE PAPER'S" if d.outside_paper() else "paper's"),
+        ("solver", p.solver if epochs else "-"),
         ("base_lr", p.base_lr if epochs else 0.0), ("epochs", epochs),
         ("iterations", "-".join(str(i) for i in sorted({its[0], its[-1]}))),
         ("right", right), ("faces", len(scored)),
@@ -200,12 +202,12 @@ def measure(d, name, net, trained, times):
 def table(rows):
     """(markdown, csv) of the rows."""
     stages = list(rows[0]["mask_spread"]) if rows else []
-    head = (["candidate", "net", "solver", "lr", "epochs", "iterations/fold", "right",
+    head = (["candidate", "net", "chain", "solver", "lr", "epochs", "iterations/fold", "right",
              "P(X>=right|0.2)"] + ["change %s" % s for s in stages]
             + ["spread %s" % s for s in stages] + ["wall min", "CPU min", "folds timed"])
     body = []
     for r in rows:
-        body.append([r["candidate"], r["net"], r["solver"], "%g" % r["base_lr"],
+        body.append([r["candidate"], r["net"], r["chain"], r["solver"], "%g" % r["base_lr"],
                      str(r["epochs"]), r["iterations"], "%d of %d" % (r["right"], r["faces"]),
                      "%.2g" % r["p_chance"]]
                     + ["%.4f" % r["weight_change"][s] for s in stages]
@@ -242,10 +244,11 @@ def run(out, config_name, names, nets):
             rows.append(measure(d, name, net, trained, times))
     md, text = table(rows)
     files.output_dir(root)
-    files.write_together({root / "budget.md": "# Attention budget (%s)\n\n%s\n%s"
-                          % (config_name, md, NOTE),
+    flag = d.outside_paper() + "\n\n" if d.outside_paper() else ""
+    files.write_together({root / "budget.md": "# Attention budget (%s)\n\n%s%s\n%s"
+                          % (config_name, flag, md, NOTE),
                           root / "budget.csv": text})
-    print(md + "\n" + NOTE + "written: %s, %s" % (root / "budget.md", root / "budget.csv"))
+    print(flag + md + "\n" + NOTE + "written: %s, %s" % (root / "budget.md", root / "budget.csv"))
     return rows
 
 
