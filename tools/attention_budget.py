@@ -39,6 +39,7 @@ sys.path.insert(0, str(ROOT / "python"))
 from microattention import files, metrics, protocols  # noqa: E402
 from microattention.attention import maps, samples  # noqa: E402
 from microattention.attention.learning import mask_spread, weight_change  # noqa: E402
+from microattention.attention.statistics import MOVED  # noqa: E402
 from microattention.demo.config import BUDGET_CANDIDATES, CONFIGS, STAGES  # noqa: E402
 from microattention.demo.pipeline import Demo  # noqa: E402
 from microattention.demo.statistics import binomial_tail  # noqa: E402
@@ -204,7 +205,8 @@ def table(rows):
     stages = list(rows[0]["mask_spread"]) if rows else []
     head = (["candidate", "net", "chain", "solver", "lr", "epochs", "iterations/fold", "right",
              "P(X>=right|0.2)"] + ["change %s" % s for s in stages]
-            + ["spread %s" % s for s in stages] + ["wall min", "CPU min", "folds timed"])
+            + ["spread %s" % s for s in stages]
+            + ["stages moved (change >= %g)" % MOVED, "wall min", "CPU min", "folds timed"])
     body = []
     for r in rows:
         body.append([r["candidate"], r["net"], r["chain"], r["solver"], "%g" % r["base_lr"],
@@ -212,7 +214,9 @@ def table(rows):
                      "%.2g" % r["p_chance"]]
                     + ["%.4f" % r["weight_change"][s] for s in stages]
                     + ["%.4f" % r["mask_spread"][s] for s in stages]
-                    + ["%.1f" % r["wall_min"], "%.1f" % r["cpu_min"],
+                    + ["%d of %d" % (sum(r["weight_change"][s] >= MOVED for s in stages),
+                                     len(stages)),
+                       "%.1f" % r["wall_min"], "%.1f" % r["cpu_min"],
                        "%d of %d" % (r["folds_timed"], r["folds"])])
     md = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     md += ["| " + " | ".join(b) + " |" for b in body]
@@ -226,7 +230,9 @@ def table(rows):
 NOTE = ("Validation people only (LOSO folds over the pre-training people held out of "
         "pre-training); each fold from its own seed (attention units drawn from it). change: "
         "||W_end - W_start|| / ||W_start|| of the stage's learned 1x1 convolution, mean over "
-        "the folds; spread: mean per-face standard deviation of the stage's Sigmoid mask over "
+        "the folds (a stage moved when it reaches attention.statistics.MOVED, the "
+        "measurement's own rule); spread: mean per-face standard deviation of the stage's "
+        "Sigmoid mask over "
         "the held-out faces; the first row scores the start weights (iteration 0). Minutes: "
         "the folds trained in this call (a shared machine slows the wall time; CPU minutes "
         "are the steadier figure).\n")
