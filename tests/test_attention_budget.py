@@ -13,6 +13,7 @@ import pytest
 from microattention import files
 from microattention.demo import config
 from microattention.demo.pipeline import Demo
+from microattention.errors import UserError
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -184,3 +185,16 @@ def test_fold_start_draws_the_units_per_fold_for_the_attention_net_only(tmp_path
     full = Demo(tmp_path, "full")
     full.start_weights = lambda net: start
     assert full.fold_start("micro_attention", "sub01", full.fold_seed(1)) == start
+
+
+def test_the_variant_has_its_own_flag_and_is_one_run_at_a_time(tmp_path):
+    import argparse
+    from microattention.demo import command
+    parser = argparse.ArgumentParser()
+    command.add_arguments(parser)
+    [variant] = [a for a in parser._actions if "--attention-pretrained" in a.option_strings]
+    assert "OUTSIDE THE PAPER'S CHAIN" in variant.help
+    for flags in (["--attention", "--attention-pretrained"], ["--quick", "--attention-pretrained"]):
+        with pytest.raises(UserError, match="different runs"):
+            command.run(parser.parse_args(flags + ["--out", str(tmp_path / "x")]))
+    assert not (tmp_path / "x").exists()
