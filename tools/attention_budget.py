@@ -238,6 +238,20 @@ NOTE = ("Validation people only (LOSO folds over the pre-training people held ou
         "are the steadier figure).\n")
 
 
+def pretraining_change(d, nets):
+    """A line per net whose attention units the config pre-trains: their
+    weight change in pre-training (from their drawn start)."""
+    lines = []
+    for net in nets:
+        if net in d.config.pretrain_nets:
+            start = d.p("weights", "%s_pretrain_start.caffemodel" % net)
+            change = weight_change(start, d.pretrained(net), net)
+            lines.append("%s's attention units in pre-training (%s to its final weights): "
+                         "change %s\n\n" % (net, start.name, ", ".join(
+                             "%s %.4f" % kv for kv in change.items())))
+    return "".join(lines)
+
+
 def run(out, config_name, names, nets):
     d = open_demo(out, config_name)
     root = d.p("attention-budget")
@@ -251,6 +265,7 @@ def run(out, config_name, names, nets):
     md, text = table(rows)
     files.output_dir(root)
     flag = d.outside_paper() + "\n\n" if d.outside_paper() else ""
+    flag += pretraining_change(d, nets)
     files.write_together({root / "budget.md": "# Attention budget (%s)\n\n%s%s\n%s"
                           % (config_name, flag, md, NOTE),
                           root / "budget.csv": text})

@@ -6,6 +6,7 @@ import collections
 import os
 
 from microattention import files, lmdbs, metrics
+from microattention.attention.learning import attention_layers, draw_units
 from microattention.datasets.common import sample_id
 from microattention.demo.config import NETS, SEED, VALIDATION_PREDICTIONS
 from microattention.demo.invoke import call
@@ -58,9 +59,15 @@ class PretrainingStages:
 
     def pretrain_net(self, net, paths, held):
         """One net pre-trained on the macro set but its validation people,
-        from the fillers (or --init-weights; layers the file lacks, such as
-        attention units, from their fillers), tested on those people."""
+        from the fillers (or --init-weights), tested on those people. A net
+        with attention units starts them from a draw in a file
+        (OUT/weights/NET_pretrain_start.caffemodel, seed SEED), so that their
+        change in pre-training can be measured."""
         weights = self.init_weights or self.filler_weights()
+        if attention_layers(prototxt.load(net)):
+            drawn = self.p("weights", "%s_pretrain_start.caffemodel" % net)
+            draw_units(weights, drawn, net, SEED)
+            weights = str(drawn)
         done = train_fold(
             paths["pretrain"], self.p("faces", "ckplus"), self.protocol("pretrain"),
             PRETRAIN_FOLD, weights, net=net, run_dir=self.p("runs"),
