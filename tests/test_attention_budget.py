@@ -89,6 +89,21 @@ def test_every_budget_candidate_is_a_valid_loso_variant():
         (e, dict(config.FULL.loso_changes, **ch)) for e, ch in config.BUDGET_CANDIDATES.values()]
 
 
+def test_the_chosen_budget_follows_the_rule_from_the_recorded_validation_figures():
+    from microattention.attention.statistics import MOVED
+    tried = [(name, r) for (name, net), r in config.BUDGET_VALIDATION.items()
+             if net == "micro_attention" and name in config.BUDGET_CANDIDATES]
+    assert {name for name, _ in tried} == set(config.BUDGET_CANDIDATES)  # every one recorded
+    moved = [(name, r) for name, r in tried if min(r.change) >= MOVED]
+    assert moved, "no candidate moved every attention stage"
+    best = max(moved, key=lambda nr: (nr[1].right, -nr[1].cpu_min))[0]
+    assert best == config.ATTENTION_BUDGET
+    control = config.BUDGET_VALIDATION[("iteration 0", "micro_attention")]
+    assert control.change == (0.0,) * 4 and control.faces == 90
+    # the earlier attention budget is among them and did not move its units
+    assert max(config.BUDGET_VALIDATION[("sgd-1e-3-e10", "micro_attention")].change) < MOVED
+
+
 def load_tool():
     spec = importlib.util.spec_from_file_location("attention_budget",
                                                   str(ROOT / "tools" / "attention_budget.py"))

@@ -24,7 +24,6 @@ import argparse
 import collections
 import csv
 import io
-import json
 import os
 import pathlib
 import resource
@@ -65,9 +64,9 @@ def children_cpu():
 
 
 def prepared_values(config_name):
-    values = CONFIGS[config_name]._asdict()
-    return json.loads(json.dumps(collections.OrderedDict(
-        (k, v) for k, v in values.items() if k not in LOSO_ONLY), default=str))
+    """The config's values as its demo.json records them, but the LOSO ones."""
+    values = Demo(ROOT, config_name).settings["values"]
+    return collections.OrderedDict((k, v) for k, v in values.items() if k not in LOSO_ONLY)
 
 
 def open_demo(out, config_name):

@@ -59,6 +59,53 @@ MACRO_PEOPLE = ",".join(p for p in PEOPLE if p not in MICRO_PEOPLE.split(",")
 ATTENTION_MICRO = DEFAULT_MICRO + ("takeo", "lenna")
 ATTENTION_MACRO = ",".join(p for p in PEOPLE if p not in ATTENTION_MICRO and p != "einstein")
 
+# The attention experiment's fine-tuning budget, chosen by
+# tools/attention_budget.py on the validation people only: LOSO folds over
+# the 3 validation people (each fold fine-tunes on 2 of them, 60 iterations
+# in 10 epochs, and is tested on the third; 90 faces), from the attention
+# configuration's own pre-training (42 of 90 right on those people), each
+# fold from its own seed and attention draw, never a LOSO test face.
+# Name -> (LOSO epochs, changes to the demo's LOSO protocol).
+BUDGET_CANDIDATES = collections.OrderedDict([
+    ("sgd-1e-3-e10", (10, {"base_lr": 1e-3})),    # the earlier attention configuration
+    ("adam-1e-4-e10", (10, {"solver": "Adam", "base_lr": 1e-4})),
+    ("adam-1e-3-e10", (10, {"solver": "Adam", "base_lr": 1e-3})),
+])
+# What they gave (2-core Intel Xeon shared with other jobs, 2026-12-06;
+# attention_budget's table): right of 90 validation faces; per attention
+# stage (64, 128, 256, 512) the relative weight change ||W_end - W_start|| /
+# ||W_start|| of its learned 1x1 convolution (mean over the 3 folds) and its
+# mask spread (mean per-face standard deviation of the Sigmoid mask over the
+# held-out faces); CPU minutes of the 3 folds. "iteration 0" scores the
+# folds' start weights (BatchNorm as pre-training left it) with the same code.
+BudgetResult = collections.namedtuple("BudgetResult", "right faces change spread cpu_min")
+BUDGET_VALIDATION = collections.OrderedDict([
+    (("iteration 0", "micro_attention"),
+     BudgetResult(37, 90, (0.0, 0.0, 0.0, 0.0), (0.0689, 0.0585, 0.0626, 0.0649), 0.0)),
+    (("sgd-1e-3-e10", "micro_attention"),
+     BudgetResult(27, 90, (0.0008, 0.0008, 0.0007, 0.0007), (0.0617, 0.0266, 0.0257, 0.0276),
+                  6.3)),
+    (("adam-1e-4-e10", "micro_attention"),
+     BudgetResult(27, 90, (0.0136, 0.0252, 0.0380, 0.0674), (0.0659, 0.0453, 0.0607, 0.0750),
+                  7.2)),
+    (("adam-1e-3-e10", "micro_attention"),
+     BudgetResult(29, 90, (0.0886, 0.2033, 0.3376, 0.5984), (0.1000, 0.1584, 0.1684, 0.1197),
+                  7.2)),
+])
+# The paper's SGD at its LOSO lr 1e-3 leaves the units where they were drawn
+# (0.07-0.08 % in 60 iterations; at that rate even the paper's 30 epochs
+# would stay far below the measurement's 5 %, attention.statistics.MOVED).
+# Adam (the solver the demo pre-trains with; 4.2 names none) moves them: at
+# 1e-4 one stage of four reaches 5 %, at 1e-3 all four (9-60 %), their masks
+# spread 1.5-2.9 times the untrained ones', with the most right answers of
+# the three. The rule: of the candidates whose every stage moved, the most
+# right answers (tests/test_attention_budget.py checks the choice against
+# these figures). Fine-tuning on 2 people costs answers against the
+# untrained start (37) whatever the budget: the figures compare budgets, not
+# fine-tuning against none. Not tried, for the shared machine's time: SGD at
+# a higher lr, 30 epochs (three times the minutes).
+ATTENTION_BUDGET = "adam-1e-3-e10"
+
 # One AU combination per class and little pose jitter, to keep the classes
 # learnable; the micro set moves as strongly as the macro set (a fixed rule).
 # Settings are judged ONLY by pre-training accuracy on validation_people:
@@ -127,32 +174,17 @@ CONFIGS = collections.OrderedDict([
     # quick demo's 4, 1 epoch, never learned), and so CI checks the number
     # settings are judged by, the validation people's accuracy.
     ("quick", FULL._replace(loso_folds=2, figure_samples=2)),
-    # --attention: the Figure 4 measurement (attention/figure4.py). The attention units
-    # only learn in fine-tuning (pre-training has none), so the extra budget
-    # goes there: every LOSO person held out once, 10 epochs per fold (30
-    # iterations) instead of 1, at LOSO's own lr 1e-3 (the demo's 1e-4 keeps
-    # the pre-trained answers but leaves the attention units near their
-    # initial values); data and pre-training as the demo's.
+    # --attention: the Figure 4 measurement (attention/figure4.py) on 6
+    # held-out people (ATTENTION_MICRO), every LOSO person held out once. The
+    # attention units only learn in fine-tuning (pre-training has none), so
+    # the budget was chosen for them (ATTENTION_BUDGET, above); each fold
+    # starts its units from its own seed (loso_seed_base + the fold's number).
     ("attention", FULL._replace(micro_people=",".join(ATTENTION_MICRO),
                                 macro_people=ATTENTION_MACRO,
-                                loso_epochs=10, loso_changes=dict(_loso_changes(), base_lr=1e-3),
+                                loso_epochs=BUDGET_CANDIDATES[ATTENTION_BUDGET][0],
+                                loso_changes=dict(_loso_changes(),
+                                                  **BUDGET_CANDIDATES[ATTENTION_BUDGET][1]),
                                 loso_seed_base=100)),
-])
-
-# The attention experiment's fine-tuning budget, chosen by
-# tools/attention_budget.py on the validation people only (LOSO folds over
-# them, from the attention configuration's own pre-training; never a LOSO
-# test face): each candidate's accuracy there, how far each attention stage's
-# learned 1x1 convolution moved from its fold-seeded start
-# (||W_end - W_start|| / ||W_start||) and its mask spread (mean per-face
-# standard deviation of the Sigmoid mask). Name -> (LOSO epochs, changes to
-# the demo's LOSO protocol).
-BUDGET_CANDIDATES = collections.OrderedDict([
-    ("sgd-1e-3-e10", (10, {"base_lr": 1e-3})),    # the earlier attention configuration
-    ("sgd-1e-2-e10", (10, {"base_lr": 1e-2})),
-    ("adam-1e-4-e10", (10, {"solver": "Adam", "base_lr": 1e-4})),
-    ("adam-1e-3-e10", (10, {"solver": "Adam", "base_lr": 1e-3})),
-    ("adam-1e-4-e30", (30, {"solver": "Adam", "base_lr": 1e-4})),
 ])
 
 # OUTSIDE THE PAPER'S CHAIN (flagged in every output, demo.Demo.outside_paper):
