@@ -66,6 +66,10 @@ def add_arguments(parser):
                         help="the attention experiment: train longer on every LOSO fold, "
                              "then measure the AU-region lift of the maps on the held-out "
                              "faces (OUT/attention/heldout.md, figure4-heldout.png)")
+    parser.add_argument("--attention-pretrained", action="store_true",
+                        help="--attention OUTSIDE THE PAPER'S CHAIN (flagged in every output): "
+                             "the micro-attention net is pre-trained on the macro people too, "
+                             "so its attention units learn in pre-training as well")
     parser.add_argument("--init-weights", metavar="W",
                         help="start pre-training from these ResNet-10 weights, e.g. the "
                              "ImageNet model made gray by 'weights imagenet-to-gray' "
@@ -102,14 +106,17 @@ def attention_experiment(demo):
 def run(args):
     if args.init_weights and not os.path.isfile(args.init_weights):
         raise UserError("--init-weights %s: no such file" % args.init_weights)
-    if args.quick and args.attention:
-        raise UserError("--quick and --attention are two different runs; give one")
-    name = "quick" if args.quick else "attention" if args.attention else "full"
+    if args.quick + args.attention + args.attention_pretrained > 1:
+        raise UserError("--quick, --attention and --attention-pretrained are different runs; "
+                        "give one")
+    name = ("quick" if args.quick else "attention" if args.attention else
+            "attention-pretrained" if args.attention_pretrained else "full")
+    experiment = name.startswith("attention")
     try:
-        demo = Demo(args.out or ("demo-attention" if args.attention else "demo"), name,
+        demo = Demo(args.out or ("demo-" + name if experiment else "demo"), name,
                     args.init_weights, args.gpu)
         code = demo.run()
-        return attention_experiment(demo) if code == 0 and args.attention else code
+        return attention_experiment(demo) if code == 0 and experiment else code
     except KeyboardInterrupt:
         sys.stderr.write("microattention demo: interrupted; run the same command again "
                          "to continue (finished stages are kept)\n")

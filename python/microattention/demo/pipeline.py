@@ -12,7 +12,7 @@ import time
 
 from microattention import files, protocols
 from microattention.demo.config import (
-    CONFIGS, EARLIER_DEMO, FORMAT, SEED, STAGES, TRAINING_STAGES)
+    CONFIGS, EARLIER_DEMO, FORMAT, SEED, STAGES, TRAINING_STAGES, UNRECORDED_DEFAULTS)
 from microattention.demo.loso import LosoStages
 from microattention.demo.preparation import PreparationStages
 from microattention.demo.pretraining import PretrainingStages
@@ -47,10 +47,30 @@ class Demo(PreparationStages, PretrainingStages, LosoStages, ResultStages, Summa
 
     @property
     def settings(self):
+        values = collections.OrderedDict(
+            (k, v) for k, v in self.config._asdict().items()
+            if k not in UNRECORDED_DEFAULTS or v != UNRECORDED_DEFAULTS[k])
         return collections.OrderedDict([
             ("format", FORMAT), ("config", self.name), ("seed", SEED),
             ("init_weights", self.init_weights),
-            ("values", json.loads(json.dumps(self.config._asdict(), default=plain)))])
+            ("values", json.loads(json.dumps(values, default=plain)))])
+
+    def outside_paper(self):
+        """The flag of a run outside the paper's chain ('' for the paper's):
+        a net pre-trained with attention units, which in the paper exist
+        only in fine-tuning."""
+        extra = [n for n in self.config.pretrain_nets if n != "resnet10"]
+        if not extra:
+            return ""
+        return ("NOT THE PAPER'S CHAIN: %s pre-trained on the macro set with its attention "
+                "units, then fine-tuned from its own pre-training (in the paper only ResNet-10 "
+                "is pre-trained and the attention units learn in fine-tuning alone)."
+                % " and ".join(extra))
+
+    def banner(self):
+        """Summary's banner, after the flag of a run outside the paper's chain."""
+        flag = self.outside_paper()
+        return (flag + " " if flag else "") + Summary.banner(self)
 
     def check_settings(self):
         path = self.p("demo.json")
@@ -74,6 +94,8 @@ class Demo(PreparationStages, PretrainingStages, LosoStages, ResultStages, Summa
         self.check_settings()
         self.say("demo (%s) in %s: synthetic expression motion on real faces, not a "
                  "benchmark" % (self.name, self.out))
+        if self.outside_paper():
+            self.say(self.outside_paper())
         if not self.init_weights:
             self.say("no ImageNet weights here (no network): pre-training starts from the "
                      "nets' fillers; pass --init-weights to start from ImageNet-gray weights")
