@@ -14,6 +14,7 @@ import os
 import re
 import time
 
+from microattention.demo.data import rehearsal
 from microattention.demo.data.clips import (
     MAGNITUDE_MACRO, MAGNITUDE_MAX, MAGNITUDE_MICRO, POSITION_JITTER, ROTATION_JITTER,
     SCALE_JITTER)
@@ -90,6 +91,11 @@ def add_arguments(parser):
                         help="replace an existing demo-data folder")
     parser.add_argument("--strip", metavar="PNG",
                         help="also write a picture of apex frames per class")
+    parser.add_argument("--rehearsal", action="store_true",
+                        help="instead: a small copy of all seven databases in their released "
+                             "layouts (casme2/ samm/ smic/ ckplus/ oulu/ jaffe/ mug/ below "
+                             "--out), for a dress rehearsal; reads --out, --seed, --force, "
+                             "--jobs only")
 
 
 def check_options(opts):
@@ -130,6 +136,8 @@ def check_options(opts):
 
 
 def run(args):
+    if args.rehearsal:
+        return rehearsal.run(args)
     opts = check_options(args)
     if opts.strip:
         check_outputs([opts.strip])

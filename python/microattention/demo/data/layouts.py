@@ -32,9 +32,12 @@ def clip_folder(dataset, subject, clip):
 def encode(image, ext):
     import cv2  # lazy: keeps --help fast
     # Huffman-only PNG: noisy frames barely compress further, at twice the cost.
-    params = [cv2.IMWRITE_JPEG_QUALITY, 95] if ext == ".jpg" else \
-        [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_STRATEGY,
-         cv2.IMWRITE_PNG_STRATEGY_HUFFMAN_ONLY]
+    params = []   # .bmp, .tiff (SMIC, JAFFE): OpenCV's defaults
+    if ext in (".jpg", ".jpeg"):
+        params = [cv2.IMWRITE_JPEG_QUALITY, 95]
+    elif ext == ".png":
+        params = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_STRATEGY,
+                  cv2.IMWRITE_PNG_STRATEGY_HUFFMAN_ONLY]
     ok, data = cv2.imencode(ext, image, params)
     if not ok:
         raise RuntimeError("OpenCV could not encode a %s image" % ext)
@@ -79,13 +82,14 @@ XLSX_PARTS = {
 }
 
 
-def xlsx_bytes(header, rows):
+def xlsx_bytes(header, rows, preamble=()):
     """A one-sheet .xlsx workbook, written directly (the smallest valid
     SpreadsheetML package): fixed zip timestamps and no save-time stamp, so
     the same seed gives the same bytes; and no openpyxl import (about half a
-    second of CPU)."""
+    second of CPU). `preamble`: rows of free text above the header (SAMM's
+    sheet has its header on row 14)."""
     lines = []
-    for number, row in enumerate([header] + list(rows), start=1):
+    for number, row in enumerate(list(preamble) + [header] + list(rows), start=1):
         cells = "".join(_cell("%s%d" % (chr(ord("A") + col), number), value)
                         for col, value in enumerate(row))
         lines.append('<row r="%d">%s</row>' % (number, cells))
