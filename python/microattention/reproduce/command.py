@@ -58,6 +58,9 @@ def add_arguments(parser):
     parser.add_argument("--scale", type=float, default=1.0, metavar="S",
                         help="multiply every epoch count by S (a dress rehearsal; every "
                              "output says SCALED)")
+    parser.add_argument("--folds", type=int, default=None, metavar="N",
+                        help="train only the first N folds of each protocol (a dress "
+                             "rehearsal; every table then says PARTIAL)")
     parser.add_argument("--start-weights", metavar="W",
                         help="start from this caffemodel instead of fetching the ImageNet "
                              "ResNet-10 (offline); flagged as a non-ImageNet start")
@@ -71,6 +74,8 @@ def add_arguments(parser):
 def check_args(args):
     if args.jobs < 1:
         raise UserError("--jobs %d: must be at least 1" % args.jobs)
+    if args.folds is not None and args.folds < 1:
+        raise UserError("--folds %d: must be at least 1" % args.folds)
     if not args.scale > 0:
         raise UserError("--scale %g: must be above 0" % args.scale)
     if args.data is None and not args.dataset:
@@ -85,7 +90,8 @@ def check_args(args):
 def settings_of(args, found, tables):
     made = [t for t in tables if discover.makeable(t, found.present)[0]]
     return plan.Settings(os.path.normpath(args.out), found.present, made, list(args.nets),
-                         args.gpu, args.jobs, args.scale, args.start_weights, args.skip_bad)
+                         args.gpu, args.jobs, args.scale, args.start_weights, args.skip_bad,
+                         args.folds)
 
 
 def run(args):
@@ -98,9 +104,11 @@ def run(args):
     for line in discover.summary_lines(found, tables):
         say(line)
     settings = settings_of(args, found, tables)
-    stage_list, notes = plan.make_plan(settings)
-    times, why = estimate.caffe_times(stages.state_dir(settings.out), args.gpu, plan.NETS)
-    costs = summary.costs(settings, stage_list, times)
+    estimator = estimate.Estimator(settings)
+    stage_list, notes = plan.make_plan(settings, estimator.fold_ids)
+    estimator.times, why = estimate.caffe_times(stages.state_dir(settings.out), args.gpu,
+                                                plan.NETS, say)
+    costs = estimator.costs(stage_list)
     text = summary.plan_text(settings, stage_list, costs, notes, why)
     say(text)
     if not args.plan:
@@ -108,6 +116,8 @@ def run(args):
     summary.save_plan(settings, stage_list, text)
     if args.plan:
         return 0
+    for folder in ("index", "faces", "weights", "runs", "tables"):
+        files.output_dir(os.path.join(settings.out, folder))     # the commands' --out parents
     started = time.time()
     with files.terminate_as_interrupt():
         try:

@@ -16,7 +16,7 @@ FOLDER_NAMES = collections.OrderedDict([
     ("samm", ("samm", "sammv1", "sammdata")),
     ("smic", ("smic", "smice", "smicehs", "smichs")),
     ("ckplus", ("ckplus", "ck+", "ck", "cohnkanadeplus", "cohnkanade")),
-    ("oulu", ("oulu", "oulucasia", "oulucasianirvis", "oulucasianirandvis")),
+    ("oulu", ("oulu", "oulucasia", "oulucasianirvis", "oulucasianir&vis")),
     ("jaffe", ("jaffe", "jaffedbase")),
     ("mug", ("mug", "mugfed", "mugfacialexpressiondatabase")),
 ])

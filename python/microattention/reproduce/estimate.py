@@ -54,16 +54,17 @@ def read_dataset(name, root, skip_bad):
 
 
 def fold_sizes(rows, protocol):
-    """[(training records, test images)] of each fold of a protocol on rows."""
+    """{fold id: (training records, test images)} of a protocol's folds on rows."""
     family = FAMILY[next(iter(rows.values()))["dataset"]]
     label = {k: CLASSES[family].index(r["label"]) for k, r in rows.items()}
     if protocol == "pretrain":
         ordered = [dict(r, _label=label[k]) for k, r in rows.items()]
         held = validation_split(ordered, VAL_FRACTION, 0)
         train = [ordered[i]["_label"] for i in range(len(ordered)) if i not in held]
-        return [(disk.training_records(train, protocol), max(1, len(held)))]
-    return [(disk.training_records([label[i] for i in fold["train"]], protocol),
-             len(fold["test"])) for fold in selection.split(rows, "index", protocol)]
+        return {"pretrain": (disk.training_records(train, protocol), max(1, len(held)))}
+    return collections.OrderedDict(
+        (fold["fold"], (disk.training_records([label[i] for i in fold["train"]], protocol),
+                        len(fold["test"]))) for fold in selection.split(rows, "index", protocol))
 
 
 def machine_key(gpu):
@@ -78,7 +79,7 @@ def machine_key(gpu):
             "machine": platform.machine()}
 
 
-def caffe_times(cache_dir, gpu, measure_nets):
+def caffe_times(cache_dir, gpu, measure_nets, say=None):
     """{net: {forward_ms, backward_ms, forward_backward_ms, stored_values}}
     at batch TIME_BATCH, measured now or read from the cache made on this
     machine; (times, None) or ({}, why not)."""
@@ -91,6 +92,9 @@ def caffe_times(cache_dir, gpu, measure_nets):
     if cached and cached.get("machine") == key and set(cached.get("nets", {})) >= set(
             measure_nets):
         return cached["nets"], None
+    if say:
+        say("measuring `caffe time` of %s for the time estimate (kept in %s)"
+            % (", ".join(measure_nets), path))
     args = argparse.Namespace(nets=list(measure_nets), num_output=5, size=224,
                               batch=TIME_BATCH, iterations=TIME_ITERATIONS, repeats=1,
                               caffe="caffe", no_time=False, gpu=gpu, layers=False)
@@ -138,11 +142,12 @@ class Estimator:
     """The Cost of each stage of a plan (bytes kept, seconds, bytes needed
     only while it runs, and a note on how it was found)."""
 
-    def __init__(self, settings, times, cores=None):
+    def __init__(self, settings, times=None, cores=None):
         self.s = settings
-        self.times = times
+        self.times = times or {}
         self.cores = cores or len(os.sched_getaffinity(0))
         self._rows = {}
+        self._sizes = {}
         self._lmdbs = set()      # (run dir, protocol): LMDBs counted once for the nets
 
     def rows(self, datasets):
@@ -153,8 +158,21 @@ class Estimator:
             out.update(self._rows[name])
         return out
 
+    def sizes(self, datasets, protocol):
+        key = (tuple(datasets), protocol)
+        if key not in self._sizes:
+            self._sizes[key] = fold_sizes(self.rows(datasets), protocol)
+        return self._sizes[key]
+
+    def fold_ids(self, datasets, protocol):
+        return list(self.sizes(datasets, protocol))
+
     def stage(self, stage):
         return getattr(self, "cost_" + stage.group)(stage)
+
+    def costs(self, stage_list):
+        """{stage name: Cost} of the plan."""
+        return collections.OrderedDict((s.name, self.stage(s)) for s in stage_list)
 
     def cost_index(self, stage):
         n = len(self.rows(stage.info["datasets"]))
@@ -180,11 +198,11 @@ class Estimator:
 
     def cost_run(self, stage):
         info = stage.info
-        rows = self.rows(info["datasets"])
-        sizes = fold_sizes(rows, info["protocol"])
+        sizes = self.sizes(info["datasets"], info["protocol"])
+        sizes = [sizes[f] for f in info.get("folds") or sizes]
         seconds, lmdb, final, pair = run_cost(sizes, info["protocol"], info["net"],
                                               info["epochs"], self.times)
-        key = (info["protocol"], tuple(info["datasets"]))
+        key = (info["protocol"], tuple(info["datasets"]), tuple(info.get("folds") or ()))
         if key in self._lmdbs:
             lmdb = 0            # built by the first net, shared by the others
         self._lmdbs.add(key)

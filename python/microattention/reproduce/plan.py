@@ -20,7 +20,7 @@ IMAGENET = os.path.join("weights", "resnet10_cvgj_iter_320000.caffemodel")
 # estimate.py needs (datasets, protocol, net, epochs, ...).
 Stage = collections.namedtuple("Stage", "name group argv info")
 Settings = collections.namedtuple(
-    "Settings", "out present tables nets gpu jobs scale start_weights skip_bad")
+    "Settings", "out present tables nets gpu jobs scale start_weights skip_bad folds")
 
 
 def shell_line(argv):
@@ -36,8 +36,9 @@ def scaled_epochs(protocol, scale):
 
 
 class Planner:
-    def __init__(self, settings):
+    def __init__(self, settings, fold_ids=None):
         self.s = settings
+        self.fold_ids = fold_ids     # (datasets, protocol) -> fold ids, for --folds
         self.stages = []
         self.notes = []          # deviations from the paper the plan itself makes
 
@@ -108,14 +109,22 @@ class Planner:
 
     # ----------------------------------------------------------- runs, tables
     def protocol_run(self, protocol, net, index, faces, weights, run_dir, datasets):
-        args = ["run", "--protocol", protocol, "--index", index, "--faces", faces,
+        """`run` of every fold, or with --folds N `train-fold` of the first N."""
+        args = ["--protocol", protocol, "--index", index, "--faces", faces,
                 "--weights", weights, "--net", net, "--run-dir", run_dir]
         epochs = scaled_epochs(protocol, self.s.scale)
-        args += (["--epochs", epochs] if epochs else []) + self.common()
+        args += ["--epochs", epochs] if epochs else []
         name = "%s-%s" % (protocol, net) if protocol != "loso" else \
             "loso-%s-%s" % (datasets[0], net)
-        self.add(name, "run", args, protocol=protocol, net=net, index=index,
-                 datasets=list(datasets), epochs=epochs)
+        info = dict(protocol=protocol, net=net, index=index, datasets=list(datasets),
+                    epochs=epochs)
+        if not self.s.folds:
+            self.add(name, "run", ["run"] + args + self.common(), **info)
+            return
+        gpu = ["--gpu", self.s.gpu] if self.s.gpu is not None else []
+        for fold in self.fold_ids(datasets, protocol)[:self.s.folds]:
+            self.add("%s-%s" % (name, fold), "run",
+                     ["train-fold", "--fold", fold] + args + gpu, folds=[fold], **info)
 
     def report(self, name, run_dirs, table):
         folder = self.p("tables", name)
@@ -195,10 +204,14 @@ class Planner:
         return self.stages
 
 
-def make_plan(settings):
-    """(stages, notes) for the settings."""
-    planner = Planner(settings)
+def make_plan(settings, fold_ids=None):
+    """(stages, notes) for the settings; fold_ids(datasets, protocol) gives
+    a protocol's fold ids (needed with --folds)."""
+    planner = Planner(settings, fold_ids)
     stages = planner.build()
+    if settings.folds:
+        planner.notes.append("only the first %d fold(s) of each protocol are trained "
+                             "(--folds): every table is PARTIAL" % settings.folds)
     names = [s.name for s in stages]
     assert len(names) == len(set(names)), names
     return stages, planner.notes

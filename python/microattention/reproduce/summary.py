@@ -34,12 +34,6 @@ def duration(seconds):
     return "%.1f days" % (seconds / 86400)
 
 
-def costs(settings, stage_list, times):
-    """{stage name: estimate.Cost}; unfinished stages only are summed later."""
-    estimator = estimate.Estimator(settings, times)
-    return collections.OrderedDict((s.name, estimator.stage(s)) for s in stage_list)
-
-
 def _free(path):
     while path and not os.path.exists(path):
         parent = os.path.dirname(path)
