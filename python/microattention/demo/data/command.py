@@ -9,7 +9,12 @@ photographs and the mirror images of those included. Same seed, same bytes.
 Modules: people (the photographs, their regions, dlib's 68 points),
 geometry (AU moves, pose, the warp's fixed points), warp (piecewise-affine
 warp), layouts (the datasets' files); the AU table itself is microattention.aus,
-mirror images are aam.mirror."""
+mirror images are aam.mirror.
+
+--rehearsal writes instead a small copy of all seven databases in their
+released layouts (rehearsal.py: what it writes and the `index` options each
+needs)."""
+import argparse
 import os
 import re
 import time
@@ -135,9 +140,27 @@ def check_options(opts):
     return opts
 
 
+def check_rehearsal(opts):
+    """--rehearsal writes a fixed plan: only --out, --seed, --force and
+    --jobs apply; any other option given is refused, not ignored."""
+    parser = argparse.ArgumentParser(add_help=False)
+    add_arguments(parser)
+    defaults = vars(parser.parse_args(["--out", opts.out]))
+    given = sorted("--" + name.replace("_", "-") for name, value in defaults.items()
+                   if name not in ("out", "seed", "force", "jobs", "rehearsal")
+                   and getattr(opts, name) != value)
+    if given:
+        raise UserError("--rehearsal writes a fixed small copy of the seven databases; it "
+                        "takes --out, --seed, --force and --jobs only, not %s"
+                        % ", ".join(given))
+    if opts.jobs is not None and opts.jobs < 1:
+        raise UserError("--jobs %d: must be at least 1" % opts.jobs)
+    return opts
+
+
 def run(args):
     if args.rehearsal:
-        return rehearsal.run(args)
+        return rehearsal.run(check_rehearsal(args))
     opts = check_options(args)
     if opts.strip:
         check_outputs([opts.strip])

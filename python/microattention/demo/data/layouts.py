@@ -16,7 +16,8 @@ CLASSES = sorted(CLASS_AUS)
 
 # CASME II's 'Estimated Emotion' words (it has no 'anger': such clips are
 # coded 'others' there).
-CASME2_EMOTION = {1: "happiness", 2: "surprise", 3: "others", 4: "disgust", 5: "sadness"}
+CASME2_EMOTION = {1: "happiness", 2: "surprise", 3: "others", 4: "disgust", 5: "sadness",
+                  6: "fear", 7: "others"}
 FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
 
@@ -27,6 +28,32 @@ def clip_folder(dataset, subject, clip):
     if dataset == "casme2":
         return "Cropped/sub%02d/%s" % (subject, clip)
     return "cohn-kanade-images/%s/%s" % (subject, clip[len(subject) + 1:])
+
+
+def casme2_names(identity, number, k):
+    """(subject number, clip name) of clip k of class `number` of person
+    number `identity`: subNN's EPcc_kk."""
+    return identity + 1, "EP%02d_%02d" % (number, k + 1)
+
+
+def ckplus_names(identity, sequence):
+    """(subject, clip) of sequence number `sequence` of person number
+    `identity`: S005's S005_001 (CK+ subjects start at S005)."""
+    subject = "S%03d" % (5 + identity)
+    return subject, "%s_%03d" % (subject, sequence)
+
+
+def frame_name(dataset, clip, number):
+    """A frame's file name in its clip folder: CASME II reg_imgN.jpg (N the
+    frame number), CK+ SNNN_NNN_0000000N.png (N from 1)."""
+    return "reg_img%d.jpg" % number if dataset == "casme2" else "%s_%08d.png" % (clip, number)
+
+
+def ckplus_label(subject, clip, last, code):
+    """(path relative to OUT/ckplus, text) of a CK+ sequence's emotion file,
+    named after its last frame."""
+    return ("Emotion/%s/%s/%s_%08d_emotion.txt" % (subject, clip[len(subject) + 1:], clip, last),
+            "   %.7e\n" % code)
 
 
 def encode(image, ext):

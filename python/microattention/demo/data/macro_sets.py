@@ -4,19 +4,19 @@ user makes (the release has no apex): folder, file and subject names, the
 images each layout stores. Each writer takes the rendered frames and
 returns the clip's record, named as `index` will name it."""
 from microattention.datasets import mug, oulu
-from microattention.datasets.objective import NAMES, ROMAN
 from microattention.demo.data.layouts import encode
 
 # Oulu-CASIA NIR&VIS: VIS camera, normal light; `index` takes the last
 # frames of each sequence (neutral to peak).
-OULU_FOLDER = "oulu/OriginalImg/VL/Strong"
+OULU_FOLDER = "OriginalImg/VL/Strong"
 # JAFFE: one posed photograph per file, SUBJECT.CODEn.ID.tiff, gray.
-JAFFE_CODES = {1: "HA", 2: "SU", 3: "AN", 4: "DI", 5: "SA"}
+JAFFE_CODES = {"happiness": "HA", "surprise": "SU", "anger": "AN", "disgust": "DI",
+               "sadness": "SA", "fear": "FE", "neutral": "NE"}
 # Two-letter subject codes, not those of the real JAFFE posers.
 JAFFE_SUBJECTS = ("RA", "RB", "RC", "RD", "RE", "RF")
 # MUG: clips go neutral -> apex -> neutral; `index` takes 6 to 10 frames
 # around the apex (mug.frames_for: at least 6).
-MUG_FOLDER = "mug/subjects3"
+MUG_FOLDER = "subjects3"
 MUG_APEX_FILE = "mug-apex.csv"
 
 
@@ -24,15 +24,15 @@ def oulu_subject(identity):
     return "P%03d" % (identity + 1)
 
 
-def oulu_sequence(tree, images, identity, number, aus):
+def oulu_sequence(tree, images, identity, label, aus):
     """Write one sequence: OriginalImg/VL/Strong/P001/Anger/000.jpeg ..."""
     subject = oulu_subject(identity)
-    expression = NAMES[number].capitalize()
+    expression = label.capitalize()
+    folder = "%s/%s/%s" % (OULU_FOLDER, subject, expression)
     for n, image in enumerate(images):
-        tree.write("%s/%s/%s/%03d.jpeg" % (OULU_FOLDER, subject, expression, n),
-                   encode(image, ".jpg"))
-    return {"subject": subject, "clip": "%s_%s" % (subject, expression),
-            "class": ROMAN[number], "label": NAMES[number], "aus": aus,
+        tree.write("oulu/%s/%03d.jpeg" % (folder, n), encode(image, ".jpg"))
+    return {"subject": subject, "clip": "%s_%s" % (subject, expression), "folder": folder,
+            "label": label, "aus": aus,
             "frames": len(images), "rows": oulu.LAST_FRAMES}
 
 
@@ -40,13 +40,14 @@ def jaffe_subject(identity):
     return JAFFE_SUBJECTS[identity]
 
 
-def jaffe_image(tree, image, identity, number, k, image_id, aus):
+def jaffe_image(tree, image, identity, label, k, image_id, aus):
     """Write one JAFFE image: KA.AN1.39.tiff (the k-th pose of a class,
     numbered from 1; `image_id` the running number of the release)."""
     subject = jaffe_subject(identity)
-    clip = "%s.%s%d.%d" % (subject, JAFFE_CODES[number], k + 1, image_id)
+    clip = "%s.%s%d.%d" % (subject, JAFFE_CODES[label], k + 1, image_id)
     tree.write("jaffe/%s.tiff" % clip, encode(image, ".tiff"))
-    return {"subject": subject, "clip": clip, "class": ROMAN[number], "label": NAMES[number],
+    # a JAFFE sample is a file, not a folder
+    return {"subject": subject, "clip": clip, "file": "%s.tiff" % clip, "label": label,
             "aus": aus, "frames": 1, "rows": 1}
 
 
@@ -54,17 +55,17 @@ def mug_subject(identity):
     return "%03d" % (identity + 1)
 
 
-def mug_take(tree, images, identity, number, k, apex_at, aus):
+def mug_take(tree, images, identity, label, k, apex_at, aus):
     """Write one take: subjects3/001/happiness/take000/img_0001.jpg ...;
     the apex (frame apex_at + 1) goes to the apex file, not the tree."""
     subject = mug_subject(identity)
-    expression = NAMES[number]
+    expression = label
     take = "take%03d" % k
+    folder = "%s/%s/%s/%s" % (MUG_FOLDER, subject, expression, take)
     for n, image in enumerate(images, start=1):
-        tree.write("%s/%s/%s/%s/img_%04d.jpg" % (MUG_FOLDER, subject, expression, take, n),
-                   encode(image, ".jpg"))
+        tree.write("mug/%s/img_%04d.jpg" % (folder, n), encode(image, ".jpg"))
     return {"subject": subject, "clip": "%s_%s_%s" % (subject, expression, take),
-            "class": ROMAN[number], "label": NAMES[number], "aus": aus,
+            "folder": folder, "label": label, "aus": aus,
             "take": take, "apex": apex_at + 1, "frames": len(images),
             "rows": mug.frames_for(len(images), *mug.frame_range(mug.DEFAULT_FRAMES))}
 

@@ -37,11 +37,12 @@ def samm_clip(tree, images, identity, number, k, onset, apex_at, aus):
     subject = samm_subject(identity)
     clip = "%s_%d_%d" % (subject, number, k + 1)
     digits = 5 if k % 2 else 4
+    folder = "SAMM/%s/%s" % (subject, clip)
     for n, image in enumerate(images):
-        tree.write("samm/SAMM/%s/%s/%s_%0*d.jpg" % (subject, clip, subject, digits, onset + n),
+        tree.write("samm/%s/%s_%0*d.jpg" % (folder, subject, digits, onset + n),
                    encode(image, ".jpg"))
-    return {"subject": subject, "clip": clip, "class": ROMAN[number], "label": NAMES[number],
-            "aus": aus, "onset": onset, "apex": onset + apex_at,
+    return {"subject": subject, "clip": clip, "folder": folder, "class": ROMAN[number],
+            "label": NAMES[number], "aus": aus, "onset": onset, "apex": onset + apex_at,
             "offset": onset + len(images) - 1, "frames": len(images), "rows": 1}
 
 
@@ -62,12 +63,17 @@ def smic_subject(identity):
 
 def smic_clip(tree, images, identity, label, k, first, aus):
     """Write one SMIC-E clip: SMIC/HS/s1/micro/negative/s1_ne_01/image0000001.bmp
-    (no apex: `index` takes the middle frame)."""
+    (no apex: `index` takes the middle frame); label non_micro: a clip of
+    SMIC/HS/s1/non_micro/s1_01, which are not micro-expressions."""
     subject = smic_subject(identity)
-    clip = "%s_%s_%02d" % (subject, SMIC_SHORT[label], k + 1)
-    folder = "smic/SMIC/%s/%s/micro/%s/%s" % (SMIC_CAMERA, subject, label, clip)
+    if label == "non_micro":
+        clip = "%s_%02d" % (subject, k + 1)
+        folder = "SMIC/%s/%s/non_micro/%s" % (SMIC_CAMERA, subject, clip)
+    else:
+        clip = "%s_%s_%02d" % (subject, SMIC_SHORT[label], k + 1)
+        folder = "SMIC/%s/%s/micro/%s/%s" % (SMIC_CAMERA, subject, label, clip)
     for n, image in enumerate(images):
-        tree.write("%s/image%07d.bmp" % (folder, first + n), encode(image, ".bmp"))
-    return {"subject": subject, "clip": clip, "label": label, "aus": aus,
+        tree.write("smic/%s/image%07d.bmp" % (folder, first + n), encode(image, ".bmp"))
+    return {"subject": subject, "clip": clip, "folder": folder, "label": label, "aus": aus,
             "onset": first, "offset": first + len(images) - 1, "frames": len(images),
             "rows": 1}

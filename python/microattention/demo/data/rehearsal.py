@@ -18,8 +18,14 @@ Output (OUT = --out), each folder read by `index --dataset NAME --root OUT/NAME`
   jaffe/   RA.HA1.1.tiff ...                               (no extra option)
   mug/     subjects3/001/happiness/take000/img_0001.jpg    (--mug-apex OUT/mug-apex.csv,
            the apex file a MUG user makes; without it the middle frame is taken)
-  mug-apex.csv, demo-data.json (the manifest: who is where, every clip and
-  the rows `index` gives for it)
+  Each also holds, one per subject, samples the paper does not use, which
+  `index` excludes and counts: CASME II and SAMM class VII, SMIC non_micro
+  clips, CK+ contempt and unlabelled sequences, Oulu and JAFFE fear, JAFFE
+  and MUG neutral (EXCLUDED).
+  mug-apex.csv, demo-data.json (the manifest: who is where; every clip with
+  its subject, clip and label as `index` names them, its folder (JAFFE: its
+  file) below OUT/NAME, the person and photograph it shows, and the number
+  of index rows it gives)
 Same seed, same bytes."""
 import json
 import multiprocessing
@@ -30,14 +36,17 @@ import time
 import types
 
 from microattention.datasets import ckplus
+from microattention.datasets.objective import NAMES, ROMAN
 from microattention.demo.data import macro_sets, micro_sets
 from microattention.demo.data.clips import (
-    FACE_IOD, MAGNITUDE_MACRO, MAGNITUDE_MICRO, au_string, class_aus, clip_plan, clip_rng,
+    FACE_IOD, MAGNITUDE_MACRO, MAGNITUDE_MICRO, au_list, au_string, class_aus, clip_plan, clip_rng,
     macro_profile, micro_profile, render_clip)
 from microattention.demo.data.generator import (
     casme2_clip, check_out, ckplus_clip, replace_folder)
-from microattention.demo.data.layouts import CLASSES, MANIFEST, Tree, casme2_sheets
-from microattention.demo.data.people import person_views
+from microattention.demo.data.layouts import (
+    CLASSES, MANIFEST, Tree, casme2_names, casme2_sheets, ckplus_label, ckplus_names,
+    clip_folder, encode, frame_name)
+from microattention.demo.data.people import person_views, view_photos
 from microattention.files import output_dir
 
 MICRO = ("casme2", "samm", "smic")
@@ -46,7 +55,7 @@ MACRO = ("ckplus", "oulu", "jaffe", "mug")
 PEOPLE_OF = {
     "casme2": ("obama", "biden", "hopper"),
     "samm": ("collins", "takeo", "lenna"),
-    "smic": ("einstein", "cruise", "feat-single"),
+    "smic": ("feat-alpha", "cruise", "feat-single"),
     "ckplus": ("bald-a", "bald-b"),
     "oulu": ("bald-c", "bald-d"),
     "jaffe": ("feat-f1", "feat-f15"),
@@ -59,6 +68,18 @@ FRAMES = {"casme2": 5, "samm": 5, "smic": 5, "ckplus": 4, "oulu": 4, "jaffe": 1,
 SIZE = (160, 160)
 NOISE = 2.0
 SMIC_LABELS = ("positive", "negative", "surprise")
+# What the releases also hold and the paper does not use, one sample per
+# subject: `index` excludes them (and counts them by reason). Kinds: an
+# objective class (VI fear, VII others), else a folder or label name.
+EXCLUDED = {"casme2": (7,), "samm": (7,), "smic": ("non_micro",),
+            "ckplus": ("contempt", "unlabelled"), "oulu": (6,), "jaffe": (6, "neutral"),
+            "mug": ("neutral",)}
+# Their AU moves (no class I-V); a neutral face moves nothing (intensity 0).
+EXCLUDED_AUS = {6: "1+2+4+5+26", 7: "17", "neutral": "12", "non_micro": "6+12",
+                "contempt": "23", "unlabelled": "1+2+5"}
+# Random-stream codes of the kinds that are not objective classes
+KIND_CODES = {"positive": 11, "negative": 12, "surprise": 13, "neutral": 20, "non_micro": 21,
+              "contempt": 22, "unlabelled": 23}
 # Extra `index` options per database (beyond --dataset NAME --root OUT/NAME),
 # paths relative to OUT.
 INDEX_OPTIONS = {"mug": ["--mug-apex", macro_sets.MUG_APEX_FILE]}
@@ -67,14 +88,22 @@ SIDE_FILES = {macro_sets.MUG_APEX_FILE: "MUG's apex frames (index --mug-apex): M
 
 
 def tasks():
-    """Every clip to render, in a fixed order: (dataset, identity, class, k);
-    SMIC's class is its folder name."""
+    """Every clip to render, in a fixed order: (dataset, identity, kind, k);
+    the kind is an objective class or a folder name (SMIC's classes; the
+    excluded neutral and non_micro)."""
     found = []
     for dataset in MICRO + MACRO:
         classes = SMIC_LABELS if dataset == "smic" else CLASSES
-        found += [(dataset, i, c, k) for i in range(len(PEOPLE_OF[dataset]))
-                  for c in classes for k in range(CLIPS[dataset])]
+        people = range(len(PEOPLE_OF[dataset]))
+        found += [(dataset, i, c, k) for i in people for c in classes
+                  for k in range(CLIPS[dataset])]
+        found += [(dataset, i, kind, 0) for i in people for kind in EXCLUDED.get(dataset, ())]
     return found
+
+
+def label_of(kind):
+    """The class name of a kind (as `index` and the layouts name it)."""
+    return NAMES[kind] if isinstance(kind, int) else kind
 
 
 def demo_options(seed):
@@ -86,69 +115,116 @@ def demo_options(seed):
         macro_frames=FRAMES["ckplus"], macro_clips=CLIPS["ckplus"], noise=NOISE, furrows=0.0)
 
 
-def render(seed, faces, dataset, identity, number, k, draws):
+def render(seed, faces, dataset, identity, kind, k, draws):
     """The frames of one clip of a set other than CASME II and CK+: its own
-    random stream, `draws(rng)` -> (onset, apex index or None) first."""
+    random stream, `draws(rng, frames)` -> (onset, apex index or None)
+    first."""
     person = PEOPLE_OF[dataset][identity]
     face = faces[person][k % len(faces[person])]
-    code = SMIC_LABELS.index(number) + 1 if dataset == "smic" else number
-    rng = clip_rng(seed, dataset, identity, code, k)
-    onset, apex_at = draws(rng)
-    if dataset == "smic":
-        choices = micro_sets.SMIC_CLASSES[number]
-        number = choices[(identity + k) % len(choices)]
-    micro = dataset in MICRO
-    magnitude = MAGNITUDE_MICRO if micro else MAGNITUDE_MACRO
-    aus = class_aus(number, k)
+    rng = clip_rng(seed, dataset, identity, KIND_CODES.get(kind, kind), k)
+    onset, apex_at = draws(rng, FRAMES[dataset])
+    micro = dataset in MICRO and kind != "non_micro"
+    magnitude = 0.0 if kind == "neutral" else MAGNITUDE_MICRO if micro else MAGNITUDE_MACRO
+    if kind in EXCLUDED_AUS:
+        aus = au_list(EXCLUDED_AUS[kind])
+    elif dataset == "smic":
+        choices = micro_sets.SMIC_CLASSES[kind]
+        aus = class_aus(choices[(identity + k) % len(choices)], k)
+    else:
+        aus = class_aus(kind, k)
     plan = clip_plan(rng, SIZE, magnitude, aus)
     frames = FRAMES[dataset]
     profile = macro_profile(frames) if apex_at is None else micro_profile(frames, apex_at) \
         if frames > 1 else [1.0]
     images, _ = render_clip(face, aus, plan, profile, SIZE, NOISE, rng,
-                            gray=dataset in ("samm", "jaffe"), magnitude=magnitude)
+                            gray=dataset in ("samm", "ckplus", "jaffe"),
+                            magnitude=magnitude or 1.0)
     return images, onset, apex_at, au_string(aus), face[0]
 
 
-def _micro_draws(rng):
-    frames = FRAMES["samm"]
+def _micro_draws(rng, frames):
     return int(rng.integers(1000, 9000)), int(rng.integers(2, frames - 2))
 
 
 def write_clip(tree, seed, faces, task):
     """Render and write one clip; returns its manifest record."""
-    dataset, identity, number, k = task
+    dataset, identity, kind, k = task
+    record = _write(tree, seed, faces, dataset, identity, kind, k)
+    if kind in EXCLUDED.get(dataset, ()):
+        record.update(rows=0, excluded=label_of(kind))
+    return record
+
+
+def _write(tree, seed, faces, dataset, identity, kind, k):
+    label = label_of(kind)
+    if kind in EXCLUDED.get(dataset, ()) and dataset in ("casme2", "ckplus"):
+        return _unused_demo_layout(tree, seed, faces, dataset, identity, kind)
     if dataset in ("casme2", "ckplus"):
         write = casme2_clip if dataset == "casme2" else ckplus_clip
-        record, _ = write(tree, faces, demo_options(seed), identity, number, k)
+        record, _ = write(tree, faces, demo_options(seed), identity, kind, k)
+        record["folder"] = clip_folder(dataset, record["subject"], record["clip"])
         record["rows"] = 1 if dataset == "casme2" else ckplus.LAST_FRAMES
         if dataset == "casme2":
             record["sheet_subject"] = record["subject"]
             record["subject"] = "sub%02d" % record["subject"]
         return record
     if dataset == "samm":
-        images, onset, apex_at, aus, view = render(seed, faces, dataset, identity, number, k,
+        images, onset, apex_at, aus, view = render(seed, faces, dataset, identity, kind, k,
                                                    _micro_draws)
-        record = micro_sets.samm_clip(tree, images, identity, number, k, onset, apex_at, aus)
+        record = micro_sets.samm_clip(tree, images, identity, kind, k, onset, apex_at, aus)
     elif dataset == "smic":
-        images, first, _, aus, view = render(seed, faces, dataset, identity, number, k,
-                                             lambda rng: (int(rng.integers(1, 5000)), 2))
-        record = micro_sets.smic_clip(tree, images, identity, number, k, first, aus)
+        images, first, _, aus, view = render(seed, faces, dataset, identity, kind, k,
+                                             lambda rng, n: (int(rng.integers(1, 5000)), n // 2))
+        record = micro_sets.smic_clip(tree, images, identity, kind, k, first, aus)
     elif dataset == "oulu":
-        images, _, _, aus, view = render(seed, faces, dataset, identity, number, k,
-                                         lambda rng: (0, None))
-        record = macro_sets.oulu_sequence(tree, images, identity, number, aus)
+        images, _, _, aus, view = render(seed, faces, dataset, identity, kind, k,
+                                         lambda rng, n: (0, None))
+        record = macro_sets.oulu_sequence(tree, images, identity, label, aus)
     elif dataset == "jaffe":
-        images, _, _, aus, view = render(seed, faces, dataset, identity, number, k,
-                                         lambda rng: (0, 0))
-        image_id = 1 + ((identity * len(CLASSES) + CLASSES.index(number)) * CLIPS["jaffe"] + k)
-        record = macro_sets.jaffe_image(tree, images[0], identity, number, k, image_id, aus)
+        images, _, _, aus, view = render(seed, faces, dataset, identity, kind, k,
+                                         lambda rng, n: (0, 0))
+        kinds = CLASSES + list(EXCLUDED["jaffe"])
+        image_id = 1 + (identity * len(kinds) + kinds.index(kind)) * CLIPS["jaffe"] + k
+        record = macro_sets.jaffe_image(tree, images[0], identity, label, k, image_id, aus)
     else:
         images, _, apex_at, aus, view = render(
-            seed, faces, dataset, identity, number, k,
-            lambda rng: (1, int(rng.integers(2, FRAMES["mug"] - 2))))
-        record = macro_sets.mug_take(tree, images, identity, number, k, apex_at, aus)
+            seed, faces, dataset, identity, kind, k,
+            lambda rng, n: (1, int(rng.integers(2, n - 2))))
+        record = macro_sets.mug_take(tree, images, identity, label, k, apex_at, aus)
     record.update(person=PEOPLE_OF[dataset][identity], view=view,
                   mirrored=view.endswith("-mirrored"))
+    return record
+
+
+def _unused_demo_layout(tree, seed, faces, dataset, identity, kind):
+    """A CASME II clip of class VII or a CK+ sequence labelled contempt or
+    not labelled: the demo's layouts, with AUs of no class I-V."""
+    if dataset == "casme2":
+        images, onset, apex_at, aus, view = render(seed, faces, dataset, identity, kind, 0,
+                                                   _micro_draws)
+        subject, clip = casme2_names(identity, kind, 0)
+        numbers = range(onset, onset + len(images))
+        record = {"subject": "sub%02d" % subject, "sheet_subject": subject, "clip": clip,
+                  "class": ROMAN[kind], "label": NAMES[kind], "aus": aus, "onset": onset,
+                  "apex": onset + apex_at, "offset": numbers[-1]}
+    else:
+        images, _, _, aus, view = render(seed, faces, dataset, identity, kind, 0,
+                                         lambda rng, n: (0, None))
+        sequence = len(CLASSES) * CLIPS["ckplus"] + 1 + EXCLUDED["ckplus"].index(kind)
+        subject, clip = ckplus_names(identity, sequence)
+        numbers = range(1, len(images) + 1)
+        record = {"subject": subject, "clip": clip, "label": kind, "aus": aus}
+        if kind != "unlabelled":
+            code = {name: c for c, name in ckplus.CODES.items()}[kind]
+            path, text = ckplus_label(subject, clip, len(images), code)
+            tree.write("ckplus/" + path, text)
+    folder = clip_folder(dataset, record["sheet_subject" if dataset == "casme2" else "subject"],
+                         clip)
+    for n, image in zip(numbers, images):
+        tree.write("%s/%s/%s" % (dataset, folder, frame_name(dataset, clip, n)),
+                   encode(image, ".jpg" if dataset == "casme2" else ".png"))
+    record.update(folder=folder, frames=len(images), person=PEOPLE_OF[dataset][identity],
+                  view=view, mirrored=view.endswith("-mirrored"))
     return record
 
 
@@ -196,6 +272,9 @@ def manifest_of(seed, faces, clips):
                              for person in PEOPLE_OF[dataset]}
                    for dataset in MICRO + MACRO},
         "views": {p: [v[0] for v in faces[p]] for p in faces},
+        # the photograph (file, crop box) of every view, as the demo's
+        # identity checks read it
+        "photos": view_photos(list(faces)),
         "index_options": {d: INDEX_OPTIONS.get(d, []) for d in MICRO + MACRO},
         "side_files": SIDE_FILES,
         "datasets": clips,
@@ -218,7 +297,8 @@ def generate(out, seed, force=False, jobs=1):
         clips = render_all(tree, seed, faces, jobs)
         casme2_sheets(tree, [dict(c, subject=c["sheet_subject"]) for c in clips["casme2"]])
         micro_sets.samm_sheet(tree, clips["samm"])
-        tree.write(macro_sets.MUG_APEX_FILE, macro_sets.mug_apex_csv(clips["mug"]))
+        tree.write(macro_sets.MUG_APEX_FILE,
+                   macro_sets.mug_apex_csv([c for c in clips["mug"] if c["rows"]]))
         manifest = manifest_of(seed, faces, clips)
         tree.write(MANIFEST, json.dumps(manifest, indent=1, sort_keys=True) + "\n")
         replace_folder(work, out)
@@ -240,8 +320,9 @@ def run(opts):
         extra = ["%s %s" % (o, os.path.join(opts.out, v)) if v.endswith(".csv") else o
                  for o, v in zip(INDEX_OPTIONS.get(dataset, [])[::2],
                                  INDEX_OPTIONS.get(dataset, [])[1::2])]
-        print("  %-6s %d subjects, %2d clips, %3d index rows: python3 -m microattention index "
-              "--dataset %s --root %s%s"
-              % (dataset, len(PEOPLE_OF[dataset]), len(clips), sum(c["rows"] for c in clips),
+        print("  %-6s %d subjects, %2d samples (+%d not used), %3d index rows: python3 -m "
+              "microattention index --dataset %s --root %s%s"
+              % (dataset, len(PEOPLE_OF[dataset]), sum(1 for c in clips if c["rows"]),
+                 sum(1 for c in clips if not c["rows"]), sum(c["rows"] for c in clips),
                  dataset, os.path.join(opts.out, dataset), "".join(" " + e for e in extra)))
     return 0
