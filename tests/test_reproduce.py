@@ -12,7 +12,7 @@ import dataset_fixtures as fx
 from test_report import CDE, make_run, write
 from microattention import cli, files, protocols
 from microattention.errors import UserError
-from microattention.reproduce import discover, estimate, plan, stages, summary
+from microattention.reproduce import command, discover, estimate, plan, stages, summary
 
 ALL = ("casme2", "samm", "smic", "ckplus", "oulu", "jaffe", "mug")
 SMALL = {"casme2": lambda r: fx.casme2(r, subjects=4),
@@ -121,6 +121,20 @@ def test_bad_tables_and_options_are_errors(tmp_path):
     assert discover.parse_tables("6, 2,2") == [2, 6]
     code = cli.main(["reproduce", "--out", str(tmp_path / "o")])
     assert code == 1          # neither --data nor --dataset
+
+
+def test_paths_as_seen_from_the_clone_work_in_the_container(tmp_path, monkeypatch):
+    clone, workspace = tmp_path / "clone", tmp_path / "workspace-mount"
+    clone.mkdir()
+    (workspace / "tree").mkdir(parents=True)
+    (clone / "workspace").symlink_to(workspace)
+    monkeypatch.setattr(files, "project_root", lambda: clone)
+    monkeypatch.chdir(workspace)            # the container: working directory /workspace
+    assert command.clone_path("workspace/tree") == "tree"
+    assert command.clone_path("workspace/rehearsal") == "rehearsal"    # an --out to be made
+    assert command.clone_path("elsewhere/x") == "elsewhere/x"
+    monkeypatch.chdir(clone)                # the host, from the clone: as given
+    assert command.clone_path("workspace/rehearsal") == "workspace/rehearsal"
 
 
 # ------------------------------------------------------------------ the plan

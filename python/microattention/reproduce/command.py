@@ -17,6 +17,7 @@ and OUT/reproduce/summary.md say SCALED, and such numbers are not results.
 """
 import argparse
 import os
+import pathlib
 import sys
 import time
 
@@ -71,6 +72,29 @@ def add_arguments(parser):
                         help="print what was found and the plan, then stop")
 
 
+def clone_path(text):
+    """A relative path as seen from the clone (workspace/tree) works in the
+    container too, whose working directory is the clone's workspace/ (as
+    files.input_path, and for an --out that does not exist yet)."""
+    if text is None or os.path.isabs(text) or os.path.exists(text):
+        return text
+    found = files.input_path(text)
+    if found != text:
+        return found
+    parts = pathlib.PurePath(text).parts
+    workspace = files.project_root() / "workspace"
+    if parts[0] == "workspace" and os.path.realpath(str(workspace)) == os.path.realpath("."):
+        return os.path.join(*parts[1:]) if len(parts) > 1 else "."
+    return text
+
+
+def clone_paths(args):
+    args.data, args.out = clone_path(args.data), clone_path(args.out)
+    args.start_weights = clone_path(args.start_weights)
+    args.dataset = ["%s=%s" % (v.partition("=")[0], clone_path(v.partition("=")[2]))
+                    if "=" in v else v for v in args.dataset]
+
+
 def check_args(args):
     if args.jobs < 1:
         raise UserError("--jobs %d: must be at least 1" % args.jobs)
@@ -95,6 +119,7 @@ def settings_of(args, found, tables):
 
 
 def run(args):
+    clone_paths(args)
     check_args(args)
     say = summary.say
     found = discover.discover(args.data, discover.parse_overrides(args.dataset))
