@@ -49,8 +49,8 @@ def plan_text(settings, stage_list, cost, notes, why_no_time):
     for number, stage in enumerate(stage_list, start=1):
         c = cost[stage.name]
         done = " (finished before: skipped)" if stages.finished(settings.out, stage) else ""
-        lines.append("  [%d/%d] %-30s disk %-9s time %-9s %s%s" % (
-            number, len(stage_list), stage.name, human(c.bytes), duration(c.seconds),
+        lines.append("  %-8s %-40s disk %-9s time %-9s %s%s" % ("[%d/%d]" % (
+            number, len(stage_list)), stage.name, human(c.bytes), duration(c.seconds),
             c.note, done))
         lines.append("      " + shell_line(stage.argv))
     todo = [cost[s.name] for s in stage_list if not stages.finished(settings.out, s)]
