@@ -48,6 +48,9 @@ STAGES = OrderedDict([
                 "model folder, prediction.json")),
     ("demo", (7, "the whole pipeline on generated faces; the demo-data generator",
               "workspace/demo/: demo.md, report, Figure 4")),
+    ("reproduce", (7, "the paper's tables from the user's databases: discovery, plan, "
+                      "estimates, the lower commands run as subprocesses",
+                   "OUT/tables/: one report per table; OUT/reproduce/: plan, commands.log")),
     ("cli", (8, "python3 -m microattention <command> loads a stage's command", "")),
 ])
 CLI_MODULES = ("cli", "__main__")

@@ -33,6 +33,9 @@ COMMANDS = {
                "preprocessing, provenance)"),
     "predict": ("microattention.deploy.predict_command",
                 "a model on your own video or frames: face, apex, class, attention overlay"),
+    "reproduce": ("microattention.reproduce.command",
+                  "the paper's tables from your own databases: finds them, prints the plan "
+                  "(commands, disk, time), runs index to reports, resumes"),
     "demo": ("microattention.demo.command",
              "the whole pipeline on generated faces: data, faces, pre-training, LOSO, "
              "report, Figure 4 (synthetic; not a benchmark)"),

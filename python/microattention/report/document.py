@@ -39,6 +39,10 @@ def build(runs, stamp=None):
                                    "PARTIAL, not the protocol's result (number of folds from "
                                    "%s)." % (run.label, run.status().split(" - ")[0],
                                              run.expected_source)))
+        if run.scaled():
+            blocks.append(("warn", "%s: SCALED: trained %d of the protocol's %d epochs (a dress "
+                                   "rehearsal, or --epochs). Its numbers are NOT the "
+                                   "protocol's result." % ((run.label,) + run.scaled())))
     images = collections.OrderedDict()
     with tempfile.TemporaryDirectory(prefix="ma-report-") as tmp:
         blocks += SECTIONS[protocol](runs)

@@ -141,6 +141,14 @@ class Run:
         return "%d of %d folds done - PARTIAL" % (
             len({f.id for f in self.done_folds} & set(self.expected)), len(self.expected))
 
+    def scaled(self):
+        """(epochs trained, the protocol's epochs) when a run trained fewer
+        epochs than its protocol says (reproduce --scale, run --epochs), else None."""
+        changes = self.settings.get("protocol_changes") or {}
+        total = changes.get("total_epochs", protocols.get(self.protocol).total_epochs)
+        epochs = self.settings.get("epochs")
+        return (epochs, total) if isinstance(epochs, int) and epochs < total else None
+
     def datasets(self):
         """The databases of the test samples (sample ids dataset/subject/...)."""
         if self.done_folds:

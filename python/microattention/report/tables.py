@@ -21,11 +21,17 @@ def _f3(value):
     return "–" if value is None else "%.3f" % value
 
 
+def scaled_text(run):
+    """' (SCALED: k of n epochs)' for a run trained on fewer epochs than its protocol."""
+    scaled = run.scaled()
+    return " (SCALED: %d of %d epochs)" % scaled if scaled else ""
+
+
 def ours_label(run):
     text = "%s, this run" % run.label
     if not run.complete:
         text += " (PARTIAL: %s)" % run.status().split(" - ")[0]
-    return text
+    return text + scaled_text(run)
 
 
 def number_text(x):
@@ -163,6 +169,7 @@ def section_loso(runs):
             label += " (PARTIAL: %s)" % "; ".join(
                 "%s %s" % (paper.DATASET_LABELS.get(d, d), r.status().split(" - ")[0])
                 for d, r in by_db.items() if not r.complete)
+        label += next((scaled_text(r) for r in members if r.scaled()), "")
         cells = []
         for d in dbs:
             r = by_db.get(d)
