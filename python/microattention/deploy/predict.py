@@ -1,6 +1,7 @@
-"""One clip through an exported model (predict): its face and crop box,
-the apex frame (given or spotted), the apex face through the net, and the
-prediction document with its pictures, all in memory.
+"""One clip through an exported model (predict): its face and the clip's
+crop box (for spotting), the apex frame (given or spotted), the apex face
+cut with its own box as the faces stage cuts a training apex frame, through
+the net, and the prediction document with its pictures, all in memory.
 """
 import collections
 import os
@@ -13,7 +14,7 @@ from microattention.deploy.clips import POSITIONS
 from microattention.deploy.locate import clip_box, landmarks, locate_clip
 from microattention.deploy.pictures import CURVE_PNG, OVERLAY_PNG, curve_png, overlay_png
 from microattention.errors import UserError
-from microattention.faces.crop import cut, transform
+from microattention.faces.crop import crop_box, cut, transform
 from microattention.faces.locator import NO_FACE
 
 FORMAT = "microattention-prediction/1"
@@ -53,12 +54,8 @@ def predict_clip(clip, model, locator, args, progress=True):
     onset_at = onset or 0
     apex, curve, smoothed, width, method = spot_apex(clip, box, numbers, onset_at, apex_given)
 
-    # the apex face, its landmarks in crop pixels, the net
-    gray = clip.frame(numbers[apex])
-    face, matrix = cut(gray, box)
-    points = None
-    if boxes[apex] is not None:
-        points = transform(landmarks(locator, gray, boxes[apex])[0], matrix)
+    face, points, apex_box, apex_landmarks = apex_face(
+        locator, clip.frame(numbers[apex]), boxes[apex], box, notes)
     prob, maps = model.predict(face)
     best = int(np.argmax(prob))
     doc = collections.OrderedDict([
@@ -73,7 +70,8 @@ def predict_clip(clip, model, locator, args, progress=True):
         ("smoothing_window", width),
         ("curve", curve_part(numbers, curve, smoothed)),
         ("model", model_part(model)),
-        ("face", face_part(box, found, most, args, box_frames, used)),
+        ("face", face_part((apex_box, apex_landmarks), box, found, most, args,
+                           (box_frames, used))),
         ("notes", notes),
         ("request", request(args, model)),
         ("seconds", round(time.time() - started, 2)),
@@ -81,6 +79,21 @@ def predict_clip(clip, model, locator, args, progress=True):
     pictures = {CURVE_PNG: curve_png(doc), OVERLAY_PNG: overlay_png(doc, model, face, points,
                                                                     maps)}
     return doc, pictures
+
+
+def apex_face(locator, gray, chosen, box, notes):
+    """The apex face cut as the faces stage cuts a training apex frame: with
+    its own box, from its own landmarks (chosen: its face box; None: no face,
+    then the clip's box, and a note). Returns (240x240 face, landmarks in
+    crop pixels or None, the box used, which landmarks or None)."""
+    if chosen is None:
+        notes.append("the apex frame shows no face (or not the chosen one): it is cut with "
+                     "the clip's box, not its own as training crops are")
+        return cut(gray, box)[0], None, box, None
+    points, how = landmarks(locator, gray, chosen)
+    own = crop_box(points)
+    face, matrix = cut(gray, own)
+    return face, transform(points, matrix), own, how
 
 
 def clip_notes(clip, args, most, found, frames):
@@ -138,13 +151,22 @@ def model_part(model):
         ("protocol", model.doc["protocol"]["name"]), ("family", model.doc["family"])])
 
 
-def face_part(box, found, most, args, box_frames, used):
+def face_part(apex, box, found, most, args, box_frames):
+    """The faces: the apex crop box (what the net saw: the apex frame's own,
+    as training crops, or the clip's when the apex frame shows no face) and
+    the clip's box, which spotting cuts every frame with (the median of
+    box_frames = (count, landmarks used) frames' boxes)."""
+    def said(b):
+        return collections.OrderedDict(zip(("cx", "cy", "side", "angle"),
+                                           (round(v, 3) for v in b)))
     return collections.OrderedDict([
-        ("crop_box", collections.OrderedDict(zip(("cx", "cy", "side", "angle"),
-                                                 (round(v, 3) for v in box)))),
+        ("crop_box", said(apex[0])),
+        ("crop_box_from", "the apex frame's landmarks (%s)" % apex[1] if apex[1]
+         else "the clip's box (no face in the apex frame)"),
+        ("clip_box", said(box)),
         ("frames_with_face", found), ("most_faces_in_a_frame", most),
-        ("face_option", args.face), ("box_from_frames", box_frames),
-        ("landmarks_used", used)])
+        ("face_option", args.face), ("box_from_frames", box_frames[0]),
+        ("landmarks_used", box_frames[1])])
 
 
 def request(args, model):

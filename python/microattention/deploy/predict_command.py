@@ -14,12 +14,15 @@ Per clip:
  1. faces: dlib's detector on every frame (the largest face, or with --face N
     the N-th from the left); on up to BOX_FRAMES roughly evenly spaced frames with a
     face, dlib's 68 points refined by the model's AAM when its training crops
-    were (the faces stage's crop_box); the clip's one box is their median,
-    as the faces stage makes it for training clips;
+    were (the faces stage's crop_box); the clip's box, which spotting cuts
+    every frame with, is their median;
  2. apex: --apex, or spotted (spotting.METHOD) from --onset (default the
     first frame);
- 3. the apex frame's 240x240 crop, resized to the net's 224, through the
-    deploy net: class probabilities, and the feature/attention maps.
+ 3. the apex frame's 240x240 crop with its own box (its landmarks, refined
+    as in 1), as the faces stage crops a training clip's apex frame (the
+    clip's box when the apex frame shows no face), resized to the net's 224,
+    through the deploy net: class probabilities, and the feature/attention
+    maps.
 OUT gets prediction.json (class, probabilities, apex frame and method, model
 sha256, face box and notes), spotting.png (the curve) and attention.png (a
 Figure-4-style overlay of the apex face), written together or not at all.

@@ -46,7 +46,8 @@ MAGNITUDE_MACRO = 1.0
 MAGNITUDE_MAX = 3.0         # moves that would fold the mesh shrink anyway (see above)
 GAIN_JITTER = 0.15
 BIAS_JITTER = 12.0          # grey levels
-SET_CODES = {"casme2": 1, "ckplus": 2}
+# each set's own random streams (the rehearsal writes all seven layouts)
+SET_CODES = {"casme2": 1, "ckplus": 2, "samm": 3, "smic": 4, "oulu": 5, "jaffe": 6, "mug": 7}
 
 
 def micro_profile(frames, apex):

@@ -9,11 +9,17 @@ photographs and the mirror images of those included. Same seed, same bytes.
 Modules: people (the photographs, their regions, dlib's 68 points),
 geometry (AU moves, pose, the warp's fixed points), warp (piecewise-affine
 warp), layouts (the datasets' files); the AU table itself is microattention.aus,
-mirror images are aam.mirror."""
+mirror images are aam.mirror.
+
+--rehearsal writes instead a small copy of all seven databases in their
+released layouts (rehearsal.py: what it writes and the `index` options each
+needs)."""
+import argparse
 import os
 import re
 import time
 
+from microattention.demo.data import rehearsal
 from microattention.demo.data.clips import (
     MAGNITUDE_MACRO, MAGNITUDE_MAX, MAGNITUDE_MICRO, POSITION_JITTER, ROTATION_JITTER,
     SCALE_JITTER)
@@ -90,6 +96,11 @@ def add_arguments(parser):
                         help="replace an existing demo-data folder")
     parser.add_argument("--strip", metavar="PNG",
                         help="also write a picture of apex frames per class")
+    parser.add_argument("--rehearsal", action="store_true",
+                        help="instead: a small copy of all seven databases in their released "
+                             "layouts (casme2/ samm/ smic/ ckplus/ oulu/ jaffe/ mug/ below "
+                             "--out), for a dress rehearsal; reads --out, --seed, --force, "
+                             "--jobs only")
 
 
 def check_options(opts):
@@ -129,7 +140,27 @@ def check_options(opts):
     return opts
 
 
+def check_rehearsal(opts):
+    """--rehearsal writes a fixed plan: only --out, --seed, --force and
+    --jobs apply; any other option given is refused, not ignored."""
+    parser = argparse.ArgumentParser(add_help=False)
+    add_arguments(parser)
+    defaults = vars(parser.parse_args(["--out", opts.out]))
+    given = sorted("--" + name.replace("_", "-") for name, value in defaults.items()
+                   if name not in ("out", "seed", "force", "jobs", "rehearsal")
+                   and getattr(opts, name) != value)
+    if given:
+        raise UserError("--rehearsal writes a fixed small copy of the seven databases; it "
+                        "takes --out, --seed, --force and --jobs only, not %s"
+                        % ", ".join(given))
+    if opts.jobs is not None and opts.jobs < 1:
+        raise UserError("--jobs %d: must be at least 1" % opts.jobs)
+    return opts
+
+
 def run(args):
+    if args.rehearsal:
+        return rehearsal.run(check_rehearsal(args))
     opts = check_options(args)
     if opts.strip:
         check_outputs([opts.strip])

@@ -19,8 +19,9 @@ from microattention.demo.data.clips import (
     FACE_IOD, au_string, class_aus, clip_plan, clip_rng, macro_profile, micro_profile,
     render_clip)
 from microattention.demo.data.layouts import (
-    CLASSES, MANIFEST, Tree, casme2_sheets, ckplus_codes, clip_folder, encode, landmarks_csv)
-from microattention.demo.data.people import person_views
+    CLASSES, MANIFEST, Tree, casme2_names, casme2_sheets, ckplus_codes, ckplus_label,
+    ckplus_names, clip_folder, encode, frame_name, landmarks_csv)
+from microattention.demo.data.people import person_views, view_photos
 from microattention.errors import UserError
 from microattention.files import output_dir
 
@@ -41,12 +42,11 @@ def casme2_clip(tree, faces, opts, identity, number, k):
     images, points = render_clip(face, aus, plan, micro_profile(frames, apex_at), opts.size,
                                  opts.noise, rng, furrows=opts.furrows,
                                  magnitude=opts.magnitude_micro)
-    subject = identity + 1
-    name = "EP%02d_%02d" % (number, k + 1)
+    subject, name = casme2_names(identity, number, k)
     folder = "casme2/" + clip_folder("casme2", subject, name)
     rows = []
     for offset, (image, pts) in enumerate(zip(images, points)):
-        path = "%s/reg_img%d.jpg" % (folder, onset + offset)
+        path = "%s/%s" % (folder, frame_name("casme2", name, onset + offset))
         tree.write(path, encode(image, ".jpg"))
         rows.append((path, pts))
     clip = {"subject": subject, "clip": name, "person": person, "view": face[0],
@@ -69,18 +69,16 @@ def ckplus_clip(tree, faces, opts, identity, number, k):
     images, points = render_clip(face, aus, plan, macro_profile(opts.macro_frames), opts.size,
                                  opts.noise, rng, gray=True, furrows=opts.furrows,
                                  magnitude=opts.magnitude_macro)
-    subject = "S%03d" % (5 + identity)
-    seq = "%03d" % (CLASSES.index(number) * opts.macro_clips + k + 1)
-    name = "%s_%s" % (subject, seq)
+    subject, name = ckplus_names(identity, CLASSES.index(number) * opts.macro_clips + k + 1)
     folder = "ckplus/" + clip_folder("ckplus", subject, name)
     rows = []
     for n, (image, pts) in enumerate(zip(images, points), start=1):
-        path = "%s/%s_%08d.png" % (folder, name, n)
+        path = "%s/%s" % (folder, frame_name("ckplus", name, n))
         tree.write(path, encode(image, ".png"))
         rows.append((path, pts))
     code = ckplus_codes()[number]
-    tree.write("ckplus/Emotion/%s/%s/%s_%08d_emotion.txt"
-               % (subject, seq, name, len(images)), "   %.7e\n" % code)
+    label_path, text = ckplus_label(subject, name, len(images), code)
+    tree.write("ckplus/" + label_path, text)
     clip = {"subject": subject, "clip": name, "person": person,
             "view": face[0], "mirrored": face[0].endswith("-mirrored"),
             "class": ROMAN[number], "label": NAMES[number], "aus": au_string(aus),
@@ -173,6 +171,9 @@ def manifest_of(opts, faces, clips):
         "people": {"micro": {p: "sub%02d" % (i + 1) for i, p in enumerate(opts.micro_people)},
                    "macro": {p: "S%03d" % (5 + i) for i, p in enumerate(opts.macro_people)}},
         "views": {p: [v[0] for v in faces[p]] for p in faces},
+        # the photograph (file and crop box) of every view: the identity
+        # check keys photographs on these, not on the person's name
+        "photos": view_photos(list(faces), opts.photos_per_person),
         "casme2": clips["casme2"],
         "ckplus": clips["ckplus"],
     }

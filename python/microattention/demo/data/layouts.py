@@ -16,7 +16,8 @@ CLASSES = sorted(CLASS_AUS)
 
 # CASME II's 'Estimated Emotion' words (it has no 'anger': such clips are
 # coded 'others' there).
-CASME2_EMOTION = {1: "happiness", 2: "surprise", 3: "others", 4: "disgust", 5: "sadness"}
+CASME2_EMOTION = {1: "happiness", 2: "surprise", 3: "others", 4: "disgust", 5: "sadness",
+                  6: "fear", 7: "others"}
 FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
 
@@ -29,12 +30,41 @@ def clip_folder(dataset, subject, clip):
     return "cohn-kanade-images/%s/%s" % (subject, clip[len(subject) + 1:])
 
 
+def casme2_names(identity, number, k):
+    """(subject number, clip name) of clip k of class `number` of person
+    number `identity`: subNN's EPcc_kk."""
+    return identity + 1, "EP%02d_%02d" % (number, k + 1)
+
+
+def ckplus_names(identity, sequence):
+    """(subject, clip) of sequence number `sequence` of person number
+    `identity`: S005's S005_001 (CK+ subjects start at S005)."""
+    subject = "S%03d" % (5 + identity)
+    return subject, "%s_%03d" % (subject, sequence)
+
+
+def frame_name(dataset, clip, number):
+    """A frame's file name in its clip folder: CASME II reg_imgN.jpg (N the
+    frame number), CK+ SNNN_NNN_0000000N.png (N from 1)."""
+    return "reg_img%d.jpg" % number if dataset == "casme2" else "%s_%08d.png" % (clip, number)
+
+
+def ckplus_label(subject, clip, last, code):
+    """(path relative to OUT/ckplus, text) of a CK+ sequence's emotion file,
+    named after its last frame."""
+    return ("Emotion/%s/%s/%s_%08d_emotion.txt" % (subject, clip[len(subject) + 1:], clip, last),
+            "   %.7e\n" % code)
+
+
 def encode(image, ext):
     import cv2  # lazy: keeps --help fast
     # Huffman-only PNG: noisy frames barely compress further, at twice the cost.
-    params = [cv2.IMWRITE_JPEG_QUALITY, 95] if ext == ".jpg" else \
-        [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_STRATEGY,
-         cv2.IMWRITE_PNG_STRATEGY_HUFFMAN_ONLY]
+    params = []   # .bmp, .tiff (SMIC, JAFFE): OpenCV's defaults
+    if ext in (".jpg", ".jpeg"):
+        params = [cv2.IMWRITE_JPEG_QUALITY, 95]
+    elif ext == ".png":
+        params = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_STRATEGY,
+                  cv2.IMWRITE_PNG_STRATEGY_HUFFMAN_ONLY]
     ok, data = cv2.imencode(ext, image, params)
     if not ok:
         raise RuntimeError("OpenCV could not encode a %s image" % ext)
@@ -79,13 +109,14 @@ XLSX_PARTS = {
 }
 
 
-def xlsx_bytes(header, rows):
+def xlsx_bytes(header, rows, preamble=()):
     """A one-sheet .xlsx workbook, written directly (the smallest valid
     SpreadsheetML package): fixed zip timestamps and no save-time stamp, so
     the same seed gives the same bytes; and no openpyxl import (about half a
-    second of CPU)."""
+    second of CPU). `preamble`: rows of free text above the header (SAMM's
+    sheet has its header on row 14)."""
     lines = []
-    for number, row in enumerate([header] + list(rows), start=1):
+    for number, row in enumerate(list(preamble) + [header] + list(rows), start=1):
         cells = "".join(_cell("%s%d" % (chr(ord("A") + col), number), value)
                         for col, value in enumerate(row))
         lines.append('<row r="%d">%s</row>' % (number, cells))

