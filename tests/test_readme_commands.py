@@ -374,6 +374,22 @@ def test_the_planted_commands_fixed_pass(tmp_path, shim):
         assert problem is None, problem
 
 
+@pytest.mark.skipif(not IN_IMAGE, reason="runs the image's entrypoint")
+def test_parse_only_stops_right_after_the_arguments(tmp_path, shim):
+    """The shim reaches a program started through the entrypoint, and the
+    program does nothing after its arguments are accepted (a README command
+    such as the demo must not run for minutes here)."""
+    program = ("import argparse, pathlib; p = argparse.ArgumentParser(); p.add_argument('--x'); "
+               "p.parse_args(['--x', '1']); pathlib.Path('ran-on').write_text('')")
+    line = "docker compose run --rm demo python3 -c %s" % shlex.quote(program)
+    assert execute(shlex.split(line), tmp_path, shim) is None
+    assert not (tmp_path / "ran-on").exists()
+    # control: an option the program does not know
+    bad = "docker compose run --rm demo python3 -c %s" % shlex.quote(
+        program.replace("['--x', '1']", "['--y', '1']"))
+    assert "not accepted" in execute(shlex.split(bad), tmp_path, shim)
+
+
 def test_shell_commands_join_continuations_and_drop_comments():
     body = 'docker run --rm \\\n    IMAGE a "b c"   # note\n\n# only a comment\nnext x'
     assert shell_commands(body) == [["docker", "run", "--rm", "IMAGE", "a", "b c"],
