@@ -301,8 +301,9 @@ def test_same_seed_same_bytes_other_seed_other_frames(tmp_path):
     make_tree(tmp_path / "c", "--seed", "8")
     a, b, c = files_of(tmp_path / "a"), files_of(tmp_path / "b"), files_of(tmp_path / "c")
     assert a == b
-    frames = [p for p in a if p.endswith((".jpg", ".png"))]
+    frames = [p for p in a if p.endswith((".jpg", ".png")) and "/truth/" not in p]
     assert len(frames) == 5 * (2 * 2 * 5 + 1 * 1 * 4)
+    assert len([p for p in a if "/truth/" in p]) == 2 * 2 * 5     # one per CASME II clip
     # Other seed: other onset numbers, so other CASME II names; every frame differs.
     assert a["casme2/CASME2-coding-20190701.xlsx"] != c["casme2/CASME2-coding-20190701.xlsx"]
     ck = [p for p in frames if p.startswith("ckplus/")]
@@ -352,7 +353,8 @@ def test_landmarks_file_lists_every_frame_at_its_pixels(tmp_path):
     header = lines[0].split(",")
     assert header[:3] == ["frame_path", "x0", "y0"] and len(header) == 137
     paths = [line.split(",", 1)[0] for line in lines[1:]]
-    frames = sorted(p for p in files_of(tmp_path / "demo") if p.endswith((".jpg", ".png")))
+    frames = sorted(p for p in files_of(tmp_path / "demo")
+                    if p.endswith((".jpg", ".png")) and "/truth/" not in p)
     assert sorted(paths) == frames
     points = np.array(lines[1].split(",")[1:], float).reshape(68, 2)
     assert (points >= 0).all() and (points[:, 0] < 160).all() and (points[:, 1] < 144).all()

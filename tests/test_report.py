@@ -927,6 +927,11 @@ def test_report_of_a_real_caffe_run(tmp_path):
                                for f in ("casme2-to-samm", "samm-to-casme2")]
     row = table_rows(md, "epochs in all |")[0]
     assert cells(row)[2] == "1 - **NOT the paper's setup**"
+    # control of the NOT-a-result column: one epoch, so the best test epoch is
+    # the last, and caffe's test net logged the final snapshot's WAR
+    side = [l for l in table_rows(md, paper.METHODS["micro_attention"] + ", this run")
+            if "`micro_attention`" in l][0]
+    assert cells(side)[9] == cells(side)[5] == "%.3f" % pooled["pooled"]["war"]
     # random initial weights: no record leads back to ImageNet
     assert flagged_rows(md) == ["initial weights", "epochs in all"]
     assert "initial weights of %s: init.caffemodel (sha256 %s...): no record of where it came " \

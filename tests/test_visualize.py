@@ -149,77 +149,101 @@ def test_lift_is_maximal_inside_the_regions_and_1_for_a_uniform_map():
         regions.lift(0.5, 0.0)
 
 
-def test_bootstrap_interval_holds_the_mean_and_shrinks_with_more_people():
-    rng = np.random.RandomState(5)
-    few = 1.2 + 0.3 * rng.randn(8)
-    many = 1.2 + 0.3 * rng.randn(200)
-    m, lo, hi = statistics.bootstrap_interval(few)
-    assert m == pytest.approx(few.mean())
-    assert lo < m < hi
-    m2, lo2, hi2 = statistics.bootstrap_interval(many)
-    assert lo2 < m2 < hi2
-    assert (hi2 - lo2) < 0.4 * (hi - lo)          # ~ 1/sqrt(n): sqrt(8/200) = 0.2
-    # about the normal interval of a mean: 2 * 1.96 * sd / sqrt(n)
-    assert hi2 - lo2 == pytest.approx(2 * 1.96 * many.std() / np.sqrt(len(many)), rel=0.15)
-    assert statistics.bootstrap_interval(few) == (m, lo, hi)          # fixed seed
-    assert statistics.bootstrap_interval(few, seed=9) != (m, lo, hi)
-    assert statistics.bootstrap_interval([1.5] * 6) == (1.5, 1.5, 1.5)
-    narrow = statistics.bootstrap_interval(few, level=0.5)
-    assert lo < narrow[1] < narrow[2] < hi
+def test_auc_counts_inside_above_outside_and_has_no_offset():
+    mask = np.zeros((4, 4), bool)
+    mask[:2] = True
+    ramp = np.repeat(np.arange(4.0)[::-1, None], 4, axis=1)      # high on top (inside)
+    assert statistics.auc(ramp, mask) == 1.0
+    assert statistics.auc(-ramp, mask) == 0.0
+    assert statistics.auc(np.full((4, 4), 0.5), mask) == 0.5    # all ties: half
+    # no offset: a constant added (a Sigmoid's floor) or a scale leaves it unchanged
+    rng = np.random.RandomState(3)
+    noisy = rng.rand(4, 4) + mask * 0.3
+    assert statistics.auc(noisy + 0.5, mask) == statistics.auc(3 * noisy, mask)
+    # against a direct count of the pairs (ties half)
+    inside, outside = noisy[mask], noisy[~mask]
+    pairs = (inside[:, None] > outside[None]).mean() + 0.5 * (inside[:, None] ==
+                                                              outside[None]).mean()
+    assert statistics.auc(noisy, mask) == pytest.approx(pairs)
+    with pytest.raises(ValueError):
+        statistics.auc(ramp, np.zeros((4, 4), bool))
+
+
+def test_t_interval_is_student_t_over_people():
+    values = [0.52, 0.55, 0.61, 0.49, 0.58, 0.57]
+    mean, low, high = statistics.t_interval(values)
+    # t(0.975, 5) = 2.5706 (table value)
+    half = 2.5706 * np.std(values, ddof=1) / np.sqrt(6)
+    assert mean == pytest.approx(np.mean(values))
+    assert (low, high) == pytest.approx((mean - half, mean + half), abs=1e-4)
+    assert statistics.t_interval([0.7] * 6) == pytest.approx((0.7, 0.7, 0.7))
+    assert np.isnan(statistics.t_interval([0.7])[1])
+    narrow = statistics.t_interval(values, level=0.5)
+    assert low < narrow[1] < narrow[2] < high
     for bad in ([], [1.0, float("nan")]):
         with pytest.raises(ValueError):
-            statistics.bootstrap_interval(bad)
+            statistics.t_interval(bad)
 
 
-def test_preference_reads_the_lift_interval():
-    assert statistics.preference(1.05, 1.4) == "AU regions"
-    assert statistics.preference(0.7, 0.98) == "away from AU regions"
-    assert statistics.preference(0.9, 1.1) == statistics.NO_PREFERENCE
-    # one person gives a zero-width interval: no verdict from too few people
-    assert statistics.preference(1.05, 1.05, people=1).startswith("too few people")
-    assert statistics.preference(1.05, 1.4, people=statistics.MIN_PEOPLE) == "AU regions"
+def test_one_verdict_rule():
+    n = statistics.MIN_PEOPLE
+    assert statistics.verdict(0.55, 0.7, n) == statistics.PREFERS
+    assert statistics.verdict(0.3, 0.45, n) == statistics.AVOIDS
+    assert statistics.verdict(0.45, 0.55, n) == statistics.NO_PREFERENCE
+    assert statistics.verdict(0.55, 0.7, n - 1) == "untested (5 < 6 people)"
+    assert statistics.verdict(0.55, 0.7, n, moved=False) == "untested (units did not move)"
+    assert statistics.verdict(0.55, 0.7, n, moved=None).startswith("untested (the units'")
 
 
-def _record(person, lift, net="micro_attention", key="attention_64", regions="moved"):
+def _record(person, auc, net="micro_attention", key="attention_64", regions="truth",
+            state="trained", fold="f1"):
     area = 0.2
-    return {"person": person, "sample_id": "%s/%s" % (person, lift), "regions": regions,
-            "net": net, "map": key, "resolution": "56x56", "score": lift * area,
-            "area": area, "lift": lift}
+    return {"person": person, "sample_id": "%s/%s" % (person, auc), "regions": regions,
+            "net": net, "map": key, "state": state, "fold": fold, "resolution": "56x56",
+            "score": 2 * auc * area, "area": area, "lift": 2 * auc, "auc": auc,
+            "spread": 0.1 * auc}
 
 
-def test_summary_averages_each_person_first_and_writes_both_tables():
-    # person a: three faces at lift 2, person b: one face at lift 1. Over
-    # people the mean is 1.5 (over faces it would be 1.75).
-    records = [_record("a", 2.0), _record("a", 2.0), _record("a", 2.0), _record("b", 1.0),
-               _record("a", 1.0, net="resnet10", key="feature"),
-               _record("b", 1.0, net="resnet10", key="feature"),
-               dict(_record("c", 5.0), score=None)]          # unscored: not counted
-    rows = statistics.summarize_heldout(records, resamples=500)
+def test_summary_averages_each_person_first_and_writes_the_table():
+    # person a: three faces at AUC 0.8, person b: one face at 0.5. Over
+    # people the mean is 0.65 (over faces it would be 0.725).
+    records = [_record("a", 0.8), _record("a", 0.8), _record("a", 0.8), _record("b", 0.5),
+               _record("a", 0.5, net="resnet10", key="feature"),
+               _record("b", 0.5, net="resnet10", key="feature"),
+               dict(_record("c", 0.9), auc=None)]          # unscored: not counted
+    changes = {"f1": {("micro_attention", "trained", "attention_64"): 0.2}}
+    rows = statistics.summarize_heldout(records, changes)
     assert [(r["net"], r["map"]) for r in rows] == [("micro_attention", "attention_64"),
                                                      ("resnet10", "feature")]
     att, base = rows
     assert (att["people"], att["faces"]) == (2, 4)
-    assert att["lift"] == pytest.approx(1.5)
-    assert att["score"] == pytest.approx(0.3)
-    assert att["area"] == pytest.approx(0.2)
-    # two people: resamples give means 1, 1.5 or 2
-    assert att["lift_low"] == pytest.approx(1.0) and att["lift_high"] == pytest.approx(2.0)
-    assert att["preference"] == "too few people for a verdict (2 < 5)"
-    assert (base["lift"], base["lift_low"], base["lift_high"]) == (1.0, 1.0, 1.0)
-    # ten people all above 1: the interval excludes 1
-    many = [_record("p%d" % i, 1.3 + 0.01 * i) for i in range(10)]
-    assert statistics.summarize_heldout(many)[0]["preference"] == "AU regions"
+    assert att["auc"] == pytest.approx(0.65)
+    assert att["lift"] == pytest.approx(1.3)
+    assert att["weight_change"] == 0.2 and base["weight_change"] is None
+    assert att["mask_spread"] == pytest.approx(np.mean([0.08] * 3 + [0.05]))
+    assert att["verdict"] == "untested (2 < 6 people)"
+    # eight people above 0.5: prefers, as long as the unit moved
+    many = [_record("p%d" % i, 0.6 + 0.01 * i) for i in range(8)]
+    assert statistics.summarize_heldout(many, changes)[0]["verdict"] == statistics.PREFERS
+    still = {"f1": {("micro_attention", "trained", "attention_64"): 0.001}}
+    assert statistics.summarize_heldout(many, still)[0]["verdict"] == \
+        "untested (units did not move)"
+    # unknown start weights: not shown to have moved
+    assert statistics.summarize_heldout(many, {})[0]["verdict"] == \
+        "untested (the units' start weights are in no file)"
+    # a feature map needs no moved unit
+    feature = [_record("p%d" % i, 0.6 + 0.01 * i, key="feature") for i in range(8)]
+    assert statistics.summarize_heldout(feature)[0]["verdict"] == statistics.PREFERS
+    level = [_record("p%d" % i, 0.5 + 0.05 * (-1) ** i) for i in range(8)]
+    assert statistics.summarize_heldout(level, changes)[0]["verdict"] == \
+        statistics.NO_PREFERENCE
     csv_text, md = tables.heldout_tables(rows)
     parsed = list(csv.DictReader(csv_text.splitlines()))
     assert [r["map"] for r in parsed] == ["attention_64", "feature"]
-    assert float(parsed[0]["lift"]) == pytest.approx(1.5)
-    assert parsed[0]["preference"] == "too few people for a verdict (2 < 5)"
-    assert "| micro_attention | attention_64 (56x56) | moved | 2 | 4 | 0.300 [0.200, 0.400] " \
-           "| 0.200 | 1.50 [1.00, 2.00] | too few people for a verdict (2 < 5) |" in md
-    # ten people around 1: no preference
-    level = [_record("p%d" % i, 1.0 + 0.05 * (-1) ** i) for i in range(10)]
-    assert statistics.summarize_heldout(level)[0]["preference"] == statistics.NO_PREFERENCE
-    assert "95 % percentile bootstrap" in md
+    assert float(parsed[0]["auc"]) == pytest.approx(0.65)
+    assert parsed[0]["verdict"] == "untested (2 < 6 people)"
+    assert parsed[1]["weight_change"] == ""
+    assert "| micro_attention | attention_64 (56x56) | truth | trained | 2 | 4 | 0.200 |" in md
 
 
 def test_region_masks_on_takeo_sit_on_their_landmarks():
@@ -363,3 +387,39 @@ def test_bad_input_names_it_and_writes_nothing(setup, tmp_path, capsys):
     _fails(["visualize", "--net", "resnet10", "--weights", w["resnet10"],
             "--faces", setup["faces"], "--samples", "demo/s1/missing/1"], out, capsys,
            "demo/s1/missing/1", "no face")
+
+
+def test_face_mask_holds_the_landmarks_and_the_forehead_not_the_background():
+    image = mio.import_builtin_asset("takeo.ppm")
+    points = image.landmarks["PTS"].points[:, ::-1]
+    face = regions.face_mask(points, image.shape)
+    inside = [face[int(round(y)), int(round(x))] for x, y in points[[8, 30, 36, 45, 48, 54]]]
+    assert all(inside)
+    iod = np.hypot(*(points[42:48].mean(0) - points[36:42].mean(0)))
+    brow = points[19]
+    # the forehead lines the demo draws (up to 0.44 iod above the brows) are inside
+    assert face[int(round(brow[1] - 0.45 * iod)), int(round(brow[0]))]
+    assert not face[int(round(brow[1] - 0.8 * iod)), int(round(brow[0]))]
+    assert not face[0, 0] and not face[-1, -1]
+
+
+def test_t_interval_covers_at_six_people_where_a_percentile_bootstrap_would_not():
+    # the claim of docs/attention-experiment.md: Student t over 6 person means
+    # covers about 95 % for normal and for skewed (beta(2, 5)) means
+    rng = np.random.RandomState(0)
+    for draw, mean in ((lambda: rng.normal(0.5, 0.05, 6), 0.5),
+                       (lambda: rng.beta(2, 5, 6), 2 / 7.0)):
+        hits = 0
+        for _ in range(2000):
+            _, low, high = statistics.t_interval(draw())
+            hits += low <= mean <= high
+        assert 0.92 < hits / 2000.0 < 0.975
+    # a percentile bootstrap of the same 6 values is about sqrt(5/6) as wide
+    # as a normal interval, narrower still than t's: it covers well below 95 %
+    values = rng.normal(0.5, 0.05, (2000, 6))
+    picks = rng.randint(0, 6, (500, 6))
+    covered = 0
+    for v in values[:400]:
+        low, high = np.percentile(v[picks].mean(axis=1), [2.5, 97.5])
+        covered += low <= 0.5 <= high
+    assert covered / 400.0 < 0.9

@@ -1,52 +1,40 @@
-"""The Figure 4 claim, measured (paper 4.4): do the micro-attention maps put
-more of their mass on the action units of the expression than the baseline's
-last feature map does?
+"""The Figure 4 claim, measured (paper 4.4): do the micro-attention maps
+point at where the face moves?
 
 Every LOSO test face is scored by the nets of the fold that held its person
-out, so no score comes from a net that trained on that person. For each face,
-each map (resnet10's last feature map; micro_attention's feature map and its
-attention_64..512 maps) gets the AU-region score and lift of regions, over
-two region sets:
-  coded   the AUs coded for the clip (the index's au column, from the coding
-          sheet); on demo data exactly the AUs the synthetic clip moves, i.e.
-          where the expression is;
-  class   the AUs the paper ties to the class (regions.REGION_AUS, Table 7).
-The lifts are averaged per person, then over people with a bootstrap interval
-that resamples people (statistics.summarize_heldout), and each attention map is
-compared with the baseline's feature map person by person
-(statistics.paired_rows). Written together into OUT: heldout.csv (one row per
-net, map and region set), faces.csv (one row per face, net, map, region set),
-heldout.md (the tables) and figure4-heldout.png (one held-out face per class).
+out, so no score comes from a net that trained on that person, in two
+training states: "trained" (the fold's final weights) and "iteration 0" (the
+weights the fold started from, found through its provenance.json: the
+control, scored with the same code). Each map (resnet10's last feature map;
+micro_attention's feature map and attention_64..512) is scored on three
+region sets (heldout.REGION_SETS):
+  truth    where the clip changes, given per clip by the caller (on demo
+           data the generator's own |apex - neutral|, demo/data/truth.py);
+  coded    the hulls of the AUs coded for the clip (the index's au column);
+  placebo  another class's AU hulls on the same face, minus the two above.
+Per face: score, area, lift and the AUC inside vs outside; per person the
+mean; over people the mean with a t-interval; per row the attention units'
+weight change (learning.weight_change) and mask spread, and one verdict
+(statistics.verdict). Written together into OUT: heldout.csv, faces.csv,
+heldout.md and figure4-heldout.png (one held-out face per class).
 """
 import collections
 import csv
 import io
 import os
-import sys
-
-import numpy as np
 
 from microattention import files
-from microattention.attention import maps, regions, render, samples, statistics, tables
+from microattention.attention import heldout, learning, maps, regions, render, statistics
+from microattention.attention import tables
 from microattention.errors import UserError
 from microattention.datasets.index_file import read_index
 from microattention.train import layout
 
 NETS = ("resnet10", "micro_attention")      # the baseline first: Figure 4's order
-REGION_SETS = ("coded", "class")
-FACE_COLUMNS = ("fold", "person", "sample_id", "class", "regions", "aus", "net", "map",
-                "resolution", "score", "area", "lift")
+START, TRAINED = "iteration 0", "trained"
+STATES = (START, TRAINED)
 OUTPUTS = ("heldout.csv", "faces.csv", "heldout.md", "figure4-heldout.png")
-
-
-def _aus(text):
-    """'4+7' or 'AU4+AU7' -> (4, 7); AUs without a region are dropped."""
-    out = []
-    for part in str(text).replace(",", "+").split("+"):
-        digits = "".join(ch for ch in part if ch.isdigit())
-        if digits and int(digits) in regions.AU_LANDMARKS:
-            out.append(int(digits))
-    return tuple(sorted(set(out)))
+FoldNet = collections.namedtuple("FoldNet", "dir final start seed")
 
 
 def _ids(path):
@@ -66,17 +54,37 @@ def _faces(faces_dir):
         raise UserError("%s: cannot read: %s" % (path, exc.strerror or exc))
 
 
+def start_weights(fold_dir):
+    """(start caffemodel, seed) of a trained fold: the weights its
+    provenance.json names as input (checked against the sha256 its settings
+    recorded) and its seed."""
+    prov_path = fold_dir / layout.PROVENANCE_NAME
+    prov = files.read_json(prov_path, missing="%s not found: the fold's start weights are "
+                                              "unknown" % prov_path)
+    settings = prov.get("settings") or {}
+    start = (prov.get("inputs") or {}).get("weights")
+    if not start:
+        raise UserError("%s names no input weights" % prov_path)
+    if not os.path.isfile(start):
+        raise UserError("%s: the fold's start weights %s are gone; the iteration-0 control "
+                        "needs them" % (prov_path, start))
+    if settings.get("weights_sha256") and files.sha256(start) != settings["weights_sha256"]:
+        raise UserError("%s: the start weights %s changed since the fold was trained "
+                        "(sha256 differs from its settings)" % (prov_path, start))
+    return start, int(settings.get("seed", 0))
+
+
 def plan(run_dir, protocol, folds, index_csv, nets=NETS):
-    """[(fold, {net: fold dir}, [test sample ids])], checked: every net has the
-    fold's final weights and the same test list, and no test person is in
-    that fold's training list (a held-out score must come from a net that
-    never saw the person)."""
+    """[(fold, {net: FoldNet}, [test sample ids])], checked: every net has the
+    fold's final weights, its start weights and the same test list, and no
+    test person is in that fold's training list (a held-out score must come
+    from a net that never saw the person)."""
     rows = read_index(str(index_csv))
     out = []
     for fold in folds:
         dirs = collections.OrderedDict(
             (net, layout.fold_dir_of(run_dir, protocol, net, fold)) for net in nets)
-        tests = None
+        tests, fold_nets = None, collections.OrderedDict()
         for net, d in dirs.items():
             if not (d / layout.FINAL_NAME).is_file():
                 raise UserError("%s: no final.caffemodel; train fold %s of %s first"
@@ -97,7 +105,8 @@ def plan(run_dir, protocol, folds, index_csv, nets=NETS):
                 raise UserError("%s: sample %s of held-out person %s is in the fold's "
                                 "training list; its scores would not be held out"
                                 % (d / "train.txt", seen[0], rows[seen[0]]["subject"]))
-        out.append((fold, dirs, tests))
+            fold_nets[net] = FoldNet(d, d / layout.FINAL_NAME, *start_weights(d))
+        out.append((fold, fold_nets, tests))
     return out, rows
 
 
@@ -119,119 +128,99 @@ def _picked(folds_plan, rows, per_class=1):
     return chosen
 
 
-def heldout_records(folds_plan, rows, faces_dir, picture=(), progress=True):
-    """(face records, picture panels): every test face of every fold through
-    that fold's nets, scored over the region sets."""
-    from tqdm import tqdm  # lazy: only the progress bar needs it (not on the host)
-    faces, faces_csv = _faces(faces_dir)
-    records, panels = [], collections.OrderedDict()
-    total = sum(len(t) for _, _, t in folds_plan)
-    bar = tqdm(total=total, unit="face", file=sys.stderr, disable=not progress)
-    for fold, dirs, tests in folds_plan:
-        loaded = [(net, maps.load_net(net, str(d / layout.FINAL_NAME),
-                                      "fold %s" % fold)[0:2]) for net, d in dirs.items()]
-        for sid in tests:
-            panel = _face_records(fold, sid, rows[sid], faces.get(sid), faces_dir, faces_csv,
-                                  loaded, records, sid in picture)
-            if panel is not None:
-                panels[sid] = panel
-            bar.update(1)
-        del loaded
-    bar.close()
-    return records, [panels[s] for s in picture if s in panels]
+def net_sources(folds_plan, states=STATES):
+    """sources_of(fold) for heldout.score_samples: the fold's nets in each
+    state, as map sources (net, state, forward)."""
+    by_fold = {fold: fold_nets for fold, fold_nets, _ in folds_plan}
+
+    def sources_of(fold):
+        out = []
+        for net, f in by_fold[fold].items():
+            for state in states:
+                if state == TRAINED:
+                    loaded = maps.load_net(net, str(f.final), "fold %s" % fold)[0]
+                else:
+                    loaded = maps.load_start_net(net, str(f.start), str(f.final), f.seed,
+                                                 "fold %s start weights" % fold)[0]
+                out.append((net, state, lambda face, n=loaded: maps.forward(n, face)))
+        return out
+    return sources_of
 
 
-def _face_records(fold, sid, r, face_row, faces_dir, faces_csv, loaded, records, pictured):
-    """One held-out face through the fold's `loaded` nets: its score records
-    are appended to `records`; returns its picture panel when `pictured`."""
-    if face_row is None or face_row.get("status") != "ok" or not face_row.get("landmarks"):
-        raise UserError("%s: test sample %s of fold %s has no face crop with landmarks"
-                        % (faces_csv, sid, fold))
-    face = samples.read_face(os.path.join(str(faces_dir), face_row["crop"]), faces_csv)
-    points = samples.read_pts(os.path.join(str(faces_dir), face_row["landmarks"]), faces_csv)
-    region_aus = collections.OrderedDict()
-    if r.get("au"):
-        region_aus["coded"] = _aus(r["au"])
-    if r["label"] in regions.REGION_AUS:
-        region_aus["class"] = regions.REGION_AUS[r["label"]]
-    masks = collections.OrderedDict(
-        (k, regions.region_mask(points, aus, face.shape)) for k, aus in region_aus.items()
-        if aus)
-    panel_maps, preds = [], []
-    for net_name, (net, classes) in loaded:
-        face_maps, prob = maps.forward(net, face)
-        k = int(np.argmax(prob))
-        preds.append("%s: %s" % ("baseline" if net_name == "resnet10" else net_name,
-                                 classes[k]))
-        for region_set, mask in masks.items():
-            for key, small, big, score, area in maps.score_maps(face_maps, mask, face.shape[0]):
-                lift = regions.lift(score, area)
-                records.append(collections.OrderedDict([
-                    ("fold", fold), ("person", r["subject"]), ("sample_id", sid),
-                    ("class", r["label"]), ("regions", region_set),
-                    ("aus", "+".join(map(str, region_aus[region_set]))),
-                    ("net", net_name), ("map", key),
-                    ("resolution", "%dx%d" % small.shape[::-1]),
-                    ("score", score), ("area", area), ("lift", lift)]))
-                if pictured and region_set == list(masks)[0]:
-                    panel_maps.append(("%s %s\nlift %.2f" % (
-                        "baseline" if net_name == "resnet10" else "micro-att.",
-                        key, lift), big))
-    if not pictured:
-        return None
-    first = list(masks)[0] if masks else None
-    return {
-        "title": "%s (%s), fold %s\n%s AU%s\n%s" % (
-            r["label"], r["subject"], fold, first or "",
-            "+".join(map(str, region_aus.get(first, ()))), "\n".join(preds)),
-        "face": face, "points": points,
-        "mask": masks[first] if first else None, "maps": panel_maps}
+def weight_changes(folds_plan, states=STATES):
+    """{fold: {(net, state, attention map): relative weight change}}: 0 at
+    iteration 0; trained, against the fold's start weights (None where the
+    start file does not hold the unit, i.e. its starting draw is unknown)."""
+    out = collections.OrderedDict()
+    for fold, fold_nets, _ in folds_plan:
+        changes = out.setdefault(fold, {})
+        for net, f in fold_nets.items():
+            moved = learning.weight_change(str(f.start), str(f.final), net, unknown_start=True)
+            for stage, change in moved.items():
+                if START in states:
+                    changes[(net, START, stage)] = 0.0
+                if TRAINED in states:
+                    changes[(net, TRAINED, stage)] = change
+    return out
 
 
 def faces_table(records):
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(FACE_COLUMNS)
+    writer.writerow(heldout.FACE_COLUMNS)
     for r in records:
-        writer.writerow([("%.4f" % r[c]) if isinstance(r[c], float) else r[c]
-                         for c in FACE_COLUMNS])
+        writer.writerow([tables.fmt(r[c]) if isinstance(r[c], float) or r[c] is None
+                         else r[c] for c in heldout.FACE_COLUMNS])
     return out.getvalue()
 
 
-def measure(run_dir, folds, index_csv, faces_dir, out_dir, protocol="loso",
-            nets=NETS, note="", resamples=statistics.BOOTSTRAP_RESAMPLES,
-            level=statistics.BOOTSTRAP_LEVEL, seed=statistics.BOOTSTRAP_SEED, progress=True):
+def _panels(seen, rows, folds_of):
+    """Picture panels of the pictured faces: the trained nets' maps."""
+    panels = []
+    for sid, (face, points, masks, shown) in seen.items():
+        first = next(iter(masks), None)
+        r = rows[sid]
+        panel_maps = [("%s %s\nlift %.2f" % ("baseline" if net == "resnet10" else "micro-att.",
+                                             key, lifts.get(first, float("nan"))), big)
+                      for net, state, key, big, lifts in shown if state == TRAINED]
+        panels.append({
+            "title": "%s (%s), fold %s\n%s %s" % (r["label"], r["subject"], folds_of[sid],
+                                                 first or "", masks[first][1] if first else ""),
+            "face": face, "points": points,
+            "mask": masks[first][0] if first else None, "maps": panel_maps})
+    return panels
+
+
+def measure(run_dir, folds, index_csv, faces_dir, out_dir, protocol="loso", nets=NETS,
+            note="", truth=None, level=statistics.LEVEL, progress=True, states=STATES):
     """Score the held-out faces of `folds` and write OUTPUTS into out_dir (all
-    together or none). Returns (summary rows, paired rows, written paths)."""
+    together or none). `truth`: {(subject, clip): mask image in frame pixels}
+    of where each clip changes, or None (then no 'truth' rows). Returns
+    (summary rows, records, written paths)."""
     folds_plan, rows = plan(run_dir, protocol, folds, index_csv, nets)
     picture = _picked(folds_plan, rows)
-    records, panels = heldout_records(folds_plan, rows, faces_dir, picture, progress)
+    chosen = [(fold, sid, rows[sid]) for fold, _, tests in folds_plan for sid in tests]
+    records, seen = heldout.score_samples(chosen, net_sources(folds_plan, states),
+                                          _faces(faces_dir), faces_dir, truth, picture,
+                                          progress)
     if not records:
-        raise UserError("no held-out face of folds %s has AU regions to score"
-                        % ", ".join(folds))
-    summary = statistics.summarize_heldout(records, resamples, level, seed)
-    paired = statistics.paired_rows(records, (nets[0], maps.FEATURE), resamples, level,
-                                    seed)
-    csv_text, table = tables.heldout_tables(summary, level, resamples)
+        raise UserError("no held-out face of folds %s has a region to score" % ", ".join(folds))
+    changes = weight_changes(folds_plan, states)
+    summary = statistics.summarize_heldout(records, changes, level)
+    csv_text, table = tables.heldout_tables(summary, level)
     people = sorted({r["person"] for r in records})
-    md = ["# AU-region lift of held-out faces (the Figure 4 claim)", ""]
-    if note:
-        md += [note, ""]
-    md += ["%d held-out people (%s), %d faces, LOSO folds %s; each face scored by the nets "
-           "of the fold that held its person out." % (
-               len(people), ", ".join(people), len({r["sample_id"] for r in records}),
-               ", ".join(folds)), "",
-           "Region sets: coded = the AUs coded for the clip (on demo data: the AUs it "
-           "moves); class = the paper's AUs of the class (Table 7 / objective classes).",
-           "", table,
-           "## Each map against the baseline's feature map, person by person", "",
-           tables.paired_table(paired, level)]
+    faces = len({r["sample_id"] for r in records})
+    md = tables.heldout_markdown(summary, table, people, faces, folds, note, changes,
+                                 truth is not None)
     out = {os.path.join(str(out_dir), "heldout.csv"): csv_text,
            os.path.join(str(out_dir), "faces.csv"): faces_table(records),
-           os.path.join(str(out_dir), "heldout.md"): "\n".join(md)}
-    if panels:
+           os.path.join(str(out_dir), "heldout.md"): md}
+    panels = _panels(seen, rows, {sid: fold for fold, sid, _ in chosen})
+    if panels and any(p["maps"] for p in panels):
         out[os.path.join(str(out_dir), "figure4-heldout.png")] = render.heldout_figure(
-            panels, "held-out faces (LOSO test): baseline resnet10 and micro-attention maps, "
-                    "AU regions outlined; each map on its own colour scale")
+            panels, "held-out faces (LOSO test), trained nets: baseline resnet10 and "
+                    "micro-attention maps, first region set outlined; each map on its own "
+                    "colour scale")
     written = files.write_together(out)
-    return summary, paired, written
+    return summary, records, written
+

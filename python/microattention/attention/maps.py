@@ -164,3 +164,30 @@ def class_names(num_output):
         if len(CLASSES[family]) == num_output:
             return list(CLASSES[family])
     return ["class %d" % i for i in range(num_output)]
+
+
+def load_start_net(name, start_path, trained_path, seed, option="start weights"):
+    """The net `name` as its fold started (iteration 0): the deploy net for
+    the trained caffemodel's class count, its layers drawn from their fillers
+    with Caffe's seed `seed`, then the start caffemodel's layers copied in by
+    name (what `caffe train -weights` does; layers the start file lacks, such
+    as attention units a transfer leaves to their fillers, keep a draw of
+    the same fillers). Blob shapes are checked first: Caffe aborts on a
+    mismatch."""
+    if not os.path.isfile(start_path):
+        raise UserError("%s %s: file not found" % (option, start_path))
+    trained = _model_shapes(trained_path, "trained weights")
+    param = prototxt.render_deploy(name, num_output=trained[prototxt.CLASSIFIER][0][0])
+    caffe = prototxt.import_caffe()
+    caffe.set_random_seed(int(seed))
+    net = prototxt.build(param, "TEST")
+    start = _model_shapes(start_path, option)
+    bad = ["%s: weights %s, net %s" % (layer, start[layer], [b.data.shape for b in blobs])
+           for layer, blobs in net.params.items() if layer in start
+           and (len(start[layer]) != len(blobs)
+                or not all(_fits(s, b.data.shape) for s, b in zip(start[layer], blobs)))]
+    if bad:
+        raise UserError("%s %s does not fit %s, blob shapes differ: %s"
+                        % (option, start_path, name, "; ".join(bad[:4])))
+    net.copy_from(str(start_path))
+    return net, class_names(trained[prototxt.CLASSIFIER][0][0])

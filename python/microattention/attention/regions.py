@@ -95,6 +95,28 @@ def region_mask(points, aus, shape, margin=AU_MARGIN):
     return mask
 
 
+# The face, the domain every region is compared within: the hull of the 68
+# points and of the brows raised by this many inter-ocular distances (the
+# forehead, where AU1/AU2 wrinkle; the demo draws its lines up to 0.44 above
+# the brows). Comparing within the face asks "which part of the face", not
+# "face or background", which any face-centred map would answer.
+FOREHEAD = 0.6
+
+
+def face_mask(points, shape, forehead=FOREHEAD):
+    """Boolean (H, W) mask of the face for 68 (x, y) pixel points."""
+    import cv2  # lazy: OpenCV is optional outside the image (its tests skip without it)
+    points = np.asarray(points, dtype=np.float64)
+    left, right = aus.eye_centres(points)
+    axis = (right - left) / np.linalg.norm(right - left)
+    up = np.array([axis[1], -axis[0]])          # image y points down
+    brows = points[17:27] + up * forehead * aus.interocular(points)
+    pts = np.round(np.vstack([points, brows]) * 16).astype(np.int32)
+    mask = np.zeros(shape, np.uint8)
+    cv2.fillConvexPoly(mask, cv2.convexHull(pts), 1, lineType=cv2.LINE_8, shift=4)
+    return mask.astype(bool)
+
+
 def region_score(map_, mask):
     """Share of a non-negative map's mass inside a boolean mask of its shape
     (nan for a map without mass)."""

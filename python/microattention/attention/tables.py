@@ -1,6 +1,6 @@
 """The text outputs of the attention stage: scores.csv / scores.md of the
-visualize command, and the held-out tables of Figure 4 (heldout.csv, the
-Markdown tables of heldout.md).
+visualize command, and the held-out tables of Figure 4 (heldout.csv and
+heldout.md).
 """
 import collections
 import csv
@@ -9,7 +9,7 @@ import io
 import numpy as np
 
 from microattention.attention.regions import AU_LANDMARKS, AU_MARGIN
-from microattention.attention.statistics import BOOTSTRAP_LEVEL, BOOTSTRAP_RESAMPLES
+from microattention.attention.statistics import LEVEL, MIN_PEOPLE, MOVED
 
 CSV_COLUMNS = ("sample_id", "class", "aus", "net", "map", "resolution", "score", "area", "lift")
 
@@ -60,43 +60,88 @@ def scores_tables(records):
     return out.getvalue(), "\n".join(md) + "\n"
 
 
-def paired_table(rows, level=BOOTSTRAP_LEVEL):
-    pct = int(round(100 * level))
-    md = ["| net | map | regions | people | lift minus %s [%d %% CI] | verdict |"
-          % (rows[0]["baseline"] if rows else "baseline", pct), "|---|---|---|---:|---|---|"]
-    for r in rows:
-        md.append("| %s | %s | %s | %d | %+.2f [%+.2f, %+.2f] | %s |" % (
-            r["net"], r["map"], r["regions"], r["people"], r["difference"], r["low"],
-            r["high"], r["verdict"]))
-    return "\n".join(md) + "\n"
+HELDOUT_COLUMNS = ("net", "map", "regions", "state", "resolution", "people", "faces",
+                   "weight_change", "mask_spread", "area", "lift", "lift_low", "lift_high",
+                   "auc", "auc_low", "auc_high", "verdict")
 
 
-HELDOUT_COLUMNS = ("regions", "net", "map", "resolution", "people", "faces", "score",
-                   "score_low", "score_high", "area", "lift", "lift_low", "lift_high",
-                   "preference")
+def _num(value, pattern):
+    return "-" if value is None or value != value else pattern % value
 
 
-def heldout_tables(rows, level=BOOTSTRAP_LEVEL, resamples=BOOTSTRAP_RESAMPLES):
-    """(CSV text, Markdown table text) of summarize_heldout's rows."""
+def heldout_tables(rows, level=LEVEL):
+    """(CSV text, Markdown table text) of statistics.summarize_heldout's rows."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(HELDOUT_COLUMNS)
     for r in rows:
-        writer.writerow([fmt(r[c]) if isinstance(r[c], float) else r[c]
+        writer.writerow([fmt(r[c]) if isinstance(r[c], float) or r[c] is None else r[c]
                          for c in HELDOUT_COLUMNS])
     pct = int(round(100 * level))
-    md = ["| net | map | regions | people | faces | score [%d %% CI] | area | "
-          "lift [%d %% CI] | preference |" % (pct, pct),
-          "|---|---|---|---:|---:|---|---:|---|---|"]
+    md = ["| net | map | regions | state | people | faces | weight change | mask spread | "
+          "lift [%d %% CI] | AUC [%d %% CI] | verdict |" % (pct, pct),
+          "|---|---|---|---|---:|---:|---:|---:|---|---|---|"]
     for r in rows:
-        md.append("| %s | %s (%s) | %s | %d | %d | %.3f [%.3f, %.3f] | %.3f | "
-                  "%.2f [%.2f, %.2f] | %s |" % (
-                      r["net"], r["map"], r["resolution"], r["regions"], r["people"],
-                      r["faces"], r["score"], r["score_low"], r["score_high"], r["area"],
-                      r["lift"], r["lift_low"], r["lift_high"], r["preference"]))
-    md += ["", "score: share of the map's mass inside the AU regions; area: the regions' "
-           "share of the face (a uniform map's score); lift = score / area (1 = no "
-           "preference). Means over held-out people (each person's faces averaged first); "
-           "%d %% percentile bootstrap intervals from %d resamples of the people."
-           % (pct, resamples)]
+        md.append("| %s | %s (%s) | %s | %s | %d | %d | %s | %s | %s [%s, %s] | "
+                  "%s [%s, %s] | %s |" % (
+                      r["net"], r["map"], r["resolution"], r["regions"], r["state"],
+                      r["people"], r["faces"], _num(r["weight_change"], "%.3f"),
+                      _num(r["mask_spread"], "%.4f"), _num(r["lift"], "%.2f"),
+                      _num(r["lift_low"], "%.2f"), _num(r["lift_high"], "%.2f"),
+                      _num(r["auc"], "%.3f"), _num(r["auc_low"], "%.3f"),
+                      _num(r["auc_high"], "%.3f"), r["verdict"]))
     return out.getvalue(), "\n".join(md) + "\n"
+
+
+def changes_table(changes):
+    """Markdown: each fold's relative weight change per trained attention unit."""
+    keys = sorted({(net, stage) for c in changes.values() for net, state, stage in c
+                   if state == "trained"}, key=lambda k: (k[0], int(k[1].split("_")[-1])))
+    if not keys:
+        return ""
+    md = ["| fold | %s |" % " | ".join("%s %s" % k for k in keys),
+          "|---|%s" % ("---:|" * len(keys))]
+    for fold, c in changes.items():
+        md.append("| %s | %s |" % (fold, " | ".join(
+            _num(c.get((net, "trained", stage)), "%.4f") for net, stage in keys)))
+    return "\n".join(md) + "\n"
+
+
+def heldout_markdown(rows, table, people, faces, folds, note, changes, with_truth,
+                     level=LEVEL):
+    """heldout.md: what was measured, each fold's weight changes, the table,
+    and how to read it."""
+    pct = int(round(100 * level))
+    md = ["# Where the maps of held-out faces point (the Figure 4 claim)", ""]
+    if note:
+        md += [note, ""]
+    md += ["%d held-out people (%s), %d faces, LOSO folds %s; each face scored by the nets "
+           "of the fold that held its person out, as trained and at iteration 0 (the "
+           "weights the fold started from: the control)." % (
+               len(people), ", ".join(people), faces, ", ".join(folds)), "",
+           "Region sets: truth = where the clip changes (the generator's thresholded "
+           "|apex - neutral|, carried into the crop)%s; coded = the hulls of the AUs coded "
+           "for the clip; placebo = another class's AU hulls on the same face, minus "
+           "both (should show no preference)."
+           % ("" if with_truth else " (not given for this run: no truth rows)"), "",
+           "## Did the attention units move?", "",
+           "Relative change ||W_trained - W_start|| / ||W_start|| of each unit's learned "
+           "weights per fold ('-': the start weights do not hold the unit, its starting "
+           "draw is in no file, so the change is unknown).", "",
+           changes_table(changes) or "(no attention units)", "",
+           "## The table", "", table,
+           "AUC: the probability that a pixel inside the region has a higher map value "
+           "than one outside (0.5 = no preference), per face, then per person, then over "
+           "people. lift = the map's mass share inside the region / the region's area "
+           "share (1 = no preference); it has an offset: a Sigmoid map never falls below "
+           "its floor (near 0.5 untrained) and a ReLU map has zeros, so lifts of different "
+           "maps do not compare; the AUC does not move when a constant is added to a map. "
+           "Intervals: %d %% Student t over the person means (n - 1 degrees of freedom). "
+           "Verdict (one rule, every row): untested when fewer than %d people or, for an "
+           "attention map, when its unit's mean weight change over the folds is below %.2f "
+           "or unknown (iteration 0 is by definition unmoved); else prefers / avoids when "
+           "the AUC interval lies above / below 0.5, no preference when it holds 0.5. "
+           "weight change: mean over folds; mask spread: mean over faces of the "
+           "per-face standard deviation of the mask at its own resolution."
+           % (pct, MIN_PEOPLE, MOVED), ""]
+    return "\n".join(md)

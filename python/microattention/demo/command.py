@@ -48,6 +48,7 @@ import time
 
 from microattention.attention import figure4
 from microattention.demo.config import CONFIGS
+from microattention.demo.data.truth import truth_masks
 from microattention.demo.pipeline import Demo
 from microattention.errors import UserError
 
@@ -84,13 +85,13 @@ def attention_experiment(demo):
     note = ("**%s** Training stages: %.1f min (wall); %d of %d LOSO folds%s."
             % (demo.banner(), stages / 60.0, len(chosen), total,
                "" if len(chosen) == total else " (PARTIAL)"))
-    summary, paired, written = figure4.measure(
+    summary, _, _ = figure4.measure(
         demo.p("runs"), chosen, demo.p("index", "casme2-faces.csv"), demo.p("faces", "casme2"),
-        demo.p("attention"), note=note)
+        demo.p("attention"), note=note, truth=truth_masks(demo.p("data")))
     for r in summary:
-        demo.say("  %-15s %-14s %-5s lift %.2f [%.2f, %.2f] over %d people: %s" % (
-            r["net"], r["map"], r["regions"], r["lift"], r["lift_low"], r["lift_high"],
-            r["people"], r["preference"]))
+        demo.say("  %-15s %-14s %-7s %-11s AUC %.3f [%.3f, %.3f] over %d people: %s" % (
+            r["net"], r["map"], r["regions"], r["state"], r["auc"], r["auc_low"],
+            r["auc_high"], r["people"], r["verdict"]))
     measured = time.time() - t0
     demo.say("attention experiment: %.1f min in all (stages %.1f min, measurement %.0f s); "
              "tables %s" % ((stages + measured) / 60.0, stages / 60.0, measured,

@@ -31,6 +31,13 @@ learning curves; provenance. The paper's F1 of Table 4 is the pooled UF1
 (MEGC 2019 definition, see docs/paper-setup.md section 5), so UF1 is the
 figure put beside it; the MEGC 2018 F1 is printed too.
 
+Every figure is the final snapshot's, except one column labelled "best test
+epoch (NOT a result)" in the side-by-side and per-fold tables: what picking
+the best epoch on the test folds would have reported (per fold the epoch
+with the highest test accuracy caffe.log holds at an epoch's end; pooled
+over the finished folds weighted by their test samples, a WAR; WAR only, as
+Caffe logs no per-class counts). See microattention/report/best_epoch.py.
+
 Metrics pool the predictions of the finished folds only. A run whose folds
 are not all finished is reported as "k of n folds done" and every number of
 it is marked PARTIAL. The number of folds n is the protocol's folds of the

@@ -4,6 +4,7 @@ beside it, the runs side by side, and the folds of each run.
 import collections
 
 from microattention import paper
+from microattention.report import best_epoch
 from microattention.report.load import NET_LABELS
 
 METRIC_NAMES = collections.OrderedDict([
@@ -203,27 +204,32 @@ SECTIONS = {"hde": section_hde, "cde": section_cde, "loso": section_loso,
 
 def section_runs(runs):
     header = ["run", "net", "folder", "folds", "test samples"] + list(METRIC_NAMES.values()) \
-        + ["epochs", "seed"]
+        + [best_epoch.RUN_LABEL, "epochs", "seed"]
     rows = []
     for run in runs:
         p = run.result["pooled"] if run.result else None
         rows.append([ours_label(run), "`%s`" % run.net, str(run.path), run.status(),
                      str(p["samples"]) if p else "0"]
                     + [_f3(p[k]) if p else "not done" for k in METRIC_NAMES]
+                    + [best_epoch.war_cell(run)]
                     + [str(run.settings.get("epochs")), str(run.settings.get("seed"))])
     return [("h", 2, "The runs side by side"),
             ("p", "Pooled over the finished folds' predictions (one confusion matrix per "
-                  "run). WAR is the paper's accuracy; F1 (MEGC 2018) = 2PR/(P+R) of the "
-                  "macro precision and recall; UF1 (MEGC 2019) = mean of per-class "
-                  "2TP/(2TP+FP+FN), the F1 the paper's tables match."),
-            ("table", header, rows)]
+                  "run) of the final snapshots. WAR is the paper's accuracy; F1 (MEGC 2018) = "
+                  "2PR/(P+R) of the macro precision and recall; UF1 (MEGC 2019) = mean of "
+                  "per-class 2TP/(2TP+FP+FN), the F1 the paper's tables match."),
+            ("table", header, rows),
+            ("p", best_epoch.NOTE)] + [
+                ("p", best_epoch.BN_NOTE % run.label) for run in runs
+                if run.settings.get("bn_recalibration")]
 
 
 # ------------------------------------------------------------------ folds, figures
 
 
 def section_folds(run):
-    header = ["fold", "status", "test samples"] + list(METRIC_NAMES.values())
+    header = ["fold", "status", "test samples"] + list(METRIC_NAMES.values()) + [
+        best_epoch.LABEL]
     rows = []
     done_ids = {f.id for f in run.done_folds}
     ids = [f.id for f in run.folds]
@@ -234,25 +240,28 @@ def section_folds(run):
         entry = run.fold_metrics(fold_id)
         if fold_id in done_ids and entry is not None:
             rows.append([fold_id, "done", str(entry["samples"])]
-                        + [_f3(entry[k]) for k in METRIC_NAMES])
+                        + [_f3(entry[k]) for k in METRIC_NAMES]
+                        + [best_epoch.fold_cell(run, fold_id)])
         else:
             status = "not done (started)" if fold_id in present else "not started"
             if run.expected is not None and fold_id not in run.expected:
                 status += "; not a fold of the run's index"
-            rows.append([fold_id, status, ""] + [""] * len(METRIC_NAMES))
+            rows.append([fold_id, status, ""] + [""] * (len(METRIC_NAMES) + 1))
     if run.result:
         pooled = run.result["pooled"]
         tag = "" if run.complete else " (PARTIAL)"
         rows.append(["pooled" + tag, "", str(pooled["samples"])]
-                    + [_f3(pooled[k]) for k in METRIC_NAMES])
+                    + [_f3(pooled[k]) for k in METRIC_NAMES] + [best_epoch.war_cell(run)])
         if len(run.result["folds"]) > 1:
             mean = run.result["fold_mean"]
             rows.append(["mean over %d folds%s" % (len(run.result["folds"]), tag), "", ""]
-                        + [_f3(mean[k]) for k in METRIC_NAMES])
+                        + [_f3(mean[k]) for k in METRIC_NAMES] + [""])
     return [("h", 3, "Per fold"),
             ("p", "Folds: %s (the number of folds from %s). Class means over the classes "
                   "present in each fold's true labels; the pooled row is the run's result, the "
-                  "mean over folds is given for reference only." % (run.status(),
-                                                                      run.expected_source)),
+                  "mean over folds is given for reference only. The last column is NOT a "
+                  "result: the fold's highest test accuracy Caffe logged at an epoch's end, "
+                  "and that epoch (see the side-by-side table's note)." % (
+                      run.status(), run.expected_source)),
             ("table", header, rows)]
 

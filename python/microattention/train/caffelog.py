@@ -50,7 +50,7 @@ def _number(text):
     return float(text)  # float() reads nan, -nan, inf as caffe prints them
 
 
-class _Clock:
+class Clock:
     """glog timestamps (no year) -> seconds since the first one."""
 
     def __init__(self):
@@ -71,11 +71,28 @@ class _Clock:
         return (when - self.start).total_seconds()
 
 
+def glog_message(line, clock):
+    """(seconds on `clock` or None, the message) of one log line; a line
+    without the glog prefix is its own message."""
+    match = _GLOG.search(line)
+    if not match:
+        return None, line.strip()
+    return (clock.seconds(*(int(g) for g in match.group(2, 3, 4, 5, 6, 7))),
+            match.group(8).strip())
+
+
+def train_loss(message):
+    """(iteration, displayed loss) of an `Iteration N ..., loss = X` message,
+    else None."""
+    found = _TRAIN.match(message)
+    return (int(found.group(1)), _number(found.group(2))) if found else None
+
+
 def parse_log(text):
     """Rows (OrderedDicts, see the module docstring) of a caffe train log
     given as text, sorted by iteration."""
     rows = {}
-    clock = _Clock()
+    clock = Clock()
     train_iter = None
     test_iter = test_net = None
 
@@ -86,19 +103,13 @@ def parse_log(text):
             row["seconds"] = seconds
 
     for line in text.splitlines():
-        match = _GLOG.search(line)
-        seconds = None
-        if match:
-            seconds = clock.seconds(*(int(g) for g in match.group(2, 3, 4, 5, 6, 7)))
-            message = match.group(8).strip()
-        else:
-            message = line.strip()
+        seconds, message = glog_message(line, clock)
         if not message.startswith(("Iteration", "Train net", "Test net")):
             continue
-        found = _TRAIN.match(message)
+        found = train_loss(message)
         if found:
-            train_iter = int(found.group(1))
-            put(train_iter, "loss", _number(found.group(2)), seconds)
+            train_iter = found[0]
+            put(train_iter, "loss", found[1], seconds)
             continue
         found = _LR.match(message)
         if found:

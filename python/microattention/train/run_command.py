@@ -3,7 +3,16 @@
   run --protocol hde|cde|loso|pretrain --index INDEX.csv --faces DIR --weights W [--jobs N]
 
 Each fold is a `train-fold` process (its output goes to the fold's
-train-fold.log); a line is printed when a fold starts, finishes or fails.
+train-fold.log, caffe's to its caffe.log); a line is printed when a fold
+starts, finishes or fails. While folds run, their progress is shown (read
+from their caffe.log, microattention/train/progress.py): per running fold
+the epoch k/N, the iteration, the last training loss, the time elapsed and
+its ETA (the iterations left at the iteration rate measured so far), and the
+ETA of the whole run (folds not started are taken to last as long as the
+mean fold so far). On a terminal these lines are redrawn in place about once
+a second; otherwise (a log file, CI, a parent process) a fold's line is
+printed on each epoch and at most every 30 s, the run's every 30 s and when
+a fold ends.
 Finished folds (done.json with the same settings) are skipped, and an
 unfinished one resumes from its last snapshot, so running the same command
 again after a failure or a kill continues where it stopped. When every fold

@@ -1,6 +1,7 @@
 """Running every fold of a protocol (the `run` command, train/run_command.py):
 which folds are finished, the disk space the others need, a train-fold
-process per fold, N at a time, then their predictions pooled."""
+process per fold, N at a time (their progress shown by train/watch.py), then
+their predictions pooled."""
 import collections
 import os
 import pathlib
@@ -13,6 +14,7 @@ from microattention.errors import UserError
 from microattention.train import disk, layout, options
 from microattention.train.protocol_run import ProtocolRun
 from microattention.train.settings import finished, fold_settings
+from microattention.train.watch import Watch
 
 POLL_SECONDS = 0.5
 
@@ -99,48 +101,58 @@ def _thread_env(jobs, todo, gpu):
     return env
 
 
-def run_folds(todo, all_ids, command, fold_dir_of, jobs, env):
+def run_folds(todo, all_ids, command, fold_dir_of, jobs, env, watch=None):
     """Run the train-fold processes of `todo`, `jobs` at a time (command(fold):
-    its argv); {fold: exit code} of those that failed."""
+    its argv), their progress shown by `watch` (a train.watch.Watch; default
+    on stdout); {fold: exit code} of those that failed."""
     running = collections.OrderedDict()   # fold -> (process, start, log handle)
     failed = collections.OrderedDict()
     waiting = list(todo)
     number = {f: i + 1 for i, f in enumerate(all_ids)}
+    watch = watch or Watch(len(todo), jobs)
     try:
         while waiting or running:
             while waiting and len(running) < jobs:
                 fold = waiting.pop(0)
                 fold_dir = fold_dir_of(fold)
                 files.output_dir(fold_dir)
+                watch.started(fold, fold_dir)
                 log = open(str(fold_dir / layout.TRAIN_FOLD_LOG_NAME), "a")
                 proc = subprocess.Popen(command(fold), stdout=log, stderr=subprocess.STDOUT,
                                         env=env)
                 running[fold] = (proc, time.time(), log)
-                _say("fold %s (%d/%d) started" % (fold, number[fold], len(all_ids)))
+                watch.say("fold %s (%d/%d) started" % (fold, number[fold], len(all_ids)))
             time.sleep(POLL_SECONDS)
+            watch.poll()
             for fold, (proc, start, log) in list(running.items()):
                 code = proc.poll()
                 if code is None:
                     continue
                 log.close()
                 del running[fold]
-                _ended(fold, code, time.time() - start, fold_dir_of(fold), failed)
+                seconds = time.time() - start
+                ok = _ended(fold, code, seconds, fold_dir_of(fold), failed, watch.say)
+                watch.ended(fold, seconds, ok)
     except BaseException:
         _stop_all(running)
         raise
+    finally:
+        watch.close()
     return failed
 
 
-def _ended(fold, code, seconds, fold_dir, failed):
+def _ended(fold, code, seconds, fold_dir, failed, say):
+    """Says how the fold ended; True when it finished."""
     done = files.read_json(fold_dir / layout.DONE_NAME) if code == 0 else None
     if done is None:
         failed[fold] = code
-        _say("fold %s FAILED (exit code %s) after %.0f s; see %s" % (
+        say("fold %s FAILED (exit code %s) after %.0f s; see %s" % (
             fold, code, seconds, fold_dir / layout.TRAIN_FOLD_LOG_NAME))
-    else:
-        m = done["metrics"]
-        _say("fold %s finished in %.0f s: %d test samples, WAR %.4f, UAR %.4f"
-             % (fold, seconds, m["samples"], m["war"], m["uar"]))
+        return False
+    m = done["metrics"]
+    say("fold %s finished in %.0f s: %d test samples, WAR %.4f, UAR %.4f"
+        % (fold, seconds, m["samples"], m["war"], m["uar"]))
+    return True
 
 
 def _stop_all(running):

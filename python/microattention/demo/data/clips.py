@@ -98,11 +98,13 @@ def noise_field(rng, height, width):
 
 
 def render_clip(face, aus, plan, profile, size, noise, rng, gray=False, furrows=0.0,
-                magnitude=1.0):
+                magnitude=1.0, clean=None):
     """Frames (uint8) and their 68 points for one clip of one identity;
     `furrows` > 0 also darkens each AU's wrinkle lines (furrows.py) by
     furrows * frame intensity * the AU's intensity / `magnitude` (the clip's
-    own intensity jitter, so no extra random draw)."""
+    own intensity jitter, so no extra random draw). A list given as `clean`
+    receives each frame before brightness and noise (the ground truth of
+    where the clip changes, truth.py)."""
     import cv2  # lazy: keeps --help fast
     _, image, points = face
     width, height = size
@@ -136,6 +138,8 @@ def render_clip(face, aus, plan, profile, size, noise, rng, gray=False, furrows=
                 warps[t] = darken(warps[t], furrow_mask(dst[:68], aus, depths, plan["iod"],
                                                         rotation(plan["degrees"]), base.shape))
         warped = warps[t]
+        if clean is not None:
+            clean.append(warped)
         if noise > 0:
             field = noise_field(rng, height, width)
             if warped.ndim == 3:

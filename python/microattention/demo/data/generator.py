@@ -4,6 +4,7 @@ manifest, the whole folder replaced atomically."""
 # Output (OUT = --out):
 #   OUT/casme2/CASME2-coding-20190701.xlsx, CASME2-ObjectiveClasses.xlsx,
 #       Cropped/subNN/EPcc_kk/reg_imgN.jpg                 (micro set)
+#       truth/subNN/EPcc_kk.png   where the clip changes, neutral -> apex (truth.py)
 #   OUT/ckplus/cohn-kanade-images/SNNN/NNN/SNNN_NNN_0000000N.png,
 #       Emotion/SNNN/NNN/SNNN_NNN_0000000N_emotion.txt    (macro set)
 #   OUT/landmarks.csv   the 68 points of every written frame (x, y in pixels)
@@ -22,6 +23,7 @@ from microattention.demo.data.layouts import (
     CLASSES, MANIFEST, Tree, casme2_names, casme2_sheets, ckplus_codes, ckplus_label,
     ckplus_names, clip_folder, encode, frame_name, landmarks_csv)
 from microattention.demo.data.people import person_views, view_photos
+from microattention.demo.data.truth import truth_mask, truth_path
 from microattention.errors import UserError
 from microattention.files import output_dir
 
@@ -39,11 +41,15 @@ def casme2_clip(tree, faces, opts, identity, number, k):
     frames = opts.micro_frames
     apex_at = int(rng.integers(1, frames - 1)) if frames < 5 else int(rng.integers(2, frames - 2))
     onset = int(rng.integers(1, 150))
+    clean = []
     images, points = render_clip(face, aus, plan, micro_profile(frames, apex_at), opts.size,
                                  opts.noise, rng, furrows=opts.furrows,
-                                 magnitude=opts.magnitude_micro)
+                                 magnitude=opts.magnitude_micro, clean=clean)
     subject, name = casme2_names(identity, number, k)
     folder = "casme2/" + clip_folder("casme2", subject, name)
+    # where the clip changes: neutral (first) frame against the apex frame
+    truth = truth_path(subject, name)
+    tree.write("casme2/" + truth, encode(truth_mask(clean[0], clean[apex_at]), ".png"))
     rows = []
     for offset, (image, pts) in enumerate(zip(images, points)):
         path = "%s/%s" % (folder, frame_name("casme2", name, onset + offset))
@@ -52,7 +58,8 @@ def casme2_clip(tree, faces, opts, identity, number, k):
     clip = {"subject": subject, "clip": name, "person": person, "view": face[0],
             "mirrored": face[0].endswith("-mirrored"), "class": ROMAN[number],
             "label": NAMES[number], "aus": au_string(aus), "onset": onset,
-            "apex": onset + apex_at, "offset": onset + frames - 1, "frames": frames}
+            "apex": onset + apex_at, "offset": onset + frames - 1, "frames": frames,
+            "truth": truth}
     clip.update(_rounded(plan))
     return clip, rows
 
