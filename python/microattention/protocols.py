@@ -6,7 +6,8 @@ fail when a committed file disagrees with it. Values the paper does not give
 are project choices, listed in CHOICES with the reason, and written into each
 run's report (docs/paper-setup.md quotes this table).
 
-Paper sections: pre-training 4.1; HDE, CDE and LOSO 4.2.
+Paper sections: pre-training 4.1 (its data, held-out tenth and augmentation) and
+4.2 (its solver, schedule and validation accuracy); HDE, CDE and LOSO 4.2.
 """
 import collections
 
@@ -47,7 +48,7 @@ PROTOCOLS = collections.OrderedDict((p.name, p) for p in [
              base_lr=0.01, momentum=0.9,
              weight_decay=5e-4, step_epochs=20, total_epochs=60, gamma=0.1,
              augmentation=Augmentation(20, 10.0, 6, False, 0.5), resample=False,
-             section="4.1"),
+             section="4.1 (data), 4.2 (solver)"),
     Protocol("hde", "micro_attention", batch=10, test_batch=1, solver="SGD",
              base_lr=1e-4, momentum=0.9,
              weight_decay=3e-2, step_epochs=10, total_epochs=30, gamma=0.1,
