@@ -63,7 +63,7 @@ def rehearsal(tmp_path_factory):
     made = cli("demo-data", "--rehearsal", "--out", tree)
     assert made.returncode == 0, made.stdout[-2000:] + made.stderr[-2000:]
     argv = ["reproduce", "--data", tree, "--out", base / "out", "--scale", "0.01",
-            "--folds", "1", "--nets", "micro_attention",
+            "--folds", "1", "--nets", "micro_attention", "--mug-apex", tree / "mug-apex.csv",
             "--start-weights", filler_weights(base / "fillers.caffemodel")]
     result = cli(*argv)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]

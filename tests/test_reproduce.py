@@ -162,7 +162,17 @@ def test_plan_of_all_seven_databases(tmp_path):
     macro = argvs(stage_list, "index")[-1]
     assert [macro[i + 1] for i, a in enumerate(macro) if a == "--dataset"] == \
         ["ckplus", "oulu", "jaffe", "mug"]
+    assert "--mug-apex" not in macro
     assert notes == []
+
+
+def test_mug_apex_goes_to_the_index_that_reads_mug_only(tmp_path):
+    present = {n: "/d/" + n for n in ALL}
+    given = settings(tmp_path / "out", present)._replace(mug_apex="/d/mug-apex.csv")
+    stage_list, _ = plan.make_plan(given)
+    with_apex = [a for a in argvs(stage_list, "index") if "--mug-apex" in a]
+    assert len(with_apex) == 1 and option(with_apex[0], "--mug-apex") == "/d/mug-apex.csv"
+    assert "mug" in with_apex[0] and option(with_apex[0], "--out").endswith("macro.csv")
 
 
 def test_smic_gets_three_class_weights_and_resnet10_the_snapshot(tmp_path):

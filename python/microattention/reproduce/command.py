@@ -65,6 +65,9 @@ def add_arguments(parser):
     parser.add_argument("--start-weights", metavar="W",
                         help="start from this caffemodel instead of fetching the ImageNet "
                              "ResNet-10 (offline); flagged as a non-ImageNet start")
+    parser.add_argument("--mug-apex", metavar="FILE",
+                        help="MUG's apex frames (as 'index --mug-apex'); without it the "
+                             "middle frame of each MUG clip")
     parser.add_argument("--skip-bad", action="store_true",
                         help="index and faces leave unusable samples out (counted) "
                              "instead of stopping")
@@ -91,6 +94,7 @@ def clone_path(text):
 def clone_paths(args):
     args.data, args.out = clone_path(args.data), clone_path(args.out)
     args.start_weights = clone_path(args.start_weights)
+    args.mug_apex = clone_path(args.mug_apex)
     args.dataset = ["%s=%s" % (v.partition("=")[0], clone_path(v.partition("=")[2]))
                     if "=" in v else v for v in args.dataset]
 
@@ -105,6 +109,8 @@ def check_args(args):
     if args.data is None and not args.dataset:
         raise UserError("give --data DIR (the databases under their usual folder names) "
                         "or --dataset NAME=PATH")
+    if args.mug_apex and not os.path.isfile(args.mug_apex):
+        raise UserError("--mug-apex %s: no such file" % args.mug_apex)
     if args.start_weights and not os.path.isfile(args.start_weights):
         raise UserError("--start-weights %s: no such file" % args.start_weights)
     if args.data is not None and os.path.normpath(args.out) == os.path.normpath(args.data):
@@ -115,7 +121,7 @@ def settings_of(args, found, tables):
     made = [t for t in tables if discover.makeable(t, found.present)[0]]
     return plan.Settings(os.path.normpath(args.out), found.present, made, list(args.nets),
                          args.gpu, args.jobs, args.scale, args.start_weights, args.skip_bad,
-                         args.folds)
+                         args.folds, args.mug_apex)
 
 
 def run(args):

@@ -20,7 +20,8 @@ IMAGENET = os.path.join("weights", "resnet10_cvgj_iter_320000.caffemodel")
 # estimate.py needs (datasets, protocol, net, epochs, ...).
 Stage = collections.namedtuple("Stage", "name group argv info")
 Settings = collections.namedtuple(
-    "Settings", "out present tables nets gpu jobs scale start_weights skip_bad folds")
+    "Settings", "out present tables nets gpu jobs scale start_weights skip_bad folds mug_apex",
+    defaults=(None,))
 
 
 def shell_line(argv):
@@ -59,6 +60,8 @@ class Planner:
         args = ["index"]
         for d in datasets:
             args += ["--dataset", d, "--root", self.s.present[d]]
+        if "mug" in datasets and self.s.mug_apex:
+            args += ["--mug-apex", self.s.mug_apex]
         args += ["--out", path] + (["--skip-bad"] if self.s.skip_bad else [])
         self.add("index-" + name, "index", args, datasets=list(datasets), path=path)
         return path
