@@ -37,12 +37,14 @@ sys.path.insert(0, str(ROOT / "python"))
 
 from microattention import files, metrics, protocols  # noqa: E402
 from microattention.attention import maps, samples  # noqa: E402
-from microattention.attention.learning import mask_spread, weight_change  # noqa: E402
+from microattention.attention.learning import (  # noqa: E402
+    attention_layers, mask_spread, weight_change)
 from microattention.attention.statistics import MOVED  # noqa: E402
 from microattention.demo.config import BUDGET_CANDIDATES, CONFIGS, STAGES  # noqa: E402
 from microattention.demo.pipeline import Demo  # noqa: E402
 from microattention.demo.statistics import binomial_tail  # noqa: E402
 from microattention.errors import UserError  # noqa: E402
+from microattention.nets import prototxt  # noqa: E402
 from microattention.train import layout, runs, selection  # noqa: E402
 from microattention.train.fold import train_fold  # noqa: E402
 from microattention.train.schedule import SEED_STRIDE  # noqa: E402
@@ -242,7 +244,7 @@ def pretraining_change(d, nets):
     weight change in pre-training (from their drawn start)."""
     lines = []
     for net in nets:
-        if net in d.config.pretrain_nets:
+        if net in d.config.pretrain_nets and attention_layers(prototxt.load(net)):
             start = d.p("weights", "%s_pretrain_start.caffemodel" % net)
             change = weight_change(start, d.pretrained(net), net)
             lines.append("%s's attention units in pre-training (%s to its final weights): "
