@@ -57,7 +57,7 @@ RECORD = "budget-prepared.json"
 # the validation folds' seeds: loso_seed_base + this + the fold's number, so
 # that no validation fold starts from a LOSO fold's attention draw
 VALIDATION_SEEDS = 50
-CONTROL = "iteration 0 (untrained)"
+CONTROL = "iteration 0 (the folds' start)"
 
 
 def children_cpu():
@@ -229,7 +229,8 @@ def table(rows):
 
 
 NOTE = ("Validation people only (LOSO folds over the pre-training people held out of "
-        "pre-training); each fold from its own seed (attention units drawn from it). change: "
+        "pre-training); each fold from its own seed (and, where the transfer left them to their "
+        "fillers, its attention units drawn from it). change: "
         "||W_end - W_start|| / ||W_start|| of the stage's learned 1x1 convolution, mean over "
         "the folds (a stage moved when it reaches attention.statistics.MOVED, the "
         "measurement's own rule); spread: mean per-face standard deviation of the stage's "
