@@ -99,7 +99,9 @@ def prepare(out, config_name):
 
 
 def candidate_protocol(d, changes):
-    return protocols.variant("loso", **dict(d.config.loso_changes, **changes))
+    """The demo's LOSO protocol with a candidate's changes (as the attention
+    configuration makes its own from the chosen one)."""
+    return protocols.variant("loso", **dict(CONFIGS["full"].loso_changes, **changes))
 
 
 def train_candidate(d, name, net, root):
