@@ -112,6 +112,15 @@ def load_tool():
     return module
 
 
+def test_each_candidate_changes_the_demos_loso_protocol_not_the_chosen_one():
+    tool = load_tool()
+    d = Demo("/nonexistent", "attention")
+    sgd = tool.candidate_protocol(d, config.BUDGET_CANDIDATES["sgd-1e-3-e10"][1])
+    assert sgd.solver == "SGD" and sgd.base_lr == 1e-3
+    chosen = tool.candidate_protocol(d, config.BUDGET_CANDIDATES[config.ATTENTION_BUDGET][1])
+    assert chosen == d.protocol("loso")          # what demo --attention fine-tunes with
+
+
 def row(tool, name, change, spread, right):
     return {"candidate": name, "net": "micro_attention", "chain": "paper's", "solver": "SGD", "base_lr": 1e-3,
             "epochs": 10, "iterations": "60", "right": right, "faces": 90, "p_chance": 0.5,

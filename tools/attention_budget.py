@@ -37,12 +37,14 @@ sys.path.insert(0, str(ROOT / "python"))
 
 from microattention import files, metrics, protocols  # noqa: E402
 from microattention.attention import maps, samples  # noqa: E402
-from microattention.attention.learning import mask_spread, weight_change  # noqa: E402
+from microattention.attention.learning import (  # noqa: E402
+    attention_layers, mask_spread, weight_change)
 from microattention.attention.statistics import MOVED  # noqa: E402
 from microattention.demo.config import BUDGET_CANDIDATES, CONFIGS, STAGES  # noqa: E402
 from microattention.demo.pipeline import Demo  # noqa: E402
 from microattention.demo.statistics import binomial_tail  # noqa: E402
 from microattention.errors import UserError  # noqa: E402
+from microattention.nets import prototxt  # noqa: E402
 from microattention.train import layout, runs, selection  # noqa: E402
 from microattention.train.fold import train_fold  # noqa: E402
 from microattention.train.schedule import SEED_STRIDE  # noqa: E402
@@ -55,7 +57,7 @@ RECORD = "budget-prepared.json"
 # the validation folds' seeds: loso_seed_base + this + the fold's number, so
 # that no validation fold starts from a LOSO fold's attention draw
 VALIDATION_SEEDS = 50
-CONTROL = "iteration 0 (untrained)"
+CONTROL = "iteration 0 (the folds' start)"
 
 
 def children_cpu():
@@ -97,7 +99,9 @@ def prepare(out, config_name):
 
 
 def candidate_protocol(d, changes):
-    return protocols.variant("loso", **dict(d.config.loso_changes, **changes))
+    """The demo's LOSO protocol with a candidate's changes (as the attention
+    configuration makes its own from the chosen one)."""
+    return protocols.variant("loso", **dict(CONFIGS["full"].loso_changes, **changes))
 
 
 def train_candidate(d, name, net, root):
@@ -227,7 +231,8 @@ def table(rows):
 
 
 NOTE = ("Validation people only (LOSO folds over the pre-training people held out of "
-        "pre-training); each fold from its own seed (attention units drawn from it). change: "
+        "pre-training); each fold from its own seed (and, where the transfer left them to their "
+        "fillers, its attention units drawn from it). change: "
         "||W_end - W_start|| / ||W_start|| of the stage's learned 1x1 convolution, mean over "
         "the folds (a stage moved when it reaches attention.statistics.MOVED, the "
         "measurement's own rule); spread: mean per-face standard deviation of the stage's "
@@ -242,7 +247,7 @@ def pretraining_change(d, nets):
     weight change in pre-training (from their drawn start)."""
     lines = []
     for net in nets:
-        if net in d.config.pretrain_nets:
+        if net in d.config.pretrain_nets and attention_layers(prototxt.load(net)):
             start = d.p("weights", "%s_pretrain_start.caffemodel" % net)
             change = weight_change(start, d.pretrained(net), net)
             lines.append("%s's attention units in pre-training (%s to its final weights): "
