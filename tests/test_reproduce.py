@@ -12,7 +12,7 @@ import dataset_fixtures as fx
 from test_report import CDE, make_run, write
 from microattention import cli, files, protocols
 from microattention.errors import UserError
-from microattention.reproduce import command, discover, estimate, plan, stages, summary
+from microattention.reproduce import command, discover, estimate, eta, plan, stages, summary
 
 ALL = ("casme2", "samm", "smic", "ckplus", "oulu", "jaffe", "mug")
 SMALL = {"casme2": lambda r: fx.casme2(r, subjects=4),
@@ -386,3 +386,41 @@ def test_report_says_scaled_when_fewer_epochs_were_trained(tmp_path):
     full = make_run(tmp_path / "b", "cde", "micro_attention", CDE)
     md, _ = write([full], tmp_path / "out-b")
     assert "SCALED" not in md
+
+
+# ------------------------------------------------------------------ overall ETA
+
+
+def test_eta_corrects_the_plan_by_the_stages_run_so_far():
+    now = [1000.0]
+    clock = eta.Clock({"a": 100.0, "b": 200.0, "c": None, "d": 400.0}, now=lambda: now[0])
+    # nothing run yet: the plan's own figures, the unestimated stage said
+    assert clock.line(["a", "b", "c", "d"]) == (
+        "overall: 0 s elapsed, 4 stage(s) to go, about 12 min left "
+        "(the plan's estimate; 1 stage(s) not estimated)")
+    now[0] += 150
+    clock.ran("a", 150.0)          # took 1.5 times its estimate
+    line = clock.line(["b", "c", "d"])
+    assert "about 15 min left" in line and "x1.50" in line      # (200 + 400) * 1.5 s
+    assert line.startswith("overall: 2 min elapsed")   # 150 s
+    # control: a stage without an estimate teaches nothing
+    clock.ran("c", 5000.0)
+    assert clock.ratio() == 1.5
+    # below MIN_MEASURED seconds of estimates the ratio is noise, not used
+    small = eta.Clock({"a": 1.0, "b": 100.0})
+    small.ran("a", 10.0)
+    assert small.ratio() == 1.0
+
+
+def test_run_all_says_the_eta_before_each_stage_it_runs(tmp_path):
+    out = str(tmp_path / "out")
+    stage_list = tiny_plan(out)
+    said = []
+    estimates = {s.name: 60.0 for s in stage_list}
+    stages.run_all(out, stage_list, said.append, runner=lambda argv: 0, estimates=estimates)
+    etas = [t for t in said if t.startswith("overall:")]
+    assert len(etas) == len(stage_list)
+    assert "%d stage(s) to go" % len(stage_list) in etas[0] and "1 stage(s) to go" in etas[-1]
+    said.clear()     # all finished: a second call says no ETA, runs nothing
+    stages.run_all(out, stage_list, said.append, runner=lambda argv: 0, estimates=estimates)
+    assert not [t for t in said if t.startswith("overall:")]

@@ -152,7 +152,8 @@ def run(args):
     started = time.time()
     with files.terminate_as_interrupt():
         try:
-            records = stages.run_all(settings.out, stage_list, say, settings.scale)
+            records = stages.run_all(settings.out, stage_list, say, settings.scale,
+                                     estimates={n: c.seconds for n, c in costs.items()})
         except KeyboardInterrupt:
             sys.stderr.write("microattention reproduce: interrupted; run the same command "
                              "again to continue (finished stages are skipped)\n")

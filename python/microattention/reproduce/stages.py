@@ -12,6 +12,7 @@ import time
 
 from microattention import files
 from microattention.errors import UserError
+from microattention.reproduce.eta import Clock
 from microattention.reproduce.plan import shell_line
 
 STATE_DIR = "reproduce"
@@ -111,9 +112,17 @@ def _run(argv):
         raise
 
 
-def run_all(out, stages, say, scale=1, runner=None):
-    """Every stage in order; {stage name: record or None (skipped)}."""
+def run_all(out, stages, say, scale=1, runner=None, estimates=None, now=time.time):
+    """Every stage in order; {stage name: record or None (skipped)}. With
+    estimates ({stage name: seconds or None}), the overall ETA is said before
+    each stage that runs."""
     done = collections.OrderedDict()
+    clock = Clock(estimates or {}, now)
     for number, stage in enumerate(stages, start=1):
-        done[stage.name] = run_stage(out, stage, number, len(stages), say, scale, runner)
+        if estimates is not None and not finished(out, stage):
+            say(clock.line([s.name for s in stages[number - 1:] if not finished(out, s)]))
+        done[stage.name] = record = run_stage(out, stage, number, len(stages), say, scale,
+                                              runner)
+        if record:
+            clock.ran(stage.name, record["seconds"])
     return done

@@ -8,6 +8,7 @@ import shutil
 from microattention import files
 from microattention.errors import UserError
 from microattention.reproduce import estimate, stages
+from microattention.reproduce.eta import duration
 from microattention.reproduce.discover import DISPLAY, FOLDER_NAMES, TABLES
 from microattention.reproduce.plan import shell_line
 from microattention.train.disk import human
@@ -20,18 +21,6 @@ SUMMARY_NAME = "summary.md"
 
 def say(text):
     print(text, flush=True)
-
-
-def duration(seconds):
-    if seconds is None:
-        return "?"
-    if seconds < 90:
-        return "%.0f s" % seconds
-    if seconds < 5400:
-        return "%.0f min" % (seconds / 60)
-    if seconds < 3 * 86400:
-        return "%.1f h" % (seconds / 3600)
-    return "%.1f days" % (seconds / 86400)
 
 
 def _free(path):
