@@ -771,6 +771,23 @@ def test_a_run_mixing_seeds_is_refused(tmp_path):
         write_report([str(run)], str(tmp_path / "out"))
 
 
+def test_per_fold_init_accepts_seeds_and_start_weights_only_and_says_so(tmp_path):
+    # the attention experiment: each fold its own seed and attention draw
+    run = make_run(tmp_path / "runs", "cde", "micro_attention", CDE)
+    settings = run / "samm_006" / "settings.json"
+    doc = json.loads(settings.read_text())
+    doc["seed"], doc["weights_sha256"] = 7, "0" * 64
+    settings.write_text(json.dumps(doc))
+    _, written = write_report([str(run)], str(tmp_path / "out"), per_fold_init=True)
+    text = (tmp_path / "out" / "report.md").read_text()
+    assert "own seed and its own start weights" in text and "seeds 0, 7" in text
+    # control: any other difference is still refused with per_fold_init
+    doc["epochs"] = 3
+    settings.write_text(json.dumps(doc))
+    with pytest.raises(UserError, match="mixes settings: epochs"):
+        write_report([str(run)], str(tmp_path / "out2"), per_fold_init=True)
+
+
 def test_folds_recording_different_protocol_folds_are_refused_by_pool_and_report(tmp_path):
     # folds trained on different indexes: neither `run` nor the report picks one list
     from microattention.train import runs

@@ -23,7 +23,9 @@ class ResultStages:
     """The stages report, visualize and model (a part of pipeline.Demo)."""
 
     def stage_report(self):
-        runs_, written = write_report([self.p("runs", "loso")], self.p("report"))
+        # the attention experiment gives each fold its own seed and attention draw
+        runs_, written = write_report([self.p("runs", "loso")], self.p("report"),
+                                      per_fold_init=self.config.loso_seed_base is not None)
         banner = self.banner()
         md = self.p("report", "report.md")
         text = md.read_text(encoding="utf-8")

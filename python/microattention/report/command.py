@@ -80,10 +80,16 @@ def add_arguments(parser):
                         help="a run's index, to count its folds when the run is not pooled "
                              "and the index recorded in provenance.json is not here; repeat "
                              "for runs on different indexes (matched by sha256)")
+    parser.add_argument("--per-fold-init", action="store_true",
+                        help="accept folds that started from different seeds and start "
+                             "weights (a run that gave each fold its own initialisation on "
+                             "purpose, as demo --attention does); the report says so. "
+                             "Without it such a run is refused as mixing settings")
 
 
 def run(args):
-    runs, written = write_report(args.runs, args.out, args.index)
+    runs, written = write_report(args.runs, args.out, args.index,
+                                 per_fold_init=args.per_fold_init)
     for r in runs:
         print("%s: %s (%s)" % (r.path, r.status(), r.net))
     print("wrote %s" % ", ".join(str(p) for p in written[:2]))

@@ -39,6 +39,11 @@ def build(runs, stamp=None):
                                    "PARTIAL, not the protocol's result (number of folds from "
                                    "%s)." % (run.label, run.status().split(" - ")[0],
                                              run.expected_source)))
+        if run.per_fold_init:
+            blocks.append(("p", "%s: each fold started from its own seed and its own start "
+                                "weights (per-fold initialisation, asked for by the run's "
+                                "maker): seeds %s." % (run.label, ", ".join(
+                                    str(f.settings.get("seed")) for f in run.folds))))
         if run.scaled():
             blocks.append(("warn", "%s: SCALED: trained %d of the protocol's %d epochs (a dress "
                                    "rehearsal, or --epochs). Its numbers are NOT the "
@@ -79,8 +84,8 @@ def build(runs, stamp=None):
     return out
 
 
-def write_report(paths, out_dir=None, index=None, stamp=None):
-    runs = load_runs(paths, index)
+def write_report(paths, out_dir=None, index=None, stamp=None, per_fold_init=False):
+    runs = load_runs(paths, index, per_fold_init)
     out_dir = pathlib.Path(out_dir or "report-%s" % runs[0].protocol)
     real_out = os.path.realpath(str(out_dir))
     for given in paths:

@@ -55,14 +55,16 @@ class Fold:
 class Run:
     """One run folder: RUN/<protocol>/<net>/ and its fold folders."""
 
-    def __init__(self, path, folds, indexes=None, part=None):
+    def __init__(self, path, folds, indexes=None, part=None, per_fold_init=False):
         self.path = path
         self.folds = folds
         self.part = part     # which index of a folder holding several (LOSO per database)
         first = self.folds[0].settings
         self.protocol, self.net = first.get("protocol"), first.get("net")
         protocols.get(self.protocol)
-        _check_one_configuration(path, self.folds)
+        self.per_fold_init = per_fold_init and len(folds) > 1
+        _check_one_configuration(path, self.folds,
+                                 PER_FOLD_INIT if self.per_fold_init else ())
         for fold in self.folds:
             if fold.settings.get("fold") not in (None, fold.id):
                 raise UserError("%s: its settings.json belongs to fold %s" % (
@@ -162,14 +164,15 @@ class Run:
         return None
 
 
-def _check_one_configuration(path, folds):
+def _check_one_configuration(path, folds, per_fold=()):
     """Every fold of a run trained with the same settings, compared as
     train-fold compares them before it skips or resumes a fold (keys on
-    either side; only the fold id may differ)."""
+    either side; only the fold id may differ, and with per_fold =
+    PER_FOLD_INIT, asked for by the caller, the seed and start weights)."""
     first = folds[0].settings
     keys = collections.OrderedDict()
     for fold in folds[1:]:
-        for text in settings_differences(first, fold.settings, ignore=("fold",)):
+        for text in settings_differences(first, fold.settings, ignore=("fold",) + per_fold):
             keys[text.split(" ", 1)[0]] = True
     for key in keys:
         values = collections.OrderedDict()
@@ -196,7 +199,13 @@ def _index_files(index):
     return out
 
 
-def load_runs(paths, index=None):
+# Settings a run may vary from fold to fold when its maker gave each fold its
+# own initialisation on purpose (the attention experiment: a seed per fold and
+# the attention units drawn from it); the report then says so.
+PER_FOLD_INIT = ("seed", "weights_sha256")
+
+
+def load_runs(paths, index=None, per_fold_init=False):
     indexes = _index_files(index)
     runs, seen = [], {}
     for given in paths:
@@ -227,7 +236,7 @@ def load_runs(paths, index=None):
                 part = None
                 if len(groups) > 1:
                     part = "index %s..." % str(members[0].settings.get("index_sha256"))[:12]
-                runs.append(Run(net_dir, members, indexes, part))
+                runs.append(Run(net_dir, members, indexes, part, per_fold_init))
     trained_on = {r.settings.get("index_sha256") for r in runs}
     for sha, path in indexes.items():
         if sha not in trained_on:
