@@ -205,5 +205,6 @@ def test_demo_attention_is_its_own_run(tmp_path, capsys):
     out = tmp_path / "demo"
     assert cli.main(["demo", "--quick", "--attention", "--out", str(out)]) == 1
     err = capsys.readouterr().err
-    assert "--quick and --attention" in err and "Traceback" not in err
+    assert "--quick, --attention and --attention-pretrained are different runs" in err
+    assert "Traceback" not in err
     assert not out.exists()
